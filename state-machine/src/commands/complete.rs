@@ -1,0 +1,27 @@
+//! `complete`: the attempt holding the lease succeeded; store its result.
+//!
+//! A retried complete (same token, task already succeeded with it) is acknowledged again
+//! without change, so a client that timed out waiting can safely send it twice.
+
+use crate::limits;
+use crate::machine::StateMachine;
+use crate::outcome::{CommandResult, Rejection, Reply};
+use crate::task::{EventKind, TaskId, TaskState, Token};
+use crate::validate;
+
+impl StateMachine {
+    pub(crate) fn complete(&mut self, id: TaskId, token: Token, result: &str) -> CommandResult {
+        validate::blob("result", result, limits::PAYLOAD_BYTES_MAX)?;
+        match self.check_lease(id, token) {
+            Ok(()) => {}
+            Err(Rejection::TaskFinished { state: TaskState::Succeeded, .. }) => {
+                return Ok(Reply::Completed { duplicate: true });
+            }
+            Err(e) => return Err(e),
+        }
+        self.update(id, |t| t.result = Some(result.to_owned()));
+        self.finish(id, TaskState::Succeeded, None);
+        self.emit(id, EventKind::Succeeded { token });
+        Ok(Reply::Completed { duplicate: false })
+    }
+}

@@ -1,0 +1,132 @@
+//! `enqueue`: add tasks, one or a batch, each with its own result.
+//!
+//! An idempotency key makes a retried enqueue return the first task instead of a second
+//! one; it is honoured for as long as that task is retained. A coalesce key makes an
+//! enqueue join an unfinished task of the same queue and key (it shares that task's
+//! result): HOLDSIMILARWORK from proletariat.
+
+use std::collections::VecDeque;
+
+use crate::command::NewTask;
+use crate::limits;
+use crate::machine::StateMachine;
+use crate::outcome::{CommandResult, Enqueued, Rejection, Reply};
+use crate::task::{Backoff, EventKind, Task, TaskId, TaskState};
+use crate::validate;
+
+impl StateMachine {
+    pub(crate) fn enqueue(&mut self, tasks: &[NewTask]) -> CommandResult {
+        validate::batch("tasks", tasks.len(), limits::ENQUEUE_BATCH_MAX)?;
+        if tasks.is_empty() {
+            return Err(Rejection::invalid("tasks", "must not be empty"));
+        }
+        Ok(Reply::Enqueued(tasks.iter().map(|t| self.enqueue_one(t)).collect()))
+    }
+
+    fn enqueue_one(&mut self, new: &NewTask) -> Result<Enqueued, Rejection> {
+        validate_new_task(new)?;
+        if let Some(id) = new.idempotency_key.as_ref().and_then(|k| self.idempotency.get(k)) {
+            let state = self.tasks[id].state;
+            return Ok(Enqueued { id: *id, created: false, coalesced: false, state });
+        }
+        if let Some(key) = &new.coalesce_key {
+            if let Some(&id) = self.coalesce.get(&(new.queue.clone(), key.clone())) {
+                self.update(id, |t| t.joined += 1);
+                self.emit(id, EventKind::Joined);
+                return Ok(Enqueued { id, created: false, coalesced: true, state: self.tasks[&id].state });
+            }
+        }
+        if self.tasks.len() as u64 >= self.config.tasks_max {
+            return Err(Rejection::QueueFull { max: self.config.tasks_max });
+        }
+        if !self.queue_admits(&new.queue) {
+            return Err(Rejection::TooManyQueues { max: limits::QUEUES_MAX as u64 });
+        }
+
+        let id = TaskId(self.next_task_id);
+        self.next_task_id += 1;
+        let run_at_wall_ms = match (new.run_at_wall_ms, new.delay_ms) {
+            (Some(at), _) => at,
+            (None, Some(delay)) => self.wall_ms.saturating_add(delay),
+            (None, None) => 0,
+        };
+        let scheduled = run_at_wall_ms > self.wall_ms;
+        let ready_seq = if scheduled { 0 } else { self.alloc_ready_seq() };
+        let task = Task {
+            id,
+            queue: new.queue.clone(),
+            kind: new.kind.clone(),
+            payload: new.payload.clone(),
+            priority: new.priority,
+            state: if scheduled { TaskState::Scheduled } else { TaskState::Queued },
+            attempt: 0,
+            max_attempts: new.max_attempts.unwrap_or(limits::DEFAULT_MAX_ATTEMPTS),
+            backoff: new.backoff.unwrap_or(Backoff {
+                initial_ms: limits::DEFAULT_BACKOFF_INITIAL_MS,
+                multiplier_permille: limits::DEFAULT_BACKOFF_MULTIPLIER_PERMILLE,
+                max_ms: limits::DEFAULT_BACKOFF_MAX_MS,
+            }),
+            lease_ms: new.lease_ms.unwrap_or(limits::DEFAULT_LEASE_MS),
+            timeouts: new.timeouts,
+            group: new.group.clone(),
+            idempotency_key: new.idempotency_key.clone(),
+            coalesce_key: new.coalesce_key.clone(),
+            joined: 0,
+            created_wall_ms: self.wall_ms,
+            created_cluster_ms: self.cluster_ms,
+            run_at_wall_ms: if scheduled { run_at_wall_ms } else { 0 },
+            ready_cluster_ms: self.cluster_ms,
+            ready_seq,
+            lease: None,
+            last_token: None,
+            cancel_requested: false,
+            progress: None,
+            result: None,
+            error: None,
+            finished_wall_ms: None,
+            finished_cluster_ms: None,
+            events: VecDeque::new(),
+            events_dropped: 0,
+        };
+        let state = task.state;
+        self.insert(task);
+        self.emit(id, EventKind::Enqueued);
+        if scheduled {
+            self.emit(id, EventKind::Scheduled { run_at_wall_ms });
+        }
+        Ok(Enqueued { id, created: true, coalesced: false, state })
+    }
+}
+
+fn validate_new_task(new: &NewTask) -> Result<(), Rejection> {
+    validate::name("queue", &new.queue)?;
+    validate::name("kind", &new.kind)?;
+    validate::payload("payload", &new.payload)?;
+    validate::range("priority", new.priority, limits::PRIORITY_MIN, limits::PRIORITY_MAX)?;
+    validate::optional_key("idempotency_key", new.idempotency_key.as_deref())?;
+    validate::optional_key("coalesce_key", new.coalesce_key.as_deref())?;
+    validate::optional_key("group", new.group.as_deref())?;
+    if let Some(delay) = new.delay_ms {
+        validate::duration_ms("delay_ms", delay)?;
+    }
+    if let Some(n) = new.max_attempts {
+        validate::range("max_attempts", n, 1, limits::ATTEMPTS_MAX)?;
+    }
+    if let Some(ms) = new.lease_ms {
+        validate::lease_ms(ms)?;
+    }
+    if let Some(b) = &new.backoff {
+        validate::duration_ms("backoff.initial_ms", b.initial_ms)?;
+        validate::duration_ms("backoff.max_ms", b.max_ms)?;
+        validate::range(
+            "backoff.multiplier",
+            b.multiplier_permille,
+            limits::BACKOFF_MULTIPLIER_PERMILLE_MIN,
+            limits::BACKOFF_MULTIPLIER_PERMILLE_MAX,
+        )?;
+    }
+    validate::timeout_ms("schedule_to_start_ms", new.timeouts.schedule_to_start_ms)?;
+    validate::timeout_ms("start_to_close_ms", new.timeouts.start_to_close_ms)?;
+    validate::timeout_ms("schedule_to_close_ms", new.timeouts.schedule_to_close_ms)?;
+    Ok(())
+}

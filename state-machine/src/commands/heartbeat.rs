@@ -1,0 +1,49 @@
+//! `heartbeat`: renew leases, one or a batch (one per worker is the norm), record
+//! progress, and tell the worker about pending cancels.
+
+use crate::command::LeaseBeat;
+use crate::limits;
+use crate::machine::StateMachine;
+use crate::outcome::{CommandResult, HeartbeatAck, Rejection, Reply};
+use crate::task::EventKind;
+use crate::validate;
+
+impl StateMachine {
+    pub(crate) fn heartbeat(&mut self, worker: &str, leases: &[LeaseBeat]) -> CommandResult {
+        validate::key("worker", worker)?;
+        validate::batch("leases", leases.len(), limits::HEARTBEAT_BATCH_MAX)?;
+        Ok(Reply::Heartbeats(leases.iter().map(|beat| self.beat(beat)).collect()))
+    }
+
+    fn beat(&mut self, beat: &LeaseBeat) -> Result<HeartbeatAck, Rejection> {
+        if let Some(p) = &beat.progress {
+            validate::payload("progress", p)?;
+        }
+        if let Some(ms) = beat.lease_ms {
+            validate::lease_ms(ms)?;
+        }
+        self.check_lease(beat.task, beat.token)?;
+        let now = self.cluster_ms;
+        let ack = self.update(beat.task, |t| {
+            let lease = t.lease.as_mut().expect("a held lease");
+            if let Some(ms) = beat.lease_ms {
+                lease.lease_ms = ms;
+            }
+            // A renewal never shortens the lease the worker already counts on.
+            lease.expires_cluster_ms = lease.expires_cluster_ms.max(now.saturating_add(lease.lease_ms));
+            if let Some(p) = &beat.progress {
+                t.progress = Some(p.clone());
+            }
+            HeartbeatAck {
+                task: t.id,
+                expires_cluster_ms: lease.expires_cluster_ms,
+                lease_ms: lease.lease_ms,
+                cancel_requested: t.cancel_requested,
+            }
+        });
+        if let Some(progress) = &beat.progress {
+            self.emit(beat.task, EventKind::Progress { token: beat.token, progress: progress.clone() });
+        }
+        Ok(ack)
+    }
+}

@@ -1,0 +1,13 @@
+//! One file per command: validation, then the state change. Shared transitions live in
+//! `lifecycle.rs`.
+
+mod broadcast;
+mod cancel;
+mod claim;
+mod complete;
+mod enqueue;
+mod fail;
+mod heartbeat;
+mod release;
+mod requeue;
+mod tick;

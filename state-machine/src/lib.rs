@@ -1,0 +1,38 @@
+//! The deterministic task state machine that taskswarm replicates through Raft.
+//!
+//! Commands go in ([`Entry`], a batch stamped with the leader's clocks), outcomes come
+//! out ([`Outcome`], one result per command plus lifecycle events). The rules that make it
+//! safe to replicate, checked by tests/purity.rs and tests/determinism.rs:
+//!
+//! - No clock, no randomness: time arrives in the entry; jitter is a hash of the task id.
+//! - No hash-ordered iteration: every collection is a `BTreeMap`/`BTreeSet`/`VecDeque`.
+//! - `apply` never fails. A refused command is a [`Rejection`] value; a broken invariant
+//!   is an `assert!` (a bug, to crash on rather than diverge).
+//! - Replaying the same log gives byte-identical [`StateMachine::snapshot`]s.
+//! - Depends on serde and thiserror only: no tokio, no openraft, no RocksDB.
+
+mod codec;
+mod command;
+mod commands;
+mod invariants;
+mod lifecycle;
+pub mod limits;
+mod machine;
+mod outcome;
+mod serde_impls;
+mod snapshot;
+mod task;
+mod validate;
+
+#[cfg(test)]
+mod test_support;
+
+pub use codec::DecodeError;
+pub use command::{Claim, Command, Entry, LeaseBeat, NewTask, ENTRY_FORMAT_VERSION};
+pub use machine::{BroadcastMessage, Config, Counts, ListFilter, ListPage, LogIndex, NextDue, QueueInfo, StateMachine};
+pub use outcome::{
+    ClaimedTask, CommandResult, Enqueued, HeartbeatAck, Outcome, Rejection, Reply, TaskEvent, TickReport,
+    OUTCOME_FORMAT_VERSION,
+};
+pub use snapshot::SNAPSHOT_FORMAT_VERSION;
+pub use task::{error_code, Backoff, Event, EventKind, Lease, Task, TaskError, TaskId, TaskState, Timeouts, Token};

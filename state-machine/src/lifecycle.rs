@@ -1,0 +1,161 @@
+//! Transitions shared by several commands: ending an attempt, finishing a task, making it
+//! ready again, checking a lease, and firing whatever is overdue on one task.
+
+use crate::machine::{Deadline, StateMachine};
+use crate::outcome::Rejection;
+use crate::task::{error_code, EventKind, Lease, TaskError, TaskId, TaskState, Token};
+
+/// Something due on a task: its lease ran out, or one of its timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Due {
+    LeaseExpired,
+    Timeout(Deadline),
+}
+
+impl StateMachine {
+    /// Puts the task back in line now, or at `run_at_wall_ms` when that is in the future.
+    pub(crate) fn make_ready(&mut self, id: TaskId, delay_ms: u64) {
+        let run_at = self.wall_ms.saturating_add(delay_ms);
+        let scheduled = run_at > self.wall_ms;
+        let seq = if scheduled { 0 } else { self.alloc_ready_seq() };
+        let cluster_ms = self.cluster_ms;
+        self.update(id, |t| {
+            t.lease = None;
+            if scheduled {
+                t.state = TaskState::Scheduled;
+                t.run_at_wall_ms = run_at;
+                t.ready_seq = 0;
+            } else {
+                t.state = TaskState::Queued;
+                t.run_at_wall_ms = 0;
+                t.ready_seq = seq;
+                t.ready_cluster_ms = cluster_ms;
+            }
+        });
+        if scheduled {
+            self.emit(id, EventKind::Scheduled { run_at_wall_ms: run_at });
+        }
+    }
+
+    /// Ends the task for good. Frees its coalesce key (through the index) and starts its
+    /// retention clock.
+    pub(crate) fn finish(&mut self, id: TaskId, state: TaskState, error: Option<TaskError>) {
+        assert!(state.is_finished());
+        let (wall, cluster) = (self.wall_ms, self.cluster_ms);
+        self.update(id, |t| {
+            assert!(!t.state.is_finished(), "task {id} finished twice");
+            t.state = state;
+            t.lease = None;
+            if error.is_some() {
+                t.error = error;
+            }
+            t.finished_wall_ms = Some(wall);
+            t.finished_cluster_ms = Some(cluster);
+        });
+    }
+
+    /// The running attempt ended badly. Retries (with backoff) while attempts remain and
+    /// the failure is retryable; otherwise dead-letters the task. A pending cancel wins
+    /// over both. Returns the task's new state.
+    pub(crate) fn attempt_failed(
+        &mut self,
+        id: TaskId,
+        error: TaskError,
+        retryable: bool,
+        retry_after_ms: Option<u64>,
+    ) -> TaskState {
+        let task = &self.tasks[&id];
+        assert_eq!(task.state, TaskState::Running);
+        let token = task.lease.as_ref().expect("running task has a lease").token;
+        let (cancel, attempt, max_attempts, backoff) = (task.cancel_requested, task.attempt, task.max_attempts, task.backoff);
+        self.emit(id, EventKind::AttemptFailed { token, error: error.clone() });
+        if cancel {
+            self.finish(id, TaskState::Cancelled, Some(TaskError::new(error_code::CANCELLED, "cancelled while running")));
+            self.emit(id, EventKind::Cancelled);
+        } else if retryable && attempt < max_attempts {
+            let delay = retry_after_ms.unwrap_or_else(|| backoff.delay_ms(id, attempt));
+            self.update(id, |t| t.error = Some(error));
+            self.make_ready(id, delay);
+        } else {
+            self.finish(id, TaskState::Failed, Some(error.clone()));
+            self.emit(id, EventKind::Failed { error });
+        }
+        self.tasks[&id].state
+    }
+
+    /// Checks that `token` holds the live lease on `id`, firing the task's overdue lease
+    /// or timeout first: a lease is dead at its deadline whether or not a tick ran yet.
+    pub(crate) fn check_lease(&mut self, id: TaskId, token: Token) -> Result<(), Rejection> {
+        if !self.tasks.contains_key(&id) {
+            return Err(Rejection::NotFound(id));
+        }
+        self.fire_overdue(id);
+        let task = &self.tasks[&id];
+        match &task.lease {
+            Some(Lease { token: held, .. }) if *held == token => Ok(()),
+            _ if task.state.is_finished() && task.last_token == Some(token) => {
+                Err(Rejection::TaskFinished { task: id, state: task.state })
+            }
+            _ => Err(Rejection::LeaseLost { task: id, token }),
+        }
+    }
+
+    /// What is due on a task at the current cluster time, earliest first.
+    pub(crate) fn overdue(&self, id: TaskId) -> Option<Due> {
+        let task = &self.tasks[&id];
+        let now = self.cluster_ms;
+        let t = &task.timeouts;
+        let mut due: Vec<(u64, Due)> = Vec::new();
+        if !task.state.is_finished() {
+            if let Some(ms) = t.schedule_to_close_ms {
+                due.push((task.created_cluster_ms.saturating_add(ms), Due::Timeout(Deadline::ScheduleToClose)));
+            }
+        }
+        match (task.state, &task.lease) {
+            (TaskState::Queued, _) => {
+                if let Some(ms) = t.schedule_to_start_ms {
+                    due.push((task.ready_cluster_ms.saturating_add(ms), Due::Timeout(Deadline::ScheduleToStart)));
+                }
+            }
+            (TaskState::Running, Some(lease)) => {
+                due.push((lease.expires_cluster_ms, Due::LeaseExpired));
+                if let Some(ms) = t.start_to_close_ms {
+                    due.push((lease.started_cluster_ms.saturating_add(ms), Due::Timeout(Deadline::StartToClose)));
+                }
+            }
+            _ => {}
+        }
+        due.into_iter().filter(|(at, _)| *at <= now).min_by_key(|(at, _)| *at).map(|(_, d)| d)
+    }
+
+    /// Fires what is overdue on one task, if anything. Returns what fired.
+    pub(crate) fn fire_overdue(&mut self, id: TaskId) -> Option<Due> {
+        let due = self.overdue(id)?;
+        self.fire(id, due);
+        Some(due)
+    }
+
+    /// Fires one due lease expiry or timeout.
+    pub(crate) fn fire(&mut self, id: TaskId, due: Due) {
+        match due {
+            Due::LeaseExpired => {
+                self.attempt_failed(id, TaskError::new(error_code::LEASE_EXPIRED, "the lease expired"), true, None);
+            }
+            Due::Timeout(Deadline::StartToClose) => {
+                let error = TaskError::new(error_code::RUN_TIMEOUT, "the attempt exceeded start_to_close_ms");
+                self.attempt_failed(id, error, true, None);
+            }
+            Due::Timeout(Deadline::ScheduleToStart) => {
+                self.expire(id, TaskError::new(error_code::ASSIGN_TIMEOUT, "not claimed within schedule_to_start_ms"));
+            }
+            Due::Timeout(Deadline::ScheduleToClose) => {
+                self.expire(id, TaskError::new(error_code::DEADLINE_EXCEEDED, "not finished within schedule_to_close_ms"));
+            }
+        }
+    }
+
+    fn expire(&mut self, id: TaskId, error: TaskError) {
+        self.finish(id, TaskState::Expired, Some(error.clone()));
+        self.emit(id, EventKind::Expired { error });
+    }
+}

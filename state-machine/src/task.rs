@@ -1,0 +1,561 @@
+//! A task, its lease, its error and its bounded event history.
+
+use std::collections::VecDeque;
+
+use crate::codec::{Decode, DecodeError, Encode, Reader, Writer};
+use crate::limits::TASK_EVENTS_MAX;
+
+/// A task's id: assigned by the state machine, dense and increasing from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId(pub u64);
+
+/// A fencing token: `log_index * TOKEN_SLOTS_PER_ENTRY + n` for the n-th claim granted in
+/// the entry at `log_index`. Strictly increasing over the life of the cluster, unique per
+/// claim, so a downstream store can reject any writer holding a smaller one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Token(pub u64);
+
+impl std::fmt::Display for TaskId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+impl std::fmt::Display for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Where a task is in its life. The last four are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TaskState {
+    /// Waiting for its not-before wall time (run_at, delay, retry backoff).
+    Scheduled,
+    /// Ready to be claimed.
+    Queued,
+    /// Leased to a worker.
+    Running,
+    Succeeded,
+    /// Attempts exhausted or not retryable: the dead-letter set.
+    Failed,
+    Cancelled,
+    /// A timeout fired (`assign_timeout` or `deadline_exceeded`).
+    Expired,
+}
+
+impl TaskState {
+    pub const ALL: [TaskState; 7] = [
+        TaskState::Scheduled,
+        TaskState::Queued,
+        TaskState::Running,
+        TaskState::Succeeded,
+        TaskState::Failed,
+        TaskState::Cancelled,
+        TaskState::Expired,
+    ];
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled | Self::Expired)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "scheduled",
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Error codes the state machine itself assigns. A worker's own failure carries
+/// `handler_error` unless the worker names a code.
+pub mod error_code {
+    pub const HANDLER_ERROR: &str = "handler_error";
+    pub const LEASE_EXPIRED: &str = "lease_expired";
+    /// `start_to_close_ms` passed: one attempt ran too long.
+    pub const RUN_TIMEOUT: &str = "run_timeout";
+    /// `schedule_to_start_ms` passed: nobody claimed the task in time.
+    pub const ASSIGN_TIMEOUT: &str = "assign_timeout";
+    /// `schedule_to_close_ms` passed: the whole task took too long.
+    pub const DEADLINE_EXCEEDED: &str = "deadline_exceeded";
+    pub const CANCELLED: &str = "cancelled";
+}
+
+/// Why an attempt or a task ended badly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskError {
+    pub code: String,
+    pub message: String,
+}
+
+impl TaskError {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self { code: code.to_owned(), message: message.into() }
+    }
+}
+
+/// Exponential retry backoff. The delay before retry n (n = attempts used so far) is
+/// `min(max_ms, initial_ms * multiplier^(n-1))`, less a jitter of up to 20% derived from the
+/// task id and attempt so that every node computes the same value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub initial_ms: u64,
+    /// Thousandths: 2000 doubles the delay each attempt.
+    pub multiplier_permille: u32,
+    pub max_ms: u64,
+}
+
+impl Backoff {
+    pub fn delay_ms(&self, task: TaskId, attempt: u32) -> u64 {
+        let mut delay = self.initial_ms.min(self.max_ms);
+        for _ in 1..attempt {
+            if delay >= self.max_ms {
+                break;
+            }
+            delay = (delay.saturating_mul(u64::from(self.multiplier_permille)) / 1000).min(self.max_ms);
+        }
+        let jitter_permille = splitmix64(task.0 ^ (u64::from(attempt) << 40)) % 200;
+        delay - delay * jitter_permille / 1000
+    }
+}
+
+/// A fixed, well-mixed hash: deterministic jitter without a random number generator.
+fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The lease a running task is held under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub worker: String,
+    pub token: Token,
+    pub lease_ms: u64,
+    /// Cluster time at which the lease ends unless renewed.
+    pub expires_cluster_ms: u64,
+    /// Cluster time the attempt started (for `start_to_close_ms`).
+    pub started_cluster_ms: u64,
+}
+
+/// One line of a task's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The proposing leader's wall clock, for display.
+    pub wall_ms: u64,
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    Enqueued,
+    /// A later enqueue with the same coalesce key joined this task.
+    Joined,
+    /// Waiting until a wall time (run_at, delay, backoff).
+    Scheduled { run_at_wall_ms: u64 },
+    Claimed { worker: String, token: Token, attempt: u32 },
+    Progress { token: Token, progress: String },
+    Released { token: Token },
+    /// An attempt ended badly; the task will be retried (or see the next event).
+    AttemptFailed { token: Token, error: TaskError },
+    Succeeded { token: Token },
+    /// Dead-lettered: attempts exhausted or not retryable.
+    Failed { error: TaskError },
+    CancelRequested,
+    Cancelled,
+    Expired { error: TaskError },
+    /// Taken out of the dead-letter set and queued again.
+    Requeued,
+}
+
+impl EventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Enqueued => "enqueued",
+            Self::Joined => "joined",
+            Self::Scheduled { .. } => "scheduled",
+            Self::Claimed { .. } => "claimed",
+            Self::Progress { .. } => "progress",
+            Self::Released { .. } => "released",
+            Self::AttemptFailed { .. } => "attempt_failed",
+            Self::Succeeded { .. } => "succeeded",
+            Self::Failed { .. } => "failed",
+            Self::CancelRequested => "cancel_requested",
+            Self::Cancelled => "cancelled",
+            Self::Expired { .. } => "expired",
+            Self::Requeued => "requeued",
+        }
+    }
+}
+
+/// Timeouts of a task, in cluster milliseconds. `None` means no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Timeouts {
+    /// From becoming ready (queued) to being claimed.
+    pub schedule_to_start_ms: Option<u64>,
+    /// From a claim to the end of that attempt.
+    pub start_to_close_ms: Option<u64>,
+    /// From enqueue to the end of the task.
+    pub schedule_to_close_ms: Option<u64>,
+}
+
+/// A task as the state machine holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    pub id: TaskId,
+    pub queue: String,
+    pub kind: String,
+    /// JSON text, validated by the coordinator; opaque here.
+    pub payload: String,
+    pub priority: i32,
+    pub state: TaskState,
+    /// Attempts used: incremented by a claim, given back by a release.
+    pub attempt: u32,
+    pub max_attempts: u32,
+    pub backoff: Backoff,
+    /// Lease length used when a claim does not name one.
+    pub lease_ms: u64,
+    pub timeouts: Timeouts,
+    pub group: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub coalesce_key: Option<String>,
+    /// Enqueues that joined this one through `coalesce_key`.
+    pub joined: u32,
+    pub created_wall_ms: u64,
+    pub created_cluster_ms: u64,
+    /// While `Scheduled`: the wall time at which it becomes ready.
+    pub run_at_wall_ms: u64,
+    /// While `Queued`: the cluster time it became ready (for `schedule_to_start_ms`).
+    pub ready_cluster_ms: u64,
+    /// While `Queued`: its place in FIFO order among tasks of equal priority.
+    pub ready_seq: u64,
+    pub lease: Option<Lease>,
+    /// The token of the most recent claim, kept after the lease ends, to tell a repeated
+    /// completion (`task_finished`) from a stale one (`lease_lost`).
+    pub last_token: Option<Token>,
+    pub cancel_requested: bool,
+    pub progress: Option<String>,
+    pub result: Option<String>,
+    pub error: Option<TaskError>,
+    pub finished_wall_ms: Option<u64>,
+    pub finished_cluster_ms: Option<u64>,
+    pub events: VecDeque<Event>,
+    /// Events dropped from the front of `events` to keep it bounded.
+    pub events_dropped: u64,
+}
+
+impl Task {
+    pub(crate) fn push_event(&mut self, event: Event) {
+        if self.events.len() == TASK_EVENTS_MAX {
+            self.events.pop_front();
+            self.events_dropped += 1;
+        }
+        self.events.push_back(event);
+        assert!(self.events.len() <= TASK_EVENTS_MAX);
+    }
+}
+
+// ---- binary encoding -------------------------------------------------------------------
+
+impl Encode for TaskId {
+    fn encode(&self, w: &mut Writer) {
+        w.u64(self.0);
+    }
+}
+impl Decode for TaskId {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(TaskId(r.u64("task id")?))
+    }
+}
+impl Encode for Token {
+    fn encode(&self, w: &mut Writer) {
+        w.u64(self.0);
+    }
+}
+impl Decode for Token {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Token(r.u64("token")?))
+    }
+}
+impl Encode for TaskState {
+    fn encode(&self, w: &mut Writer) {
+        w.u8(*self as u8);
+    }
+}
+impl Decode for TaskState {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let tag = r.u8("task state")?;
+        TaskState::ALL.get(usize::from(tag)).copied().ok_or(DecodeError::BadTag { what: "task state", tag })
+    }
+}
+impl Encode for TaskError {
+    fn encode(&self, w: &mut Writer) {
+        w.str(&self.code);
+        w.str(&self.message);
+    }
+}
+impl Decode for TaskError {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(TaskError { code: r.string("error code")?, message: r.string("error message")? })
+    }
+}
+impl Encode for Backoff {
+    fn encode(&self, w: &mut Writer) {
+        w.u64(self.initial_ms);
+        w.u32(self.multiplier_permille);
+        w.u64(self.max_ms);
+    }
+}
+impl Decode for Backoff {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Backoff {
+            initial_ms: r.u64("backoff initial")?,
+            multiplier_permille: r.u32("backoff multiplier")?,
+            max_ms: r.u64("backoff max")?,
+        })
+    }
+}
+impl Encode for Timeouts {
+    fn encode(&self, w: &mut Writer) {
+        self.schedule_to_start_ms.encode(w);
+        self.start_to_close_ms.encode(w);
+        self.schedule_to_close_ms.encode(w);
+    }
+}
+impl Decode for Timeouts {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Timeouts {
+            schedule_to_start_ms: Decode::decode(r)?,
+            start_to_close_ms: Decode::decode(r)?,
+            schedule_to_close_ms: Decode::decode(r)?,
+        })
+    }
+}
+impl Encode for Lease {
+    fn encode(&self, w: &mut Writer) {
+        w.str(&self.worker);
+        self.token.encode(w);
+        w.u64(self.lease_ms);
+        w.u64(self.expires_cluster_ms);
+        w.u64(self.started_cluster_ms);
+    }
+}
+impl Decode for Lease {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Lease {
+            worker: r.string("lease worker")?,
+            token: Token::decode(r)?,
+            lease_ms: r.u64("lease ms")?,
+            expires_cluster_ms: r.u64("lease expiry")?,
+            started_cluster_ms: r.u64("lease start")?,
+        })
+    }
+}
+impl Encode for EventKind {
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            Self::Enqueued => w.u8(0),
+            Self::Joined => w.u8(1),
+            Self::Scheduled { run_at_wall_ms } => {
+                w.u8(2);
+                w.u64(*run_at_wall_ms);
+            }
+            Self::Claimed { worker, token, attempt } => {
+                w.u8(3);
+                w.str(worker);
+                token.encode(w);
+                w.u32(*attempt);
+            }
+            Self::Progress { token, progress } => {
+                w.u8(4);
+                token.encode(w);
+                w.str(progress);
+            }
+            Self::Released { token } => {
+                w.u8(5);
+                token.encode(w);
+            }
+            Self::AttemptFailed { token, error } => {
+                w.u8(6);
+                token.encode(w);
+                error.encode(w);
+            }
+            Self::Succeeded { token } => {
+                w.u8(7);
+                token.encode(w);
+            }
+            Self::Failed { error } => {
+                w.u8(8);
+                error.encode(w);
+            }
+            Self::CancelRequested => w.u8(9),
+            Self::Cancelled => w.u8(10),
+            Self::Expired { error } => {
+                w.u8(11);
+                error.encode(w);
+            }
+            Self::Requeued => w.u8(12),
+        }
+    }
+}
+impl Decode for EventKind {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(match r.u8("event kind")? {
+            0 => Self::Enqueued,
+            1 => Self::Joined,
+            2 => Self::Scheduled { run_at_wall_ms: r.u64("run at")? },
+            3 => Self::Claimed { worker: r.string("worker")?, token: Token::decode(r)?, attempt: r.u32("attempt")? },
+            4 => Self::Progress { token: Token::decode(r)?, progress: r.string("progress")? },
+            5 => Self::Released { token: Token::decode(r)? },
+            6 => Self::AttemptFailed { token: Token::decode(r)?, error: TaskError::decode(r)? },
+            7 => Self::Succeeded { token: Token::decode(r)? },
+            8 => Self::Failed { error: TaskError::decode(r)? },
+            9 => Self::CancelRequested,
+            10 => Self::Cancelled,
+            11 => Self::Expired { error: TaskError::decode(r)? },
+            12 => Self::Requeued,
+            tag => return Err(DecodeError::BadTag { what: "event kind", tag }),
+        })
+    }
+}
+impl Encode for Event {
+    fn encode(&self, w: &mut Writer) {
+        w.u64(self.wall_ms);
+        self.kind.encode(w);
+    }
+}
+impl Decode for Event {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Event { wall_ms: r.u64("event time")?, kind: EventKind::decode(r)? })
+    }
+}
+impl Encode for Task {
+    fn encode(&self, w: &mut Writer) {
+        self.id.encode(w);
+        w.str(&self.queue);
+        w.str(&self.kind);
+        w.str(&self.payload);
+        w.i32(self.priority);
+        self.state.encode(w);
+        w.u32(self.attempt);
+        w.u32(self.max_attempts);
+        self.backoff.encode(w);
+        w.u64(self.lease_ms);
+        self.timeouts.encode(w);
+        self.group.encode(w);
+        self.idempotency_key.encode(w);
+        self.coalesce_key.encode(w);
+        w.u32(self.joined);
+        w.u64(self.created_wall_ms);
+        w.u64(self.created_cluster_ms);
+        w.u64(self.run_at_wall_ms);
+        w.u64(self.ready_cluster_ms);
+        w.u64(self.ready_seq);
+        self.lease.encode(w);
+        self.last_token.encode(w);
+        w.bool(self.cancel_requested);
+        self.progress.encode(w);
+        self.result.encode(w);
+        self.error.encode(w);
+        self.finished_wall_ms.encode(w);
+        self.finished_cluster_ms.encode(w);
+        self.events.encode(w);
+        w.u64(self.events_dropped);
+    }
+}
+impl Decode for Task {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let task = Task {
+            id: TaskId::decode(r)?,
+            queue: r.string("queue")?,
+            kind: r.string("kind")?,
+            payload: r.string("payload")?,
+            priority: r.i32("priority")?,
+            state: TaskState::decode(r)?,
+            attempt: r.u32("attempt")?,
+            max_attempts: r.u32("max attempts")?,
+            backoff: Backoff::decode(r)?,
+            lease_ms: r.u64("lease ms")?,
+            timeouts: Timeouts::decode(r)?,
+            group: Decode::decode(r)?,
+            idempotency_key: Decode::decode(r)?,
+            coalesce_key: Decode::decode(r)?,
+            joined: r.u32("joined")?,
+            created_wall_ms: r.u64("created wall")?,
+            created_cluster_ms: r.u64("created cluster")?,
+            run_at_wall_ms: r.u64("run at")?,
+            ready_cluster_ms: r.u64("ready at")?,
+            ready_seq: r.u64("ready seq")?,
+            lease: Decode::decode(r)?,
+            last_token: Decode::decode(r)?,
+            cancel_requested: r.bool("cancel requested")?,
+            progress: Decode::decode(r)?,
+            result: Decode::decode(r)?,
+            error: Decode::decode(r)?,
+            finished_wall_ms: Decode::decode(r)?,
+            finished_cluster_ms: Decode::decode(r)?,
+            events: Decode::decode(r)?,
+            events_dropped: r.u64("events dropped")?,
+        };
+        if (task.state == TaskState::Running) != task.lease.is_some() {
+            return Err(DecodeError::Inconsistent("a task has a lease exactly while running"));
+        }
+        if task.state.is_finished() != task.finished_cluster_ms.is_some() {
+            return Err(DecodeError::Inconsistent("a task has a finish time exactly while finished"));
+        }
+        if task.events.len() > TASK_EVENTS_MAX {
+            return Err(DecodeError::Inconsistent("too many events on a task"));
+        }
+        Ok(task)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_and_jitters_deterministically() {
+        let b = Backoff { initial_ms: 1000, multiplier_permille: 2000, max_ms: 5000 };
+        let d1 = b.delay_ms(TaskId(7), 1);
+        let d2 = b.delay_ms(TaskId(7), 2);
+        let d5 = b.delay_ms(TaskId(7), 5);
+        assert!((800..=1000).contains(&d1), "{d1}");
+        assert!((1600..=2000).contains(&d2), "{d2}");
+        assert!((4000..=5000).contains(&d5), "{d5}");
+        assert_eq!(d2, b.delay_ms(TaskId(7), 2), "same inputs, same delay");
+        let distinct: std::collections::BTreeSet<u64> = (1..50).map(|id| b.delay_ms(TaskId(id), 1)).collect();
+        assert!(distinct.len() > 10, "jitter spreads retries of different tasks");
+    }
+
+    #[test]
+    fn backoff_does_not_overflow_at_the_limits() {
+        let b = Backoff { initial_ms: u64::MAX / 2, multiplier_permille: 100_000, max_ms: u64::MAX };
+        let _ = b.delay_ms(TaskId(1), 1000);
+    }
+
+    #[test]
+    fn event_history_is_bounded() {
+        let mut t = crate::test_support::task(1);
+        t.events.clear();
+        for i in 0..(TASK_EVENTS_MAX as u64 + 10) {
+            t.push_event(Event { wall_ms: i, kind: EventKind::Joined });
+        }
+        assert_eq!(t.events.len(), TASK_EVENTS_MAX);
+        assert_eq!(t.events_dropped, 10);
+        assert_eq!(t.events.front().unwrap().wall_ms, 10);
+    }
+}
