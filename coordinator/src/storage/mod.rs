@@ -1,0 +1,1 @@
+//! RocksDB storage for the Raft log and durable snapshots of the state machine.
