@@ -1,1 +1,51 @@
-fn main() {}
+//! The `taskswarm` binary.
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "taskswarm", version, about = "A Raft-replicated task coordinator")]
+struct Cli {
+    /// Log format: text or json.
+    #[arg(long, global = true, env = "TASKSWARM_LOG_FORMAT", default_value = "text")]
+    log_format: String,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run one coordinator node.
+    Node(cli::node::NodeArgs),
+    /// Run a local cluster on loopback (3 nodes by default) until Ctrl-C.
+    Dev(cli::dev::DevArgs),
+}
+
+fn init_tracing(format: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        "text" => builder.init(),
+        "json" => builder.json().init(),
+        other => anyhow::bail!("--log-format must be text or json, not {other:?}"),
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let result = match init_tracing(&cli.log_format) {
+        Ok(()) => match cli.command {
+            Cmd::Node(args) => cli::node::run(args).await,
+            Cmd::Dev(args) => cli::dev::run(args).await,
+        },
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        eprintln!("taskswarm: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -732,3 +732,15 @@ fn list_filters_and_pages_in_id_order() {
     let queued = s.sm.list(&ListFilter { state: Some(TaskState::Running), limit: 100, ..Default::default() });
     assert!(queued.tasks.is_empty());
 }
+
+#[test]
+fn claimable_tells_whether_a_claim_would_get_a_task() {
+    let mut s = Sm::default();
+    assert!(!s.sm.claimable(&claim("q", 1)));
+    s.enqueue(NewTask { priority: 1, ..new_task("q", "k") }).unwrap();
+    assert!(s.sm.claimable(&claim("q", 1)));
+    assert!(!s.sm.claimable(&Claim { min_priority: Some(2), ..claim("q", 1) }));
+    assert!(!s.sm.claimable(&Claim { kinds: Some(vec!["other".into()]), ..claim("q", 1) }));
+    s.apply(Command::Pause { queue: "q".into() }).unwrap();
+    assert!(!s.sm.claimable(&claim("q", 1)));
+}

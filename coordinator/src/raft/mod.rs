@@ -1,4 +1,33 @@
 //! openraft glue: the type configuration, the network between nodes, and the node itself
 //! (group commit, cluster clock, ticks). Only this module and `storage` name openraft.
 
+pub mod clock;
+// mod group_commit; (enabled once storage lands)
+pub mod network;
+// mod node;
+pub mod rpc_server;
+// mod ticker;
 pub mod types;
+pub mod wire;
+
+pub use types::NodeId;
+
+/// Why a proposal or a linearizable read did not produce a result.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProposeError {
+    /// This node is not the leader; nothing was proposed.
+    #[error("not the leader")]
+    NotLeader { leader: Option<(NodeId, String)> },
+    /// The command may or may not have been committed: the caller must treat the outcome
+    /// as unknown.
+    #[error("outcome unknown: {0}")]
+    Indeterminate(String),
+    /// Too many proposals are waiting; nothing was proposed.
+    #[error("too many pending proposals")]
+    Overloaded,
+    /// A read could not be confirmed (e.g. no quorum); nothing was changed.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("the node is stopping")]
+    Stopped,
+}

@@ -1,1 +1,20 @@
 //! RocksDB storage for the Raft log and durable snapshots of the state machine.
+//!
+//! - [`LogStore`] (`log_store.rs`): openraft's log storage over RocksDB; every write is
+//!   fsynced before openraft is told it is done.
+//! - [`StateMachineStore`] (`state_store.rs`): openraft's state machine over the
+//!   in-memory task state machine, with snapshots saved to a file durably.
+//! - [`codec`] and [`snapshot_file`]: the versioned on-disk formats.
+//! - [`open`] (`open.rs`): opens a node's directory and restores the last snapshot.
+
+mod blocking;
+pub mod codec;
+mod log_store;
+mod open;
+mod snapshot_dir;
+pub mod snapshot_file;
+mod state_store;
+
+pub use log_store::LogStore;
+pub use open::{open, OpenError, LOG_DIR, SNAPSHOT_DIR};
+pub use state_store::{ApplyHooks, StateMachineStore, StateSnapshotBuilder};

@@ -28,6 +28,15 @@ impl StateMachine {
         Ok(Reply::Claimed(claimed))
     }
 
+    /// Whether `claim` would get at least one task now. Lets the leader long-poll without
+    /// proposing empty claims to Raft. (A task whose timeout passed but has not fired yet
+    /// may make this say yes while the claim then returns nothing; the caller just waits
+    /// again.)
+    pub fn claimable(&self, claim: &Claim) -> bool {
+        let sets = self.candidate_sets(claim);
+        self.best_ready(&sets, claim.min_priority).is_some()
+    }
+
     /// The ready sets a claim may take from: (queue, kind) keys, paused queues left out.
     fn candidate_sets(&self, claim: &Claim) -> Vec<(String, String)> {
         let mut sets = Vec::new();
@@ -100,6 +109,14 @@ impl StateMachine {
         };
         self.emit(id, EventKind::Claimed { worker: worker.to_owned(), token, attempt: claimed.attempt });
         claimed
+    }
+}
+
+impl Claim {
+    /// The checks `apply` makes, for callers that want them before proposing (a long-poll
+    /// that finds nothing to claim still owes the client its `invalid_request`).
+    pub fn validate(&self) -> Result<(), crate::outcome::Rejection> {
+        validate_claim(self)
     }
 }
 

@@ -1,0 +1,98 @@
+//! `taskswarm dev`: a local cluster on loopback, one child process per node, for trying
+//! things out. Ctrl-C stops every node.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use tokio::process::{Child, Command};
+
+/// Most nodes `dev` starts.
+pub const DEV_NODES_MAX: u16 = 9;
+/// How long `dev` waits for a leader before giving up.
+pub const DEV_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Args)]
+pub struct DevArgs {
+    /// Number of nodes (3 or 5 make sense).
+    #[arg(long, default_value_t = 3)]
+    pub nodes: u16,
+    /// Port of node 1; node N listens on BASE_PORT + N - 1.
+    #[arg(long, default_value_t = 7001)]
+    pub base_port: u16,
+    /// Data directories go under here (node-1, node-2, ...). Kept between runs.
+    #[arg(long, default_value = ".taskswarm-dev")]
+    pub dir: PathBuf,
+    /// Extra flags passed to every `taskswarm node`.
+    #[arg(last = true)]
+    pub node_args: Vec<String>,
+}
+
+pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    anyhow::ensure!((1..=DEV_NODES_MAX).contains(&args.nodes), "--nodes must be 1..={DEV_NODES_MAX}");
+    let exe = std::env::current_exe().context("locating the taskswarm binary")?;
+    let urls: Vec<String> = (0..args.nodes).map(|i| format!("http://127.0.0.1:{}", args.base_port + i)).collect();
+    let peers = urls.iter().enumerate().map(|(i, u)| format!("{}={u}", i + 1)).collect::<Vec<_>>().join(",");
+    let mut children: Vec<Child> = Vec::new();
+    for (i, url) in urls.iter().enumerate() {
+        let dir = args.dir.join(format!("node-{}", i + 1));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let child = Command::new(&exe)
+            .arg("node")
+            .args(["--id", &(i + 1).to_string()])
+            .args(["--listen", url.trim_start_matches("http://")])
+            .args(["--data-dir", &dir.to_string_lossy()])
+            .args(["--peers", &peers])
+            .args(["--cluster-secret", "taskswarm-dev"])
+            .args(&args.node_args)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting a node")?;
+        println!("node {} at {url} (data in {})", i + 1, dir.display());
+        children.push(child);
+    }
+    let leader = tokio::select! {
+        found = wait_for_leader(&urls) => found?,
+        () = super::node::shutdown_signal() => return stop(children).await,
+    };
+    println!("ready: {} nodes, leader is node {leader}; try: curl -s {}/v1/cluster", args.nodes, urls[0]);
+    super::node::shutdown_signal().await;
+    stop(children).await
+}
+
+async fn wait_for_leader(urls: &[String]) -> anyhow::Result<u64> {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(1)).build()?;
+    let deadline = tokio::time::Instant::now() + DEV_READY_TIMEOUT;
+    while tokio::time::Instant::now() < deadline {
+        for url in urls {
+            let status = http.get(format!("{url}/v1/cluster")).send().await;
+            if let Ok(resp) = status {
+                if let Ok(s) = resp.json::<taskswarm_api::ClusterStatus>().await {
+                    if let Some(leader) = s.leader_id {
+                        return Ok(leader);
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    anyhow::bail!("no leader within {DEV_READY_TIMEOUT:?}")
+}
+
+/// SIGTERM to every node, so each shuts down cleanly; then wait for them.
+async fn stop(children: Vec<Child>) -> anyhow::Result<()> {
+    println!("stopping {} nodes", children.len());
+    for child in &children {
+        if let Some(pid) = child.id() {
+            // SAFETY-free: the `kill` command, not libc, so the crate keeps forbidding unsafe.
+            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        }
+    }
+    for mut child in children {
+        let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! The `taskswarm` command line: `node` runs one coordinator, `dev` a local cluster.
+
+pub mod dev;
+pub mod node;

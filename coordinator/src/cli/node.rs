@@ -1,0 +1,129 @@
+//! `taskswarm node`: one coordinator process.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use taskswarm_coordinator::raft::{NodeConfig, NodeId};
+
+#[derive(Debug, Clone, Args)]
+pub struct NodeArgs {
+    /// This node's id (a positive integer, unique in the cluster).
+    #[arg(long, env = "TASKSWARM_ID")]
+    pub id: NodeId,
+    /// Address to listen on, e.g. 127.0.0.1:7001.
+    #[arg(long, env = "TASKSWARM_LISTEN")]
+    pub listen: SocketAddr,
+    /// URL other nodes and clients use to reach this node. Defaults to http://LISTEN.
+    #[arg(long, env = "TASKSWARM_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Where the Raft log, vote and snapshots live.
+    #[arg(long, env = "TASKSWARM_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// The initial voters: 1=http://127.0.0.1:7001,2=http://... The lowest id forms the
+    /// cluster on its first start.
+    #[arg(long, env = "TASKSWARM_PEERS")]
+    pub peers: String,
+    /// Shared secret every Raft RPC must carry.
+    #[arg(long, env = "TASKSWARM_CLUSTER_SECRET")]
+    pub cluster_secret: String,
+    #[arg(long, env = "TASKSWARM_HEARTBEAT_MS", default_value_t = 250)]
+    pub heartbeat_ms: u64,
+    /// Election timeouts: wide enough that a loaded 2-core machine does not flap.
+    #[arg(long, env = "TASKSWARM_ELECTION_MIN_MS", default_value_t = 1_000)]
+    pub election_min_ms: u64,
+    #[arg(long, env = "TASKSWARM_ELECTION_MAX_MS", default_value_t = 2_000)]
+    pub election_max_ms: u64,
+    /// A write not committed in this time is answered `indeterminate`.
+    #[arg(long, env = "TASKSWARM_WRITE_TIMEOUT_MS", default_value_t = 5_000)]
+    pub write_timeout_ms: u64,
+    /// Propose every command as its own Raft entry (for comparison benchmarks).
+    #[arg(long, env = "TASKSWARM_NO_GROUP_COMMIT")]
+    pub no_group_commit: bool,
+    /// Snapshot and purge the log after this many entries.
+    #[arg(long, env = "TASKSWARM_SNAPSHOT_EVERY", default_value_t = 10_000)]
+    pub snapshot_every: u64,
+    /// How long finished tasks and idempotency keys are kept. Must match on every node.
+    #[arg(long, env = "TASKSWARM_RETENTION_MS", default_value_t = taskswarm_state_machine::limits::DEFAULT_RETENTION_MS)]
+    pub retention_ms: u64,
+}
+
+pub fn parse_peers(text: &str) -> anyhow::Result<BTreeMap<NodeId, String>> {
+    let mut peers = BTreeMap::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (id, url) = item.split_once('=').with_context(|| format!("peer {item:?} is not ID=URL"))?;
+        let id: NodeId = id.trim().parse().with_context(|| format!("peer id {id:?} is not a number"))?;
+        if !url.starts_with("http://") && !url.starts_with("https://") {
+            bail!("peer {id} url {url:?} must start with http:// or https://");
+        }
+        if peers.insert(id, url.trim_end_matches('/').to_owned()).is_some() {
+            bail!("peer {id} is listed twice");
+        }
+    }
+    if peers.is_empty() {
+        bail!("--peers must list at least this node");
+    }
+    Ok(peers)
+}
+
+impl NodeArgs {
+    pub fn config(&self) -> anyhow::Result<NodeConfig> {
+        let peers = parse_peers(&self.peers)?;
+        if self.id == 0 {
+            bail!("--id must be positive");
+        }
+        let advertise = self.advertise.clone().unwrap_or_else(|| format!("http://{}", self.listen));
+        if let Some(listed) = peers.get(&self.id) {
+            if listed != advertise.trim_end_matches('/') {
+                bail!("--peers lists node {} at {listed} but it advertises {advertise}", self.id);
+            }
+        }
+        if self.cluster_secret.is_empty() {
+            bail!("--cluster-secret must not be empty");
+        }
+        if self.election_min_ms <= self.heartbeat_ms || self.election_max_ms <= self.election_min_ms {
+            bail!("need heartbeat-ms < election-min-ms < election-max-ms");
+        }
+        Ok(NodeConfig {
+            id: self.id,
+            advertise,
+            data_dir: self.data_dir.clone(),
+            peers,
+            cluster_secret: self.cluster_secret.clone(),
+            heartbeat_interval_ms: self.heartbeat_ms,
+            election_timeout_min_ms: self.election_min_ms,
+            election_timeout_max_ms: self.election_max_ms,
+            write_timeout_ms: self.write_timeout_ms,
+            group_commit: !self.no_group_commit,
+            snapshot_every_entries: self.snapshot_every,
+            state: taskswarm_state_machine::Config { retention_ms: self.retention_ms, ..Default::default() },
+        })
+    }
+}
+
+pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
+    let cfg = args.config()?;
+    let span = tracing::info_span!("node", id = cfg.id);
+    let _enter = span.enter();
+    taskswarm_coordinator::server::serve(cfg, args.listen, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}

@@ -1,0 +1,103 @@
+//! Operators' endpoints: cancel, requeue from the dead-letter set, queue counts, pause and
+//! resume, broadcast.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::Deserialize;
+use taskswarm_api as api;
+use taskswarm_state_machine::{Command, Reply, TaskId, TaskState};
+
+use super::convert;
+use super::error::ApiError;
+use super::extract::Body;
+use super::params::{path_id, query, read_gate, ReadParams};
+use crate::raft::Node;
+
+pub async fn cancel(State(node): State<Arc<Node>>, id: Result<Path<u64>, PathRejection>) -> Result<Json<api::StateResponse>, ApiError> {
+    let id = path_id(id)?;
+    let Reply::CancelRecorded { state } = node.propose(Command::Cancel { task: TaskId(id) }).await?? else {
+        unreachable!("cancel replies CancelRecorded")
+    };
+    Ok(Json(api::StateResponse { id, state: state.as_str().into(), duplicate: false }))
+}
+
+pub async fn requeue(State(node): State<Arc<Node>>, id: Result<Path<u64>, PathRejection>) -> Result<Json<api::StateResponse>, ApiError> {
+    let id = path_id(id)?;
+    node.propose(Command::Requeue { task: TaskId(id) }).await??;
+    Ok(Json(api::StateResponse { id, state: TaskState::Queued.as_str().into(), duplicate: false }))
+}
+
+pub async fn queues(
+    State(node): State<Arc<Node>>,
+    params: Result<Query<ReadParams>, QueryRejection>,
+) -> Result<Json<api::QueuesResponse>, ApiError> {
+    let params = query(params)?;
+    read_gate(&node, params.consistency.as_deref()).await?;
+    let sm = node.state();
+    let queues = sm
+        .queues()
+        .map(|(name, info)| api::QueueView {
+            name: name.to_owned(),
+            paused: info.paused,
+            counts: TaskState::ALL.iter().map(|s| (s.as_str().to_owned(), info.counts.get(*s))).collect(),
+        })
+        .collect();
+    Ok(Json(api::QueuesResponse { queues }))
+}
+
+pub async fn pause(State(node): State<Arc<Node>>, Path(queue): Path<String>) -> Result<Json<api::QueueView>, ApiError> {
+    set_paused(node, queue, true).await
+}
+
+pub async fn resume(State(node): State<Arc<Node>>, Path(queue): Path<String>) -> Result<Json<api::QueueView>, ApiError> {
+    set_paused(node, queue, false).await
+}
+
+async fn set_paused(node: Arc<Node>, queue: String, paused: bool) -> Result<Json<api::QueueView>, ApiError> {
+    let command = if paused { Command::Pause { queue: queue.clone() } } else { Command::Resume { queue: queue.clone() } };
+    node.propose(command).await??;
+    let sm = node.state();
+    let counts = sm.queue(&queue).map(|q| q.counts).unwrap_or_default();
+    Ok(Json(api::QueueView {
+        name: queue,
+        paused,
+        counts: TaskState::ALL.iter().map(|s| (s.as_str().to_owned(), counts.get(*s))).collect(),
+    }))
+}
+
+pub async fn broadcast(State(node): State<Arc<Node>>, Body(req): Body<api::BroadcastRequest>) -> Result<Json<serde_json::Value>, ApiError> {
+    let command = Command::Broadcast { channel: req.channel, message: convert::json_text(&req.message) };
+    let Reply::Broadcast { seq } = node.propose(command).await?? else { unreachable!("broadcast replies Broadcast") };
+    Ok(Json(serde_json::json!({ "seq": seq })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BroadcastParams {
+    #[serde(default)]
+    after: u64,
+    consistency: Option<String>,
+}
+
+/// `GET /v1/broadcast?after=SEQ`: retained messages after a sequence number.
+pub async fn broadcasts(
+    State(node): State<Arc<Node>>,
+    params: Result<Query<BroadcastParams>, QueryRejection>,
+) -> Result<Json<Vec<api::BroadcastView>>, ApiError> {
+    let p = query(params)?;
+    read_gate(&node, p.consistency.as_deref()).await?;
+    let sm = node.state();
+    Ok(Json(
+        sm.broadcasts_after(p.after)
+            .map(|m| api::BroadcastView {
+                seq: m.seq,
+                channel: m.channel.clone(),
+                message: convert::json_value(&m.message),
+                at_ms: m.wall_ms,
+            })
+            .collect(),
+    ))
+}

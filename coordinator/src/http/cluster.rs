@@ -1,0 +1,78 @@
+//! Cluster endpoints: status, membership changes, health and readiness, metrics.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use taskswarm_api as api;
+use taskswarm_state_machine::TaskState;
+
+use super::error::ApiError;
+use super::extract::Body;
+use crate::raft::Node;
+
+pub async fn status(State(node): State<Arc<Node>>) -> Json<api::ClusterStatus> {
+    let s = node.status();
+    let hash = node.state().state_hash();
+    Json(api::ClusterStatus {
+        node_id: s.id,
+        leader_id: s.leader,
+        term: s.term,
+        commit_index: s.last_log_index,
+        applied_index: s.applied_index,
+        members: s.members.into_iter().map(|(id, addr, voter)| api::Member { id, addr, voter }).collect(),
+        state_hash: format!("{hash:016x}"),
+    })
+}
+
+pub async fn add_learner(State(node): State<Arc<Node>>, Body(req): Body<api::AddLearnerRequest>) -> Result<Json<api::ClusterStatus>, ApiError> {
+    node.add_learner(req.id, req.addr).await?;
+    Ok(status(State(node)).await)
+}
+
+pub async fn membership(State(node): State<Arc<Node>>, Body(req): Body<api::MembershipRequest>) -> Result<Json<api::ClusterStatus>, ApiError> {
+    if req.voters.is_empty() {
+        return Err(ApiError::BadRequest("voters must not be empty".into()));
+    }
+    node.change_membership(req.voters.into_iter().collect()).await?;
+    Ok(status(State(node)).await)
+}
+
+/// The process is up.
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// A leader is known and this node has applied what it has in its log.
+pub async fn readyz(State(node): State<Arc<Node>>) -> (StatusCode, &'static str) {
+    let s = node.status();
+    if s.leader.is_some() && s.applied_index >= s.last_log_index.saturating_sub(1) {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    }
+}
+
+/// Prometheus text format.
+pub async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
+    let s = node.status();
+    let mut out = String::new();
+    let _ = writeln!(out, "# TYPE taskswarm_raft_term gauge\ntaskswarm_raft_term {}", s.term);
+    let _ = writeln!(out, "# TYPE taskswarm_raft_is_leader gauge\ntaskswarm_raft_is_leader {}", u8::from(s.is_leader));
+    let _ = writeln!(out, "# TYPE taskswarm_raft_leader_id gauge\ntaskswarm_raft_leader_id {}", s.leader.map_or(-1, |l| l as i64));
+    let _ = writeln!(out, "# TYPE taskswarm_raft_last_log_index gauge\ntaskswarm_raft_last_log_index {}", s.last_log_index);
+    let _ = writeln!(out, "# TYPE taskswarm_raft_applied_index gauge\ntaskswarm_raft_applied_index {}", s.applied_index);
+    let _ = writeln!(out, "# TYPE taskswarm_entries_proposed_total counter\ntaskswarm_entries_proposed_total {}", s.entries_proposed);
+    let _ = writeln!(out, "# TYPE taskswarm_commands_proposed_total counter\ntaskswarm_commands_proposed_total {}", s.commands_proposed);
+    let _ = writeln!(out, "# TYPE taskswarm_tasks gauge");
+    let sm = node.state();
+    for (queue, info) in sm.queues() {
+        for state in TaskState::ALL {
+            let _ = writeln!(out, "taskswarm_tasks{{queue=\"{queue}\",state=\"{}\"}} {}", state.as_str(), info.counts.get(state));
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}

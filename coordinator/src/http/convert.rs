@@ -1,0 +1,167 @@
+//! Conversions between the wire types (`taskswarm_api`) and the state machine's types.
+//! JSON values travel through the state machine as text; they are parsed back here.
+
+use serde_json::Value;
+use taskswarm_api as api;
+use taskswarm_state_machine as sm;
+
+use crate::raft::Node;
+
+pub fn json_text(v: &Value) -> String {
+    serde_json::to_string(v).expect("a serde_json Value always serializes")
+}
+
+/// Text the coordinator stored from a `Value`, so it parses; `Null` guards the impossible.
+pub fn json_value(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+pub fn new_task(r: api::EnqueueRequest) -> sm::NewTask {
+    sm::NewTask {
+        queue: r.queue,
+        kind: r.kind,
+        payload: json_text(&r.payload),
+        priority: r.priority,
+        idempotency_key: r.idempotency_key,
+        coalesce_key: r.coalesce_key,
+        run_at_wall_ms: r.run_at_ms,
+        delay_ms: r.delay_ms,
+        max_attempts: r.max_attempts,
+        // A non-finite or out-of-range multiplier becomes a value the state machine's
+        // range check refuses (NaN casts to 0, huge values saturate).
+        backoff: r.backoff.map(|b| sm::Backoff {
+            initial_ms: b.initial_ms,
+            multiplier_permille: (b.multiplier * 1000.0).round() as u32,
+            max_ms: b.max_ms,
+        }),
+        lease_ms: r.lease_ms,
+        timeouts: sm::Timeouts {
+            schedule_to_start_ms: r.schedule_to_start_ms,
+            start_to_close_ms: r.start_to_close_ms,
+            schedule_to_close_ms: r.schedule_to_close_ms,
+        },
+        group: r.group,
+    }
+}
+
+pub fn enqueued(e: &sm::Enqueued) -> api::EnqueueResponse {
+    api::EnqueueResponse { id: e.id.0, created: e.created, coalesced: e.coalesced, state: e.state.as_str().into() }
+}
+
+pub fn task_error(e: &sm::TaskError) -> api::TaskErrorView {
+    api::TaskErrorView { code: e.code.clone(), message: e.message.clone() }
+}
+
+pub fn task(node: &Node, t: &sm::Task) -> api::TaskView {
+    api::TaskView {
+        id: t.id.0,
+        queue: t.queue.clone(),
+        kind: t.kind.clone(),
+        payload: json_value(&t.payload),
+        priority: t.priority,
+        state: t.state.as_str().into(),
+        attempt: t.attempt,
+        max_attempts: t.max_attempts,
+        lease: t.lease.as_ref().map(|l| api::LeaseView {
+            worker: l.worker.clone(),
+            token: l.token.0,
+            lease_ms: l.lease_ms,
+            expires_at_ms: node.to_wall_ms(l.expires_cluster_ms),
+        }),
+        cancel_requested: t.cancel_requested,
+        result: t.result.as_deref().map(json_value),
+        error: t.error.as_ref().map(task_error),
+        progress: t.progress.as_deref().map(json_value),
+        group: t.group.clone(),
+        idempotency_key: t.idempotency_key.clone(),
+        coalesce_key: t.coalesce_key.clone(),
+        joined: t.joined,
+        created_at_ms: t.created_wall_ms,
+        run_at_ms: (t.state == sm::TaskState::Scheduled).then_some(t.run_at_wall_ms),
+        finished_at_ms: t.finished_wall_ms,
+    }
+}
+
+pub fn event(task: sm::TaskId, queue: &str, group: Option<&str>, state: sm::TaskState, e: &sm::Event) -> api::EventView {
+    let mut v = api::EventView {
+        task: task.0,
+        queue: queue.to_owned(),
+        state: state.as_str().into(),
+        event: e.kind.name().into(),
+        at_ms: e.wall_ms,
+        group: group.map(str::to_owned),
+        worker: None,
+        token: None,
+        attempt: None,
+        progress: None,
+        error: None,
+        run_at_ms: None,
+    };
+    match &e.kind {
+        sm::EventKind::Claimed { worker, token, attempt } => {
+            v.worker = Some(worker.clone());
+            v.token = Some(token.0);
+            v.attempt = Some(*attempt);
+        }
+        sm::EventKind::Progress { token, progress } => {
+            v.token = Some(token.0);
+            v.progress = Some(json_value(progress));
+        }
+        sm::EventKind::Released { token } | sm::EventKind::Succeeded { token } => v.token = Some(token.0),
+        sm::EventKind::AttemptFailed { token, error } => {
+            v.token = Some(token.0);
+            v.error = Some(task_error(error));
+        }
+        sm::EventKind::Failed { error } | sm::EventKind::Expired { error } => v.error = Some(task_error(error)),
+        sm::EventKind::Scheduled { run_at_wall_ms } => v.run_at_ms = Some(*run_at_wall_ms),
+        sm::EventKind::Enqueued | sm::EventKind::Joined | sm::EventKind::CancelRequested | sm::EventKind::Cancelled | sm::EventKind::Requeued => {}
+    }
+    v
+}
+
+pub fn stream_event(e: &sm::TaskEvent) -> api::EventView {
+    event(e.task, &e.queue, e.group.as_deref(), e.state, &e.event)
+}
+
+pub fn claim(r: &api::ClaimRequest) -> sm::Claim {
+    sm::Claim {
+        worker: r.worker.clone(),
+        queues: r.queues.clone(),
+        kinds: r.kinds.clone(),
+        max: r.max,
+        lease_ms: r.lease_ms,
+        min_priority: r.min_priority,
+    }
+}
+
+pub fn claimed(node: &Node, c: &sm::ClaimedTask) -> api::ClaimedTask {
+    api::ClaimedTask {
+        id: c.id.0,
+        queue: c.queue.clone(),
+        kind: c.kind.clone(),
+        payload: json_value(&c.payload),
+        priority: c.priority,
+        attempt: c.attempt,
+        max_attempts: c.max_attempts,
+        group: c.group.clone(),
+        lease: api::LeaseGrant { token: c.token.0, lease_ms: c.lease_ms, expires_at_ms: node.to_wall_ms(c.expires_cluster_ms) },
+    }
+}
+
+pub fn heartbeat_ack(node: &Node, a: &sm::HeartbeatAck) -> api::HeartbeatResponse {
+    api::HeartbeatResponse {
+        task: a.task.0,
+        lease_ms: a.lease_ms,
+        expires_at_ms: node.to_wall_ms(a.expires_cluster_ms),
+        cancel_requested: a.cancel_requested,
+    }
+}
+
+pub fn lease_beat(b: &api::LeaseBeat) -> sm::LeaseBeat {
+    sm::LeaseBeat {
+        task: sm::TaskId(b.task),
+        token: sm::Token(b.token),
+        progress: b.progress.as_ref().map(json_text),
+        lease_ms: b.lease_ms,
+    }
+}

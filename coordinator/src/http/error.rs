@@ -1,0 +1,107 @@
+//! The one place that maps errors to HTTP status codes.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use taskswarm_api::{codes, ErrorBody};
+use taskswarm_state_machine::Rejection;
+
+use crate::raft::{AdminError, NodeId, ProposeError};
+
+/// Seconds a client should wait before retrying a `503`.
+pub const RETRY_AFTER_S: &str = "1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The state machine refused the command; nothing changed.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("this node is not the leader")]
+    NotLeader { leader: (NodeId, String) },
+    #[error("no leader is known; retry shortly")]
+    NoLeader,
+    #[error("the outcome is unknown: {0}; retry with the same idempotency key or read the task")]
+    Indeterminate(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Marks a redirect response; the redirect layer fills in `Location` with the leader's
+/// address and the request's own path and query.
+#[derive(Debug, Clone)]
+pub struct LeaderRedirect(pub String);
+
+impl From<ProposeError> for ApiError {
+    fn from(e: ProposeError) -> Self {
+        match e {
+            ProposeError::NotLeader { leader: Some(leader) } => ApiError::NotLeader { leader },
+            ProposeError::NotLeader { leader: None } => ApiError::NoLeader,
+            ProposeError::Indeterminate(why) => ApiError::Indeterminate(why),
+            ProposeError::Overloaded => ApiError::Unavailable("too many pending writes; retry shortly".into()),
+            ProposeError::Unavailable(why) => ApiError::Unavailable(why),
+            ProposeError::Stopped => ApiError::Unavailable("the node is stopping".into()),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::NotLeader { leader: Some(leader) } => ApiError::NotLeader { leader },
+            AdminError::NotLeader { leader: None } => ApiError::NoLeader,
+            AdminError::Refused(why) => ApiError::Refused(why),
+        }
+    }
+}
+
+/// Status code of a state-machine rejection.
+pub fn rejection_status(r: &Rejection) -> StatusCode {
+    match r {
+        Rejection::InvalidRequest { .. } | Rejection::BatchTooLarge { .. } => StatusCode::BAD_REQUEST,
+        Rejection::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        Rejection::NotFound(_) => StatusCode::NOT_FOUND,
+        Rejection::LeaseLost { .. } | Rejection::TaskFinished { .. } | Rejection::NotRequeueable { .. } => {
+            StatusCode::CONFLICT
+        }
+        Rejection::QueueFull { .. } | Rejection::TooManyQueues { .. } => StatusCode::INSUFFICIENT_STORAGE,
+    }
+}
+
+/// The JSON body of a rejection, as used inside batch results too.
+pub fn rejection_body(r: &Rejection) -> ErrorBody {
+    ErrorBody::new(r.code(), r.to_string())
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let message = self.to_string();
+        let (status, mut body) = match &self {
+            ApiError::Rejected(r) => (rejection_status(r), rejection_body(r)),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, ErrorBody::new(codes::INVALID_REQUEST, message)),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorBody::new(codes::NOT_FOUND, message)),
+            ApiError::NotLeader { .. } => (StatusCode::TEMPORARY_REDIRECT, ErrorBody::new(codes::NOT_LEADER, message)),
+            ApiError::NoLeader => (StatusCode::SERVICE_UNAVAILABLE, ErrorBody::new(codes::NO_LEADER, message)),
+            ApiError::Indeterminate(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorBody::new(codes::INDETERMINATE, message)),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorBody::new("unavailable", message)),
+            ApiError::Refused(_) => (StatusCode::CONFLICT, ErrorBody::new("refused", message)),
+        };
+        if let ApiError::NotLeader { leader: (id, addr) } = &self {
+            body.error.leader_id = Some(*id);
+            body.error.leader_addr = Some(addr.clone());
+        }
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_S));
+        }
+        if let ApiError::NotLeader { leader: (_, addr) } = self {
+            response.extensions_mut().insert(LeaderRedirect(addr));
+        }
+        response
+    }
+}

@@ -1,0 +1,71 @@
+//! The public HTTP API (v1). One file per group of endpoints; errors map to status codes
+//! in `error.rs` only. A follower answers writes and linearizable reads with a `307` to
+//! the leader, filled in by `redirect_to_leader`.
+
+mod admin;
+mod cluster;
+mod convert;
+pub mod error;
+mod extract;
+mod lease;
+mod params;
+mod tasks;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::raft::Node;
+use error::LeaderRedirect;
+
+/// Largest request body: a full enqueue batch of modest payloads. Each payload is also
+/// bounded by the state machine's `PAYLOAD_BYTES_MAX`.
+pub const BODY_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+pub fn router(node: Arc<Node>) -> Router {
+    Router::new()
+        .route("/v1/tasks", post(tasks::enqueue).get(tasks::list))
+        .route("/v1/tasks/batch", post(tasks::enqueue_batch))
+        .route("/v1/tasks/{id}", get(tasks::get))
+        .route("/v1/tasks/{id}/events", get(tasks::events))
+        .route("/v1/tasks/{id}/heartbeat", post(lease::heartbeat))
+        .route("/v1/tasks/{id}/complete", post(lease::complete))
+        .route("/v1/tasks/{id}/fail", post(lease::fail))
+        .route("/v1/tasks/{id}/release", post(lease::release))
+        .route("/v1/tasks/{id}/cancel", post(admin::cancel))
+        .route("/v1/tasks/{id}/requeue", post(admin::requeue))
+        .route("/v1/claim", post(lease::claim))
+        .route("/v1/heartbeat", post(lease::heartbeat_batch))
+        .route("/v1/queues", get(admin::queues))
+        .route("/v1/queues/{queue}/pause", post(admin::pause))
+        .route("/v1/queues/{queue}/resume", post(admin::resume))
+        .route("/v1/broadcast", post(admin::broadcast).get(admin::broadcasts))
+        .route("/v1/cluster", get(cluster::status))
+        .route("/v1/cluster/learners", post(cluster::add_learner))
+        .route("/v1/cluster/membership", post(cluster::membership))
+        .route("/healthz", get(cluster::healthz))
+        .route("/readyz", get(cluster::readyz))
+        .route("/metrics", get(cluster::metrics))
+        .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
+        .layer(middleware::from_fn(redirect_to_leader))
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .with_state(node)
+}
+
+/// Completes a not-leader answer: `Location` is the same path and query on the leader.
+async fn redirect_to_leader(req: Request, next: Next) -> Response {
+    let path_and_query = req.uri().path_and_query().map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned());
+    let mut response = next.run(req).await;
+    if let Some(LeaderRedirect(addr)) = response.extensions_mut().remove::<LeaderRedirect>() {
+        let location = format!("{}{path_and_query}", addr.trim_end_matches('/'));
+        if let Ok(value) = HeaderValue::from_str(&location) {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+    }
+    response
+}

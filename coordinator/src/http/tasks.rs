@@ -1,0 +1,115 @@
+//! Producers' endpoints: enqueue (one or a batch), read a task (optionally waiting for its
+//! result), its event history, and paged lists.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use taskswarm_api as api;
+use taskswarm_state_machine::{Command, ListFilter, Reply, TaskId, TaskState};
+
+use super::convert;
+use super::error::{rejection_body, ApiError};
+use super::extract::Body;
+use super::params::{path_id, query, read_gate, wait_deadline, wait_for, ReadParams};
+use crate::raft::Node;
+
+pub async fn enqueue(
+    State(node): State<Arc<Node>>,
+    Body(req): Body<api::EnqueueRequest>,
+) -> Result<(StatusCode, Json<api::EnqueueResponse>), ApiError> {
+    let Reply::Enqueued(mut results) = node.propose(Command::Enqueue { tasks: vec![convert::new_task(req)] }).await?? else {
+        unreachable!("enqueue replies Enqueued")
+    };
+    let result = results.pop().expect("one result per task")?;
+    let status = if result.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(convert::enqueued(&result))))
+}
+
+pub async fn enqueue_batch(
+    State(node): State<Arc<Node>>,
+    Body(req): Body<api::BatchEnqueueRequest>,
+) -> Result<Json<api::BatchEnqueueResponse>, ApiError> {
+    let tasks = req.tasks.into_iter().map(convert::new_task).collect();
+    let Reply::Enqueued(results) = node.propose(Command::Enqueue { tasks }).await?? else {
+        unreachable!("enqueue replies Enqueued")
+    };
+    let results = results
+        .iter()
+        .map(|r| match r {
+            Ok(e) => api::BatchItem::Ok(convert::enqueued(e)),
+            Err(rejection) => api::BatchItem::Err(rejection_body(rejection)),
+        })
+        .collect();
+    Ok(Json(api::BatchEnqueueResponse { results }))
+}
+
+/// `GET /v1/tasks/{id}?wait_ms=N`: with `wait_ms`, holds the request until the task is
+/// finished or the time passes (taskdist's `await put(task)`).
+pub async fn get(
+    State(node): State<Arc<Node>>,
+    id: Result<Path<u64>, PathRejection>,
+    params: Result<Query<ReadParams>, QueryRejection>,
+) -> Result<Json<api::TaskView>, ApiError> {
+    let id = TaskId(path_id(id)?);
+    let params = query(params)?;
+    let deadline = wait_deadline(params.wait_ms)?;
+    read_gate(&node, params.consistency.as_deref()).await?;
+    wait_for(&node, deadline, |sm| sm.task(id).is_none_or(|t| t.state.is_finished())).await;
+    let state = node.state();
+    let task = state.task(id).ok_or_else(|| ApiError::NotFound(format!("task {id} not found")))?;
+    Ok(Json(convert::task(&node, task)))
+}
+
+pub async fn events(
+    State(node): State<Arc<Node>>,
+    id: Result<Path<u64>, PathRejection>,
+    params: Result<Query<ReadParams>, QueryRejection>,
+) -> Result<Json<api::EventsResponse>, ApiError> {
+    let id = TaskId(path_id(id)?);
+    let params = query(params)?;
+    read_gate(&node, params.consistency.as_deref()).await?;
+    let state = node.state();
+    let task = state.task(id).ok_or_else(|| ApiError::NotFound(format!("task {id} not found")))?;
+    let events = task.events.iter().map(|e| convert::event(id, &task.queue, task.group.as_deref(), task.state, e)).collect();
+    Ok(Json(api::EventsResponse { events, dropped: task.events_dropped }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    queue: Option<String>,
+    state: Option<String>,
+    limit: Option<usize>,
+    after: Option<u64>,
+    consistency: Option<String>,
+}
+
+/// Tasks listed by default per page.
+pub const LIST_LIMIT_DEFAULT: usize = 100;
+
+pub async fn list(
+    State(node): State<Arc<Node>>,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<api::TaskListResponse>, ApiError> {
+    let p = query(params)?;
+    let state_filter = match p.state.as_deref() {
+        None => None,
+        Some(s) => Some(TaskState::parse(s).ok_or_else(|| ApiError::BadRequest(format!("unknown state {s:?}")))?),
+    };
+    read_gate(&node, p.consistency.as_deref()).await?;
+    let sm = node.state();
+    let page = sm.list(&ListFilter {
+        queue: p.queue.as_deref(),
+        state: state_filter,
+        after: p.after.map(TaskId),
+        limit: p.limit.unwrap_or(LIST_LIMIT_DEFAULT),
+    });
+    Ok(Json(api::TaskListResponse {
+        tasks: page.tasks.iter().map(|t| convert::task(&node, t)).collect(),
+        next: page.next.map(|t| t.0),
+    }))
+}

@@ -1,0 +1,120 @@
+//! The Raft network client: each RPC is an HTTP POST of a versioned bincode body to the
+//! peer's `/raft/*` endpoint, carrying the cluster secret.
+
+use std::time::Duration;
+
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use openraft::BasicNode;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::types::{NodeId, TypeConfig};
+use super::wire::{self, CLUSTER_SECRET_HEADER};
+
+/// Builds one connection per peer; all share one HTTP client (and its connection pool).
+#[derive(Debug, Clone)]
+pub struct Network {
+    http: reqwest::Client,
+    secret: String,
+}
+
+impl Network {
+    pub fn new(secret: String) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(500))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .build()
+            .expect("an HTTP client with static settings builds");
+        Self { http, secret }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = Connection;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Connection {
+        Connection { target, base: node.addr.trim_end_matches('/').to_owned(), http: self.http.clone(), secret: self.secret.clone() }
+    }
+}
+
+#[derive(Debug)]
+pub struct Connection {
+    target: NodeId,
+    base: String,
+    http: reqwest::Client,
+    secret: String,
+}
+
+/// Why one RPC failed before the peer could answer it.
+enum CallError {
+    Unreachable(reqwest::Error),
+    Network(String),
+}
+
+impl Connection {
+    async fn call<Req: Serialize, Resp: DeserializeOwned>(&self, path: &str, req: &Req, ttl: Duration) -> Result<Resp, CallError> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(CLUSTER_SECRET_HEADER, &self.secret)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .timeout(ttl)
+            .body(wire::encode(req))
+            .send()
+            .await
+            .map_err(|e| if e.is_connect() { CallError::Unreachable(e) } else { CallError::Network(e.to_string()) })?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| CallError::Network(e.to_string()))?;
+        if !status.is_success() {
+            return Err(CallError::Network(format!("{status}: {}", String::from_utf8_lossy(&body))));
+        }
+        wire::decode(&body).map_err(|e| CallError::Network(e.to_string()))
+    }
+
+    fn lift<Resp, E: std::error::Error>(
+        &self,
+        outcome: Result<Result<Resp, RaftError<NodeId, E>>, CallError>,
+    ) -> Result<Resp, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>> {
+        match outcome {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(remote)) => Err(RPCError::RemoteError(RemoteError::new(self.target, remote))),
+            Err(CallError::Unreachable(e)) => Err(RPCError::Unreachable(Unreachable::new(&e))),
+            Err(CallError::Network(msg)) => Err(RPCError::Network(NetworkError::new(&std::io::Error::other(msg)))),
+        }
+    }
+}
+
+impl RaftNetwork<TypeConfig> for Connection {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        let outcome = self.call("/raft/append", &rpc, option.hard_ttl()).await;
+        self.lift(outcome)
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>> {
+        let outcome = self.call("/raft/snapshot", &rpc, option.hard_ttl()).await;
+        self.lift(outcome)
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        let outcome = self.call("/raft/vote", &rpc, option.hard_ttl()).await;
+        self.lift(outcome)
+    }
+}

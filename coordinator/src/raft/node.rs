@@ -1,0 +1,282 @@
+//! A running Raft node as the rest of the coordinator sees it: propose a command, read
+//! the state, know the leader. Nothing outside `raft` and `storage` touches openraft.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use openraft::{BasicNode, ServerState};
+use taskswarm_state_machine::{Command, CommandResult, StateMachine, TaskEvent};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use super::clock::{wall_ms, ClusterClock};
+use super::group_commit::{BatchStats, Batcher, Proposal, PROPOSAL_QUEUE_MAX};
+use super::network::Network;
+use super::types::{NodeId, Raft};
+use super::{ticker, ProposeError};
+use crate::storage::{self, ApplyHooks};
+
+/// Lifecycle events buffered per subscriber before a slow one starts missing some.
+pub const EVENT_CHANNEL_CAPACITY: usize = 4_096;
+
+/// Everything a node needs to start.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub id: NodeId,
+    /// The URL other nodes and clients reach this node at.
+    pub advertise: String,
+    pub data_dir: PathBuf,
+    /// The initial voters. The lowest id initializes the cluster on first start.
+    pub peers: BTreeMap<NodeId, String>,
+    pub cluster_secret: String,
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    pub write_timeout_ms: u64,
+    pub group_commit: bool,
+    /// Build a snapshot (and purge the log behind it) after this many entries.
+    pub snapshot_every_entries: u64,
+    pub state: taskswarm_state_machine::Config,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("storage: {0}")]
+    Storage(#[from] storage::OpenError),
+    #[error("raft config: {0}")]
+    Config(String),
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+/// Who leads, as this node knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leadership {
+    Leader,
+    Follower { leader: Option<(NodeId, String)> },
+}
+
+/// A snapshot of the node's Raft view, for `/v1/cluster` and metrics.
+#[derive(Debug, Clone)]
+pub struct NodeStatus {
+    pub id: NodeId,
+    pub leader: Option<NodeId>,
+    pub is_leader: bool,
+    pub term: u64,
+    pub last_log_index: u64,
+    pub applied_index: u64,
+    /// (id, advertised address, is a voter)
+    pub members: Vec<(NodeId, String, bool)>,
+    pub entries_proposed: u64,
+    pub commands_proposed: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("not the leader")]
+    NotLeader { leader: Option<(NodeId, String)> },
+    #[error("{0}")]
+    Refused(String),
+}
+
+pub struct Node {
+    id: NodeId,
+    raft: Raft,
+    state: Arc<RwLock<StateMachine>>,
+    proposals: mpsc::Sender<Proposal>,
+    events: broadcast::Sender<Arc<TaskEvent>>,
+    applied: watch::Receiver<u64>,
+    clock: Arc<ClusterClock>,
+    stats: Arc<BatchStats>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    pub async fn start(cfg: NodeConfig) -> Result<Arc<Node>, StartError> {
+        let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
+        let (applied_tx, applied) = watch::channel(0);
+        let hooks = ApplyHooks { events: events.clone(), applied: applied_tx };
+        let (log_store, sm_store) = storage::open(&cfg.data_dir, cfg.state, hooks)?;
+        let state = sm_store.shared();
+
+        let raft_config = openraft::Config {
+            cluster_name: "taskswarm".into(),
+            heartbeat_interval: cfg.heartbeat_interval_ms,
+            election_timeout_min: cfg.election_timeout_min_ms,
+            election_timeout_max: cfg.election_timeout_max_ms,
+            // Entries carry up to ENTRY_COMMANDS_MAX commands each: few per RPC.
+            max_payload_entries: 32,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(cfg.snapshot_every_entries),
+            max_in_snapshot_log_to_keep: 500,
+            install_snapshot_timeout: 10_000,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| StartError::Config(e.to_string()))?;
+
+        let raft = Raft::new(cfg.id, Arc::new(raft_config), Network::new(cfg.cluster_secret.clone()), log_store, sm_store)
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))?;
+
+        // The lowest id forms the cluster on its very first start. A restart finds its
+        // log and vote on disk, and initialize refuses, so it never re-forms.
+        let lowest = cfg.peers.keys().next().copied();
+        if lowest == Some(cfg.id) && !raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))? {
+            let members: BTreeMap<NodeId, BasicNode> =
+                cfg.peers.iter().map(|(id, addr)| (*id, BasicNode::new(addr.clone()))).collect();
+            match raft.initialize(members).await {
+                Ok(()) => tracing::info!(voters = ?cfg.peers.keys().collect::<Vec<_>>(), "initialized a new cluster"),
+                Err(e) => tracing::info!(error = %e, "cluster already initialized"),
+            }
+        }
+
+        let (proposals, rx) = mpsc::channel(PROPOSAL_QUEUE_MAX);
+        let clock = Arc::new(ClusterClock::default());
+        let stats = Arc::new(BatchStats::default());
+        let batcher = Batcher {
+            raft: raft.clone(),
+            clock: clock.clone(),
+            state: state.clone(),
+            write_timeout: Duration::from_millis(cfg.write_timeout_ms),
+            group_commit: cfg.group_commit,
+            stats: stats.clone(),
+        };
+        tokio::spawn(batcher.run(rx));
+        let node = Arc::new(Node { id: cfg.id, raft, state, proposals, events, applied, clock, stats });
+        tokio::spawn(ticker::run(Arc::downgrade(&node)));
+        Ok(node)
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// For the Raft RPC server only.
+    pub(crate) fn raft_handle(&self) -> Raft {
+        self.raft.clone()
+    }
+
+    /// Proposes one command (batched with others) and waits for its result. `NotLeader`
+    /// means nothing was proposed; `Indeterminate` means it may or may not commit.
+    pub async fn propose(&self, command: Command) -> Result<CommandResult, ProposeError> {
+        if let Leadership::Follower { leader } = self.leadership() {
+            return Err(ProposeError::NotLeader { leader });
+        }
+        let (reply, rx) = oneshot::channel();
+        self.proposals.try_send(Proposal { command, reply }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => ProposeError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => ProposeError::Stopped,
+        })?;
+        rx.await.unwrap_or_else(|_| Err(ProposeError::Indeterminate("the batcher stopped".into())))
+    }
+
+    /// Waits until this node has applied everything committed before the call, having
+    /// confirmed it is still the leader (ReadIndex). Reads after this are linearizable.
+    pub async fn read_barrier(&self) -> Result<(), ProposeError> {
+        if let Leadership::Follower { leader } = self.leadership() {
+            return Err(ProposeError::NotLeader { leader });
+        }
+        match self.raft.ensure_linearizable().await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.forward_to_leader() {
+                Some(f) => Err(ProposeError::NotLeader {
+                    leader: f.leader_id.zip(f.leader_node.as_ref().map(|n| n.addr.clone())),
+                }),
+                None => Err(ProposeError::Unavailable(e.to_string())),
+            },
+        }
+    }
+
+    pub fn leadership(&self) -> Leadership {
+        let m = self.raft.metrics().borrow().clone();
+        if m.state == ServerState::Leader && m.current_leader == Some(self.id) {
+            return Leadership::Leader;
+        }
+        let leader = m.current_leader.and_then(|id| {
+            m.membership_config.membership().get_node(&id).map(|n| (id, n.addr.clone()))
+        });
+        Leadership::Follower { leader }
+    }
+
+    /// The applied state. Hold the guard briefly: applies wait for it.
+    pub fn state(&self) -> RwLockReadGuard<'_, StateMachine> {
+        self.state.read().expect("state lock")
+    }
+
+    /// A new subscription to lifecycle events applied from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<TaskEvent>> {
+        self.events.subscribe()
+    }
+
+    /// Changes whenever an entry is applied.
+    pub fn applied(&self) -> watch::Receiver<u64> {
+        self.applied.clone()
+    }
+
+    /// Converts a cluster-time instant into the leader's wall-clock estimate.
+    pub fn to_wall_ms(&self, cluster_ms: u64) -> u64 {
+        let (term, applied_ms) = (self.raft.metrics().borrow().current_term, self.state().cluster_ms());
+        let now_cluster = if self.leadership() == Leadership::Leader { self.clock.now(term, applied_ms) } else { applied_ms };
+        let now_wall = wall_ms();
+        if cluster_ms >= now_cluster { now_wall + (cluster_ms - now_cluster) } else { now_wall.saturating_sub(now_cluster - cluster_ms) }
+    }
+
+    /// Cluster time now, as the leader would stamp it (for the ticker).
+    pub(crate) fn cluster_now(&self) -> u64 {
+        let term = self.raft.metrics().borrow().current_term;
+        self.clock.now(term, self.state().cluster_ms())
+    }
+
+    pub fn status(&self) -> NodeStatus {
+        let m = self.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let members = membership.nodes().map(|(id, n)| (*id, n.addr.clone(), voters.contains(id))).collect();
+        NodeStatus {
+            id: self.id,
+            leader: m.current_leader,
+            is_leader: m.state == ServerState::Leader,
+            term: m.current_term,
+            last_log_index: m.last_log_index.unwrap_or(0),
+            applied_index: m.last_applied.map_or(0, |l| l.index),
+            members,
+            entries_proposed: self.stats.entries.load(std::sync::atomic::Ordering::Relaxed),
+            commands_proposed: self.stats.commands.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// Adds a non-voting member that starts catching up (by log or snapshot).
+    pub async fn add_learner(&self, id: NodeId, addr: String) -> Result<(), AdminError> {
+        self.admin_leader()?;
+        self.raft.add_learner(id, BasicNode::new(addr), true).await.map(|_| ()).map_err(admin_error)
+    }
+
+    /// Makes `voters` the voting members (joint consensus); others stay learners.
+    pub async fn change_membership(&self, voters: BTreeSet<NodeId>) -> Result<(), AdminError> {
+        self.admin_leader()?;
+        self.raft.change_membership(voters, false).await.map(|_| ()).map_err(admin_error)
+    }
+
+    fn admin_leader(&self) -> Result<(), AdminError> {
+        match self.leadership() {
+            Leadership::Leader => Ok(()),
+            Leadership::Follower { leader } => Err(AdminError::NotLeader { leader }),
+        }
+    }
+
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown");
+        }
+    }
+}
+
+fn admin_error<E: std::fmt::Display>(e: openraft::error::RaftError<NodeId, E>) -> AdminError {
+    AdminError::Refused(e.to_string())
+}

@@ -1,0 +1,67 @@
+//! The Raft RPC endpoints (`/raft/*`), separate from the public API and guarded by the
+//! cluster secret. A request without the right secret is refused and logged.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::types::Raft;
+use super::wire::{self, CLUSTER_SECRET_HEADER, RPC_BODY_BYTES_MAX};
+
+#[derive(Clone)]
+struct RpcState {
+    raft: Raft,
+    secret: Arc<str>,
+}
+
+pub fn router(raft: Raft, secret: &str) -> Router {
+    let state = RpcState { raft, secret: Arc::from(secret) };
+    Router::new()
+        .route("/raft/append", post(append))
+        .route("/raft/vote", post(vote))
+        .route("/raft/snapshot", post(snapshot))
+        .layer(DefaultBodyLimit::max(RPC_BODY_BYTES_MAX))
+        .with_state(state)
+}
+
+/// Checks the secret and decodes the body, or answers the refusal.
+fn admit<T: DeserializeOwned>(state: &RpcState, headers: &HeaderMap, body: &[u8]) -> Result<T, Response> {
+    let given = headers.get(CLUSTER_SECRET_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+    if !wire::secrets_match(given, state.secret.as_bytes()) {
+        tracing::warn!(present = !given.is_empty(), "refused a Raft RPC without the cluster secret");
+        return Err((StatusCode::UNAUTHORIZED, "cluster secret required").into_response());
+    }
+    wire::decode(body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()).into_response())
+}
+
+fn reply<T: Serialize>(value: &T) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/octet-stream")], wire::encode(value)).into_response()
+}
+
+async fn append(State(s): State<RpcState>, headers: HeaderMap, body: Bytes) -> Response {
+    match admit(&s, &headers, &body) {
+        Ok(req) => reply(&s.raft.append_entries(req).await),
+        Err(refusal) => refusal,
+    }
+}
+
+async fn vote(State(s): State<RpcState>, headers: HeaderMap, body: Bytes) -> Response {
+    match admit(&s, &headers, &body) {
+        Ok(req) => reply(&s.raft.vote(req).await),
+        Err(refusal) => refusal,
+    }
+}
+
+async fn snapshot(State(s): State<RpcState>, headers: HeaderMap, body: Bytes) -> Response {
+    match admit(&s, &headers, &body) {
+        Ok(req) => reply(&s.raft.install_snapshot(req).await),
+        Err(refusal) => refusal,
+    }
+}

@@ -1,0 +1,35 @@
+//! The leader's ticker: proposes a `tick` when the state machine says something is due
+//! (a lease expiry, a timeout, a scheduled task, a retention drop). Followers never tick;
+//! they apply the leader's ticks, so every node expires the same leases at the same point
+//! of the log.
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use taskswarm_state_machine::Command;
+
+use super::clock::wall_ms;
+use super::node::{Leadership, Node};
+
+/// How often the ticker looks, at most. Due times are checked against the clocks at
+/// each look, so a lease expires at most this late (plus one commit).
+pub const TICK_POLL_MS: u64 = 25;
+
+pub(crate) async fn run(node: Weak<Node>) {
+    let mut interval = tokio::time::interval(Duration::from_millis(TICK_POLL_MS));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let Some(node) = node.upgrade() else { return };
+        if node.leadership() != Leadership::Leader {
+            continue;
+        }
+        let due = node.state().next_due();
+        if due.is_due(node.cluster_now(), wall_ms()) {
+            // Waiting for the result keeps at most one tick in flight.
+            if let Err(e) = node.propose(Command::Tick).await {
+                tracing::debug!(error = %e, "tick not applied");
+            }
+        }
+    }
+}

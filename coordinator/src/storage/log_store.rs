@@ -1,0 +1,347 @@
+//! The Raft log, vote and commit point in RocksDB.
+//!
+//! Column family `logs`: key = log index (u64 big-endian), value = a versioned log record.
+//! Column family `meta`: the vote, the committed log id and the last purged log id.
+//!
+//! Durability is the point of this file. Raft counts a follower's entries and votes as
+//! promises: once `append`'s callback fires or `save_vote` returns, a power cut must not
+//! take them back. So every write is a synced `WriteBatch` (one WAL fsync per call, all
+//! of a call's entries in one batch, so a crash keeps all or none of them), and the
+//! callback fires only after that write has returned.
+
+use std::fmt;
+use std::io;
+use std::ops::{Bound, RangeBounds};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
+use openraft::{OptionalSend, RaftLogReader, StorageIOError};
+use rocksdb::statistics::{StatsLevel, Ticker};
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DBRecoveryMode, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+
+use super::blocking;
+use super::codec::{self, CodecError};
+use crate::raft::types::{LogId, RaftEntry, StorageError, TypeConfig, Vote};
+
+const CF_LOGS: &str = "logs";
+const CF_META: &str = "meta";
+const KEY_VOTE: &[u8] = b"vote";
+const KEY_COMMITTED: &[u8] = b"committed";
+const KEY_LAST_PURGED: &[u8] = b"last_purged";
+
+/// What went wrong below the openraft error types.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LogError {
+    #[error("rocksdb: {0}")]
+    Db(#[from] rocksdb::Error),
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error("log is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The Raft log store. Cheap to clone: clones share one RocksDB instance, and openraft's
+/// replication tasks read through clones while the Raft core writes.
+#[derive(Clone)]
+pub struct LogStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: DB,
+    /// Kept for its statistics object, which the DB shares (see [`LogStore::wal_syncs`]).
+    options: Options,
+    path: PathBuf,
+}
+
+impl fmt::Debug for LogStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogStore").field("path", &self.inner.path).finish_non_exhaustive()
+    }
+}
+
+impl LogStore {
+    /// Opens (or creates) the RocksDB database at `path`. Blocking.
+    pub(crate) fn open(path: &Path) -> Result<Self, rocksdb::Error> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        // The WAL is what makes a synced write durable; it stays on (the default) and is
+        // handed to the OS on every write rather than buffered in the process until a
+        // manual flush, so a synced write is on disk when it returns.
+        options.set_manual_wal_flush(false);
+        // fdatasync is enough for the WAL: it syncs the data and the size, and RocksDB
+        // fsyncs directories itself when it creates files.
+        options.set_use_fsync(false);
+        // After a crash, replay the WAL up to the first torn record. A torn record is a
+        // write whose sync never returned, so nobody was told it was durable.
+        options.set_wal_recovery_mode(DBRecoveryMode::PointInTime);
+        // Tickers only (no histograms or timers): cheap, and they count WAL syncs.
+        options.enable_statistics();
+        options.set_statistics_level(StatsLevel::ExceptHistogramOrTimers);
+        let families = [CF_LOGS, CF_META].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        let db = DB::open_cf_descriptors(&options, path, families)?;
+        Ok(Self { inner: Arc::new(Inner { db, options, path: path.to_owned() }) })
+    }
+
+    /// How many times RocksDB has fsynced its WAL since open. Every `append`, `save_vote`,
+    /// `save_committed`, `truncate` and `purge` syncs exactly once: a number for metrics,
+    /// and the way tests check that writes are really synced.
+    pub fn wal_syncs(&self) -> u64 {
+        self.inner.options.get_ticker_count(Ticker::WalFileSynced)
+    }
+
+    /// Runs `f` against the database on the blocking pool.
+    async fn with_db<T, F>(&self, f: F) -> Result<T, LogError>
+    where
+        F: FnOnce(&Inner) -> Result<T, LogError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        blocking::run(move || f(&inner)).await?
+    }
+}
+
+impl Inner {
+    fn cf(&self, name: &str) -> &ColumnFamily {
+        self.db.cf_handle(name).expect("column families are created at open")
+    }
+
+    /// Writes `batch` and waits for the WAL fsync.
+    fn write_synced(&self, batch: WriteBatch) -> Result<(), rocksdb::Error> {
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.write_opt(batch, &options)
+    }
+
+    fn put_meta_synced(&self, key: &[u8], value: Vec<u8>) -> Result<(), LogError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_META), key, value);
+        Ok(self.write_synced(batch)?)
+    }
+
+    fn meta_log_id(&self, key: &[u8]) -> Result<Option<LogId>, LogError> {
+        match self.db.get_cf(self.cf(CF_META), key)? {
+            Some(bytes) => Ok(codec::decode_log_id(&bytes)?),
+            None => Ok(None),
+        }
+    }
+
+    fn last_purged(&self) -> Result<Option<LogId>, LogError> {
+        self.meta_log_id(KEY_LAST_PURGED)
+    }
+
+    /// The log id of the last entry present, if any.
+    fn last_entry_log_id(&self) -> Result<Option<LogId>, LogError> {
+        let Some(item) = self.db.iterator_cf(self.cf(CF_LOGS), IteratorMode::End).next() else {
+            return Ok(None);
+        };
+        let (key, value) = item?;
+        Ok(Some(checked_entry(&key, &value)?.log_id))
+    }
+
+    /// Entries with `start <= index < end` (`end == None`: to the last entry).
+    fn read_range(&self, start: u64, end: Option<u64>) -> Result<Vec<RaftEntry>, LogError> {
+        let mut entries: Vec<RaftEntry> = Vec::new();
+        let from = codec::log_key(start);
+        let mode = IteratorMode::From(&from, rocksdb::Direction::Forward);
+        for item in self.db.iterator_cf(self.cf(CF_LOGS), mode) {
+            let (key, value) = item?;
+            let index = codec::log_index(&key)?;
+            if end.is_some_and(|end| index >= end) {
+                break;
+            }
+            if let Some(prev) = entries.last() {
+                if index != prev.log_id.index + 1 {
+                    return Err(LogError::Corrupt(format!("hole in the log between {} and {index}", prev.log_id.index)));
+                }
+            }
+            entries.push(checked_entry(&key, &value)?);
+        }
+        Ok(entries)
+    }
+}
+
+/// Decodes a log record and checks it is stored under its own index.
+fn checked_entry(key: &[u8], value: &[u8]) -> Result<RaftEntry, LogError> {
+    let index = codec::log_index(key)?;
+    let entry = codec::decode_log_record(value)?;
+    if entry.log_id.index != index {
+        return Err(LogError::Corrupt(format!("entry {} stored under index {index}", entry.log_id)));
+    }
+    Ok(entry)
+}
+
+/// `[start, end)` of a range of log indexes; `end == None` is unbounded.
+fn index_bounds(range: &impl RangeBounds<u64>) -> (u64, Option<u64>) {
+    let start = match range.start_bound() {
+        Bound::Included(&s) => s,
+        Bound::Excluded(&s) => s.saturating_add(1),
+        Bound::Unbounded => 0,
+    };
+    let end = match range.end_bound() {
+        // `..=u64::MAX` reaches the end of the log.
+        Bound::Included(&e) => e.checked_add(1),
+        Bound::Excluded(&e) => Some(e),
+        Bound::Unbounded => None,
+    };
+    (start, end)
+}
+
+fn read_logs_error(e: LogError) -> StorageError {
+    StorageIOError::read_logs(&e).into()
+}
+
+fn write_logs_error(e: LogError) -> StorageError {
+    StorageIOError::write_logs(&e).into()
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + fmt::Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<RaftEntry>, StorageError> {
+        let (start, end) = index_bounds(&range);
+        self.with_db(move |inner| inner.read_range(start, end)).await.map_err(read_logs_error)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        self.with_db(|inner| {
+            let last_purged_log_id = inner.last_purged()?;
+            let last_log_id = inner.last_entry_log_id()?.or(last_purged_log_id);
+            Ok(LogState { last_purged_log_id, last_log_id })
+        })
+        .await
+        .map_err(read_logs_error)
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
+        let value = codec::encode_vote(vote).map_err(|e| StorageIOError::write_vote(&e))?;
+        self.with_db(move |inner| inner.put_meta_synced(KEY_VOTE, value))
+            .await
+            .map_err(|e| StorageIOError::write_vote(&e).into())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
+        self.with_db(|inner| match inner.db.get_cf(inner.cf(CF_META), KEY_VOTE)? {
+            Some(bytes) => Ok(Some(codec::decode_vote(&bytes)?)),
+            None => Ok(None),
+        })
+        .await
+        .map_err(|e| StorageIOError::read_vote(&e).into())
+    }
+
+    /// Persisted (and synced) so that after a restart openraft re-applies the committed
+    /// entries on top of the snapshot: the state machine itself lives in memory.
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        let value = codec::encode_log_id(&committed).map_err(|e| StorageIOError::write(&e))?;
+        self.with_db(move |inner| inner.put_meta_synced(KEY_COMMITTED, value))
+            .await
+            .map_err(|e| StorageIOError::write(&e).into())
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        self.with_db(|inner| inner.meta_log_id(KEY_COMMITTED)).await.map_err(|e| StorageIOError::read(&e).into())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = RaftEntry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        // Encode on this task (cheap, no I/O); only the write goes to the blocking pool.
+        let mut records = Vec::new();
+        let mut last_index: Option<u64> = None;
+        for entry in entries {
+            let index = entry.log_id.index;
+            if let Some(last) = last_index {
+                assert_eq!(index, last + 1, "openraft appended entry {index} right after {last}");
+            }
+            last_index = Some(index);
+            match codec::encode_log_record(&entry) {
+                Ok(value) => records.push((codec::log_key(index), value)),
+                Err(e) => {
+                    callback.log_io_completed(Err(io::Error::other(e.to_string())));
+                    return Err(StorageIOError::write_log_entry(entry.log_id, &e).into());
+                }
+            }
+        }
+        if records.is_empty() {
+            callback.log_io_completed(Ok(()));
+            return Ok(());
+        }
+        self.with_db(move |inner| {
+            let logs = inner.cf(CF_LOGS);
+            let mut batch = WriteBatch::default();
+            for (key, value) in &records {
+                batch.put_cf(logs, key, value);
+            }
+            let result = inner.write_synced(batch);
+            // Only now, with the batch fsynced, may openraft count these entries as
+            // persisted (and a leader count this node toward a quorum). Called here, not
+            // after the await, so a cancelled `append` still reports the finished write.
+            callback.log_io_completed(result.as_ref().map(|_| ()).map_err(|e| io::Error::other(e.to_string())));
+            Ok(result?)
+        })
+        .await
+        .map_err(write_logs_error)
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.with_db(move |inner| {
+            let logs = inner.cf(CF_LOGS);
+            let mut batch = WriteBatch::default();
+            // delete_range's end is exclusive: the last possible key goes separately.
+            batch.delete_range_cf(logs, codec::log_key(log_id.index), codec::log_key(u64::MAX));
+            batch.delete_cf(logs, codec::log_key(u64::MAX));
+            Ok(inner.write_synced(batch)?)
+        })
+        .await
+        .map_err(write_logs_error)
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.with_db(move |inner| {
+            if inner.last_purged()? >= Some(log_id) {
+                // Already purged this far: writing it again would move the mark back.
+                return Ok(());
+            }
+            let logs = inner.cf(CF_LOGS);
+            let mut batch = WriteBatch::default();
+            // The mark and the deletion commit together, so a crash never leaves entries
+            // missing below a mark that does not say so.
+            batch.put_cf(inner.cf(CF_META), KEY_LAST_PURGED, codec::encode_log_id(&Some(log_id))?);
+            batch.delete_range_cf(logs, codec::log_key(0), codec::log_key(log_id.index));
+            batch.delete_cf(logs, codec::log_key(log_id.index));
+            Ok(inner.write_synced(batch)?)
+        })
+        .await
+        .map_err(write_logs_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_bounds_map_to_half_open_index_ranges() {
+        assert_eq!(index_bounds(&(3..7)), (3, Some(7)));
+        assert_eq!(index_bounds(&(3..=7)), (3, Some(8)));
+        assert_eq!(index_bounds(&(..)), (0, None));
+        assert_eq!(index_bounds(&(5..)), (5, None));
+        assert_eq!(index_bounds(&(0..=u64::MAX)), (0, None));
+        assert_eq!(index_bounds(&(Bound::Excluded(2), Bound::Unbounded)), (3, None));
+    }
+}
