@@ -2,14 +2,16 @@
 //! (group commit, cluster clock, ticks). Only this module and `storage` name openraft.
 
 pub mod clock;
-// mod group_commit; (enabled once storage lands)
+mod group_commit;
 pub mod network;
-// mod node;
+mod node;
 pub mod rpc_server;
-// mod ticker;
+mod ticker;
 pub mod types;
 pub mod wire;
 
+pub use group_commit::{ENTRY_BYTES_MAX, INFLIGHT_ENTRIES_MAX, PROPOSAL_QUEUE_MAX};
+pub use node::{AdminError, Leadership, Node, NodeConfig, NodeStatus, StartError, EVENT_CHANNEL_CAPACITY};
 pub use types::NodeId;
 
 /// Why a proposal or a linearizable read did not produce a result.

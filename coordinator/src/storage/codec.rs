@@ -88,11 +88,10 @@ fn bincode_options() -> impl bincode::Options {
 }
 
 fn encode<T: Serialize>(version: u8, what: &'static str, value: &T) -> Result<Vec<u8>, CodecError> {
-    let options = bincode_options();
-    let size = options.serialized_size(value).map_err(|source| CodecError::Encode { what, source })?;
+    let size = bincode_options().serialized_size(value).map_err(|source| CodecError::Encode { what, source })?;
     let mut out = Vec::with_capacity(1 + usize::try_from(size).unwrap_or(0));
     out.push(version);
-    options.serialize_into(&mut out, value).map_err(|source| CodecError::Encode { what, source })?;
+    bincode_options().serialize_into(&mut out, value).map_err(|source| CodecError::Encode { what, source })?;
     Ok(out)
 }
 

@@ -1,0 +1,185 @@
+//! Multi-node clusters of real processes on loopback: redirects, failover, restart from
+//! disk, and the HTTP error contract.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Cluster;
+use serde_json::{json, Value};
+
+async fn claim_one(c: &Cluster, leader: usize, lease_ms: u64) -> Value {
+    let (status, body, _) =
+        c.post(leader, "/v1/claim", json!({"worker": "w1", "queues": ["q"], "max": 1, "lease_ms": lease_ms, "wait_ms": 5000})).await;
+    assert_eq!(status, 200, "{body}");
+    body["tasks"][0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_sent_to_a_follower_is_redirected_to_the_leader_and_lands() {
+    let c = Cluster::start(3).await;
+    let leader = c.wait_leader().await;
+    let follower = c.follower(leader);
+    let (status, body, headers) = c.post(follower, "/v1/tasks?x=1", json!({"kind": "k", "payload": {"n": 1}})).await;
+    assert_eq!(status, 307, "{body}");
+    assert_eq!(body["error"]["code"], "not_leader");
+    assert_eq!(body["error"]["leader_id"], leader as u64);
+    let location = headers["location"].to_str().unwrap();
+    assert_eq!(location, format!("{}/v1/tasks?x=1", c.url(leader)));
+    // Nothing was written by the follower.
+    let (_, queues) = c.get(leader, "/v1/queues").await;
+    assert_eq!(queues["queues"], json!([]));
+    // Following the redirect lands the task.
+    let resp = c.http.post(location).json(&json!({"kind": "k", "payload": {"n": 1}})).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let (status, _) = c.get(follower, "/v1/tasks/1?consistency=local").await;
+    assert!(status == 200 || status == 404, "a local read on a follower answers without redirect");
+    let (status, _) = c.get(follower, "/v1/tasks/1").await;
+    assert_eq!(status, 307, "a linearizable read on a follower is redirected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_runs_through_enqueue_claim_complete_and_a_waiting_read_sees_the_result() {
+    let c = Cluster::start(3).await;
+    let leader = c.wait_leader().await;
+    let (status, body, _) = c.post(leader, "/v1/tasks", json!({"queue": "q", "kind": "fib", "payload": {"n": 10}, "idempotency_key": "a"})).await;
+    assert_eq!((status, body["created"].as_bool()), (201, Some(true)), "{body}");
+    let id = body["id"].as_u64().unwrap();
+    let (status, again, _) = c.post(leader, "/v1/tasks", json!({"queue": "q", "kind": "fib", "payload": {"n": 10}, "idempotency_key": "a"})).await;
+    assert_eq!((status, again["id"].as_u64(), again["created"].as_bool()), (200, Some(id), Some(false)));
+
+    let waiter = {
+        let http = c.http.clone();
+        let url = format!("{}/v1/tasks/{id}?wait_ms=10000", c.url(leader));
+        tokio::spawn(async move { http.get(url).send().await.unwrap().json::<Value>().await.unwrap() })
+    };
+    let task = claim_one(&c, leader, 30_000).await;
+    assert_eq!(task["id"].as_u64(), Some(id));
+    assert_eq!(task["payload"], json!({"n": 10}));
+    let token = task["lease"]["token"].as_u64().unwrap();
+    let (status, body, _) = c.post(leader, &format!("/v1/tasks/{id}/complete"), json!({"token": token, "result": 55})).await;
+    assert_eq!(status, 200, "{body}");
+    let done = tokio::time::timeout(Duration::from_secs(15), waiter).await.unwrap().unwrap();
+    assert_eq!((done["state"].as_str(), done["result"].as_u64()), (Some("succeeded"), Some(55)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_structured_error_and_changes_nothing() {
+    let c = Cluster::start(3).await;
+    let leader = c.wait_leader().await;
+    let cases: Vec<(&str, &str, u16, &str)> = vec![
+        ("/v1/tasks", "{not json", 400, "invalid_request"),
+        ("/v1/tasks", r#"{"kind":"k","colour":"red"}"#, 400, "invalid_request"),
+        ("/v1/tasks", r#"{"kind":"k","queue":"bad queue"}"#, 400, "invalid_request"),
+        ("/v1/tasks", r#"{"kind":"k","priority":5000}"#, 400, "invalid_request"),
+        ("/v1/claim", r#"{"worker":"w","queues":[],"max":1}"#, 400, "invalid_request"),
+        ("/v1/tasks/77/complete", r#"{"token":1}"#, 404, "not_found"),
+        ("/v1/tasks/abc/complete", r#"{"token":1}"#, 400, "invalid_request"),
+    ];
+    for (path, body, status, code) in cases {
+        let (got, value) = c.post_raw(leader, path, body).await;
+        assert_eq!((got, value["error"]["code"].as_str()), (status, Some(code)), "{path} {body}: {value}");
+        assert!(value["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let big = "x".repeat(taskswarm_state_machine::limits::PAYLOAD_BYTES_MAX + 1);
+    let (status, value, _) = c.post(leader, "/v1/tasks", json!({"kind": "k", "payload": big})).await;
+    assert_eq!((status, value["error"]["code"].as_str()), (413, Some("payload_too_large")));
+    let (_, queues) = c.get(leader, "/v1/queues").await;
+    assert_eq!(queues["queues"], json!([]), "nothing was enqueued");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_token_is_refused_after_the_lease_expired_and_the_task_was_claimed_again() {
+    let c = Cluster::start(3).await;
+    let leader = c.wait_leader().await;
+    let id = c.enqueue("stale", json!({})).await;
+    let first = claim_one(&c, leader, 500).await;
+    let old_token = first["lease"]["token"].as_u64().unwrap();
+    // The lease expires; the leader's tick requeues the task (default backoff ~1s).
+    let second = claim_one(&c, leader, 30_000).await;
+    assert_eq!(second["id"].as_u64(), Some(id));
+    let new_token = second["lease"]["token"].as_u64().unwrap();
+    assert!(new_token > old_token);
+    let (status, body, _) = c.post(leader, &format!("/v1/tasks/{id}/complete"), json!({"token": old_token, "result": 1})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("lease_lost")));
+    let (status, body, _) = c.post(leader, &format!("/v1/tasks/{id}/heartbeat"), json!({"token": old_token})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("lease_lost")));
+    let (status, _, _) = c.post(leader, &format!("/v1/tasks/{id}/complete"), json!({"token": new_token, "result": 2})).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_leader_elects_a_new_one_and_loses_no_acknowledged_task() {
+    let mut c = Cluster::start(3).await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(c.enqueue(&format!("k{i}"), json!({"i": i})).await);
+    }
+    let old = c.wait_leader().await;
+    c.kill(old);
+    let new = c.wait_leader().await;
+    assert_ne!(new, old);
+    for i in 20..30 {
+        ids.push(c.enqueue(&format!("k{i}"), json!({"i": i})).await);
+    }
+    for id in &ids {
+        let (status, task) = c.get(new, &format!("/v1/tasks/{id}")).await;
+        assert_eq!(status, 200, "task {id}: {task}");
+    }
+    c.restart(old);
+    // The restarted node catches up to the same state.
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let a = c.status(new).await.unwrap();
+        let b = c.status(old).await;
+        if b.is_some_and(|b| b["state_hash"] == a["state_hash"] && b["applied_index"] == a["applied_index"]) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "node {old} did not catch up");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_task_is_back_after_all_nodes_are_killed_and_restarted() {
+    let mut c = Cluster::start(3).await;
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        ids.push(c.enqueue(&format!("k{i}"), json!({"i": i})).await);
+    }
+    let leader = c.wait_leader().await;
+    let claimed = claim_one(&c, leader, 60_000).await;
+    for id in 1..=3 {
+        c.kill(id);
+    }
+    for id in 1..=3 {
+        c.restart(id);
+    }
+    let leader = c.wait_leader().await;
+    for (i, id) in ids.iter().enumerate() {
+        let (status, task) = c.get(leader, &format!("/v1/tasks/{id}")).await;
+        assert_eq!(status, 200, "task {id}: {task}");
+        assert_eq!(task["payload"], json!({"i": i}));
+    }
+    let (_, task) = c.get(leader, &format!("/v1/tasks/{}", claimed["id"])).await;
+    assert_eq!(task["state"], "running", "the lease survived the restart: {task}");
+    assert_eq!(task["lease"]["token"], claimed["lease"]["token"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_of_three_nodes_down_writes_are_never_acknowledged() {
+    let mut c = Cluster::start_with(3, &["--write-timeout-ms", "1500"]).await;
+    let leader = c.wait_leader().await;
+    let others: Vec<usize> = c.running().into_iter().filter(|id| *id != leader).collect();
+    for id in others {
+        c.kill(id);
+    }
+    for i in 0..3 {
+        let (status, body, _) = c.post(leader, "/v1/tasks", json!({"kind": "k", "idempotency_key": format!("m{i}")})).await;
+        assert!(status == 503 || status == 307, "status {status}: {body}");
+        if status == 503 {
+            let code = body["error"]["code"].as_str().unwrap();
+            assert!(code == "indeterminate" || code == "no_leader", "{body}");
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! A real cluster of `taskswarm node` processes on loopback, for tests that kill, restart
+//! and partition nodes. Each test gets its own ports and data directories.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+/// Fast timeouts: tests wait for elections, so keep them short (but stable on 2 cores).
+const NODE_FLAGS: [&str; 6] = ["--heartbeat-ms", "100", "--election-min-ms", "600", "--election-max-ms", "1200"];
+/// Longest a test waits for a leader or a condition.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+pub struct Cluster {
+    pub dir: TempDir,
+    pub urls: Vec<String>,
+    procs: Vec<Option<Child>>,
+    peers: String,
+    extra: Vec<String>,
+    pub http: reqwest::Client,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Cluster {
+    pub async fn start(n: usize) -> Cluster {
+        Self::start_with(n, &[]).await
+    }
+
+    pub async fn start_with(n: usize, extra: &[&str]) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let urls: Vec<String> = (0..n).map(|_| format!("http://127.0.0.1:{}", free_port())).collect();
+        let peers = urls.iter().enumerate().map(|(i, u)| format!("{}={u}", i + 1)).collect::<Vec<_>>().join(",");
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(10)).build().unwrap();
+        let mut c = Cluster { dir, urls, procs: Vec::new(), peers, extra: extra.iter().map(|s| s.to_string()).collect(), http };
+        for id in 1..=n {
+            let child = c.spawn(id);
+            c.procs.push(Some(child));
+        }
+        c.wait_leader().await;
+        c
+    }
+
+    fn spawn(&self, id: usize) -> Child {
+        let url = &self.urls[id - 1];
+        let data = self.dir.path().join(format!("node-{id}"));
+        let log = std::fs::File::create(self.dir.path().join(format!("node-{id}.log"))).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_taskswarm"))
+            .arg("node")
+            .args(["--id", &id.to_string(), "--listen", url.trim_start_matches("http://")])
+            .args(["--data-dir", &data.to_string_lossy(), "--peers", &self.peers, "--cluster-secret", "test-secret"])
+            .args(NODE_FLAGS)
+            .args(&self.extra)
+            .env("RUST_LOG", "info,openraft=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("taskswarm binary runs")
+    }
+
+    pub fn url(&self, id: usize) -> &str {
+        &self.urls[id - 1]
+    }
+
+    /// SIGKILL: no chance to flush anything that was not already durable.
+    pub fn kill(&mut self, id: usize) {
+        if let Some(mut child) = self.procs[id - 1].take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    pub fn restart(&mut self, id: usize) {
+        assert!(self.procs[id - 1].is_none(), "node {id} is running");
+        self.procs[id - 1] = Some(self.spawn(id));
+    }
+
+    pub fn running(&self) -> Vec<usize> {
+        (1..=self.urls.len()).filter(|id| self.procs[id - 1].is_some()).collect()
+    }
+
+    pub async fn status(&self, id: usize) -> Option<Value> {
+        let resp = self.http.get(format!("{}/v1/cluster", self.url(id))).send().await.ok()?;
+        resp.json().await.ok()
+    }
+
+    /// Waits until the running nodes agree on one leader; returns its id.
+    pub async fn wait_leader(&self) -> usize {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let mut leaders = Vec::new();
+            for id in self.running() {
+                leaders.push(self.status(id).await.and_then(|s| s["leader_id"].as_u64()));
+            }
+            if let Some(Some(first)) = leaders.first() {
+                let first = *first as usize;
+                if leaders.iter().all(|l| *l == Some(first as u64)) && self.running().contains(&first) {
+                    // The leader must also answer writes: it has committed its term's entry.
+                    if self.status(first).await.is_some_and(|s| s["leader_id"].as_u64() == Some(first as u64)) {
+                        return first;
+                    }
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no leader within {WAIT:?}: {leaders:?}\n{}", self.logs());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn follower(&self, leader: usize) -> usize {
+        self.running().into_iter().find(|id| *id != leader).expect("a running follower")
+    }
+
+    pub async fn post(&self, id: usize, path: &str, body: Value) -> (u16, Value, reqwest::header::HeaderMap) {
+        let resp = self.http.post(format!("{}{path}", self.url(id))).json(&body).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        (status, body, headers)
+    }
+
+    pub async fn post_raw(&self, id: usize, path: &str, body: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.url(id)))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, id: usize, path: &str) -> (u16, Value) {
+        let resp = self.http.get(format!("{}{path}", self.url(id))).send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Enqueues on the leader, retrying through elections; returns the task id.
+    pub async fn enqueue(&self, key: &str, payload: Value) -> u64 {
+        let body = json!({"queue": "q", "kind": "k", "payload": payload, "idempotency_key": key});
+        self.retry_post("/v1/tasks", body, |s| s == 200 || s == 201).await["id"].as_u64().unwrap()
+    }
+
+    /// Posts to whichever node leads, retrying on redirects, 503s and dead nodes, until
+    /// `ok(status)`. Only for idempotent requests.
+    pub async fn retry_post(&self, path: &str, body: Value, ok: impl Fn(u16) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            for id in self.running() {
+                if let Ok(resp) = self.http.post(format!("{}{path}", self.url(id))).json(&body).send().await {
+                    let status = resp.status().as_u16();
+                    let value: Value = resp.json().await.unwrap_or(Value::Null);
+                    if ok(status) {
+                        return value;
+                    }
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{path} never succeeded\n{}", self.logs());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The nodes' stderr, for assertion messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for id in 1..=self.urls.len() {
+            let text = std::fs::read_to_string(self.dir.path().join(format!("node-{id}.log"))).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(15).collect();
+            out += &format!("--- node {id} ---\n{}\n", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+        }
+        out
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in self.procs.iter_mut().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
