@@ -401,18 +401,20 @@ async fn a_corrupt_installed_snapshot_is_an_error_and_changes_nothing() {
 #[tokio::test]
 async fn restart_replays_the_committed_log_on_top_of_the_snapshot() {
     let dir = TempDir::new().unwrap();
+    // Like a real log: `Raft::initialize` writes the first membership at index 0.
     let entries = vec![
-        membership(1, 1),
-        normal(1, 2, vec![enqueue("emails", 3)]),
-        normal(1, 3, vec![claim("emails", 1)]),
-        normal(1, 4, vec![enqueue("sms", 2), claim("emails", 1)]),
+        membership(0, 0),
+        normal(1, 1, vec![enqueue("emails", 3)]),
+        normal(1, 2, vec![claim("emails", 1)]),
+        normal(1, 3, vec![enqueue("sms", 2)]),
+        normal(1, 4, vec![claim("emails", 1)]),
     ];
     let hash_at_4 = {
         let (mut log, mut sm) = open_dir(dir.path());
         log.blocking_append(entries.clone()).await.unwrap();
-        sm.apply(entries[..2].to_vec()).await.unwrap();
+        sm.apply(entries[..3].to_vec()).await.unwrap();
         sm.get_snapshot_builder().await.build_snapshot().await.unwrap();
-        sm.apply(entries[2..].to_vec()).await.unwrap();
+        sm.apply(entries[3..].to_vec()).await.unwrap();
         log.save_committed(Some(log_id(1, 4))).await.unwrap();
         state_hash(&sm)
     };
@@ -422,8 +424,8 @@ async fn restart_replays_the_committed_log_on_top_of_the_snapshot() {
     assert_ne!(state_hash(&sm), hash_at_4);
 
     // What openraft does at startup.
-    let state = StorageHelper::new(&mut log, &mut sm).get_initial_state().await.unwrap();
-    assert_eq!(state.io_applied(), Some(&log_id(1, 4)));
+    StorageHelper::new(&mut log, &mut sm).get_initial_state().await.unwrap();
+    assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(1, 4)));
     assert_eq!(state_hash(&sm), hash_at_4, "the committed entries after the snapshot were re-applied");
     assert_eq!(*hooked.applied.borrow_and_update(), 4);
 }

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use taskswarm_api as api;
@@ -13,6 +15,7 @@ use taskswarm_state_machine::{Command, Reply, TaskId, TaskState};
 use super::convert;
 use super::error::ApiError;
 use super::extract::Body;
+use super::stream;
 use super::params::{path_id, query, read_gate, ReadParams};
 use crate::raft::Node;
 
@@ -83,11 +86,16 @@ pub struct BroadcastParams {
 }
 
 /// `GET /v1/broadcast?after=SEQ`: retained messages after a sequence number.
+/// With `Accept: text/event-stream`, a live stream instead (see stream.rs).
 pub async fn broadcasts(
     State(node): State<Arc<Node>>,
+    headers: HeaderMap,
     params: Result<Query<BroadcastParams>, QueryRejection>,
-) -> Result<Json<Vec<api::BroadcastView>>, ApiError> {
+) -> Result<Response, ApiError> {
     let p = query(params)?;
+    if stream::wants_stream(&headers) {
+        return Ok(stream::broadcasts(node, stream::resume_point(&headers, p.after)));
+    }
     read_gate(&node, p.consistency.as_deref()).await?;
     let sm = node.state();
     Ok(Json(
@@ -98,6 +106,7 @@ pub async fn broadcasts(
                 message: convert::json_value(&m.message),
                 at_ms: m.wall_ms,
             })
-            .collect(),
-    ))
+            .collect::<Vec<_>>(),
+    )
+    .into_response())
 }

@@ -9,6 +9,7 @@ pub mod error;
 mod extract;
 mod lease;
 mod params;
+mod stream;
 mod tasks;
 
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/tasks/{id}/release", post(lease::release))
         .route("/v1/tasks/{id}/cancel", post(admin::cancel))
         .route("/v1/tasks/{id}/requeue", post(admin::requeue))
+        .route("/v1/events", get(stream::all_events))
         .route("/v1/claim", post(lease::claim))
         .route("/v1/heartbeat", post(lease::heartbeat_batch))
         .route("/v1/queues", get(admin::queues))

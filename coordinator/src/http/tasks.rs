@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use taskswarm_api as api;
@@ -14,6 +15,7 @@ use taskswarm_state_machine::{Command, ListFilter, Reply, TaskId, TaskState};
 use super::convert;
 use super::error::{rejection_body, ApiError};
 use super::extract::Body;
+use super::stream;
 use super::params::{path_id, query, read_gate, wait_deadline, wait_for, ReadParams};
 use crate::raft::Node;
 
@@ -64,18 +66,24 @@ pub async fn get(
     Ok(Json(convert::task(&node, task)))
 }
 
+/// `GET /v1/tasks/{id}/events`: the history as JSON, or with `Accept: text/event-stream`
+/// the history then live events (see stream.rs).
 pub async fn events(
     State(node): State<Arc<Node>>,
+    headers: HeaderMap,
     id: Result<Path<u64>, PathRejection>,
     params: Result<Query<ReadParams>, QueryRejection>,
-) -> Result<Json<api::EventsResponse>, ApiError> {
+) -> Result<Response, ApiError> {
+    if stream::wants_stream(&headers) {
+        return stream::task_events_route(node, id, &headers).await;
+    }
     let id = TaskId(path_id(id)?);
     let params = query(params)?;
     read_gate(&node, params.consistency.as_deref()).await?;
     let state = node.state();
     let task = state.task(id).ok_or_else(|| ApiError::NotFound(format!("task {id} not found")))?;
     let events = task.events.iter().map(|e| convert::event(id, &task.queue, task.group.as_deref(), task.state, e)).collect();
-    Ok(Json(api::EventsResponse { events, dropped: task.events_dropped }))
+    Ok(Json(api::EventsResponse { events, dropped: task.events_dropped }).into_response())
 }
 
 #[derive(Debug, Deserialize)]
