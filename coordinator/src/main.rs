@@ -20,6 +20,8 @@ enum Cmd {
     Node(cli::node::NodeArgs),
     /// Run a local cluster on loopback (3 nodes by default) until Ctrl-C.
     Dev(cli::dev::DevArgs),
+    /// Closed-loop load against a running cluster; prints tasks/s and latencies.
+    Bench(cli::bench::BenchArgs),
 }
 
 fn init_tracing(format: &str) -> anyhow::Result<()> {
@@ -41,6 +43,7 @@ async fn main() {
         Ok(()) => match cli.command {
             Cmd::Node(args) => cli::node::run(args).await,
             Cmd::Dev(args) => cli::dev::run(args).await,
+            Cmd::Bench(args) => cli::bench::run(args).await,
         },
         Err(e) => Err(e),
     };

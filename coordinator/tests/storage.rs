@@ -148,15 +148,16 @@ const CRASH_TEST: &str = "appended_entries_and_vote_survive_a_process_abort";
 #[test]
 fn appended_entries_and_vote_survive_a_process_abort() {
     if let Some(dir) = std::env::var_os(CRASH_CHILD_ENV) {
-        // Child: append, save the vote, and die at once, with no destructor or flush.
+        // Child: append, save the vote, and die at once with the database still open:
+        // no destructor, no memtable flush, no clean close.
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let (mut log, _sm) = open_dir(Path::new(&dir));
             log.blocking_append((1..=3).map(|i| normal(4, i, vec![enqueue("q", 1)]))).await.unwrap();
             log.save_vote(&Vote::new(4, NODE)).await.unwrap();
+            println!("{CRASH_CHILD_MARK}");
+            std::process::abort();
         });
-        println!("{CRASH_CHILD_MARK}");
-        std::process::abort();
     }
     let dir = TempDir::new().unwrap();
     let output = std::process::Command::new(std::env::current_exe().unwrap())

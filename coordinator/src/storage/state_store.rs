@@ -126,16 +126,12 @@ enum SnapshotRejected {
     Stale,
 }
 
-fn snapshot_error(meta: &SnapshotMeta, write: bool, e: &SnapshotFileError) -> StorageError {
-    let signature = Some(meta.signature());
-    if write {
-        StorageIOError::write_snapshot(signature, e).into()
-    } else {
-        StorageIOError::read_snapshot(signature, e).into()
-    }
+fn write_snapshot_error(meta: &SnapshotMeta, e: &SnapshotFileError) -> StorageError {
+    StorageIOError::write_snapshot(Some(meta.signature()), e).into()
 }
 
-fn io_error(e: &std::io::Error) -> StorageError {
+/// The blocking pool could not run the task (the runtime is shutting down).
+fn blocking_error(e: &std::io::Error) -> StorageError {
     StorageIOError::read_state_machine(e).into()
 }
 
@@ -221,13 +217,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 let e = SnapshotRejected::AheadOfMeta { state: machine.last_applied(), covered };
                 return Err(StorageIOError::read_snapshot(Some(owned_meta.signature()), &e).into());
             }
-            match snapshots.save(&owned_meta, &state).map_err(|e| snapshot_error(&owned_meta, true, &e))? {
+            match snapshots.save(&owned_meta, &state).map_err(|e| write_snapshot_error(&owned_meta, &e))? {
                 Saved::Replaced => Ok(machine),
                 Saved::KeptNewer => Err(StorageIOError::write_snapshot(Some(owned_meta.signature()), &SnapshotRejected::Stale).into()),
             }
         })
         .await
-        .map_err(|e| io_error(&e))??;
+        .map_err(|e| blocking_error(&e))??;
 
         {
             let mut machine = write_machine(&self.shared);
@@ -241,7 +237,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
         let snapshots = Arc::clone(&self.snapshots);
-        let loaded = blocking::run(move || snapshots.load()).await.map_err(|e| io_error(&e))?;
+        let loaded = blocking::run(move || snapshots.load()).await.map_err(|e| blocking_error(&e))?;
         let loaded = loaded.map_err(|e| StorageError::from(StorageIOError::read_snapshot(None, &e)))?;
         Ok(loaded.map(|(meta, state)| Snapshot { meta, snapshot: Box::new(Cursor::new(state)) }))
     }
@@ -267,10 +263,10 @@ impl RaftSnapshotBuilder<TypeConfig> for StateSnapshotBuilder {
             };
             // `KeptNewer`: an install overtook this build; this snapshot is still a valid
             // (older) one to return.
-            snapshots.save(&meta, &state).map_err(|e| snapshot_error(&meta, true, &e))?;
+            snapshots.save(&meta, &state).map_err(|e| write_snapshot_error(&meta, &e))?;
             Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(state)) })
         })
         .await
-        .map_err(|e| io_error(&e))?
+        .map_err(|e| blocking_error(&e))?
     }
 }
