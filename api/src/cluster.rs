@@ -8,6 +8,10 @@ pub struct ClusterStatus {
     pub term: u64,
     pub commit_index: u64,
     pub applied_index: u64,
+    /// Last log index covered by this node's snapshot; the log is purged up to
+    /// `purged_index`.
+    pub snapshot_index: u64,
+    pub purged_index: u64,
     pub members: Vec<Member>,
     /// FNV-1a of the state machine's snapshot bytes: equal on nodes with equal state.
     pub state_hash: String,

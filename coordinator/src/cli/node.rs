@@ -45,6 +45,9 @@ pub struct NodeArgs {
     /// Snapshot and purge the log after this many entries.
     #[arg(long, env = "TASKSWARM_SNAPSHOT_EVERY", default_value_t = 10_000)]
     pub snapshot_every: u64,
+    /// Log entries kept behind a snapshot for lagging followers.
+    #[arg(long, env = "TASKSWARM_SNAPSHOT_KEEP_LOGS", default_value_t = 1_000)]
+    pub snapshot_keep_logs: u64,
     /// How long finished tasks and idempotency keys are kept. Must match on every node.
     #[arg(long, env = "TASKSWARM_RETENTION_MS", default_value_t = taskswarm_state_machine::limits::DEFAULT_RETENTION_MS)]
     pub retention_ms: u64,
@@ -98,6 +101,7 @@ impl NodeArgs {
             write_timeout_ms: self.write_timeout_ms,
             group_commit: !self.no_group_commit,
             snapshot_every_entries: self.snapshot_every,
+            snapshot_keep_logs: self.snapshot_keep_logs,
             state: taskswarm_state_machine::Config { retention_ms: self.retention_ms, ..Default::default() },
         })
     }

@@ -23,6 +23,8 @@ pub async fn status(State(node): State<Arc<Node>>) -> Json<api::ClusterStatus> {
         term: s.term,
         commit_index: s.last_log_index,
         applied_index: s.applied_index,
+        snapshot_index: s.snapshot_index,
+        purged_index: s.purged_index,
         members: s.members.into_iter().map(|(id, addr, voter)| api::Member { id, addr, voter }).collect(),
         state_hash: format!("{hash:016x}"),
     })
@@ -65,6 +67,8 @@ pub async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
     let _ = writeln!(out, "# TYPE taskswarm_raft_leader_id gauge\ntaskswarm_raft_leader_id {}", s.leader.map_or(-1, |l| l as i64));
     let _ = writeln!(out, "# TYPE taskswarm_raft_last_log_index gauge\ntaskswarm_raft_last_log_index {}", s.last_log_index);
     let _ = writeln!(out, "# TYPE taskswarm_raft_applied_index gauge\ntaskswarm_raft_applied_index {}", s.applied_index);
+    let _ = writeln!(out, "# TYPE taskswarm_raft_snapshot_index gauge\ntaskswarm_raft_snapshot_index {}", s.snapshot_index);
+    let _ = writeln!(out, "# TYPE taskswarm_raft_purged_index gauge\ntaskswarm_raft_purged_index {}", s.purged_index);
     let _ = writeln!(out, "# TYPE taskswarm_entries_proposed_total counter\ntaskswarm_entries_proposed_total {}", s.entries_proposed);
     let _ = writeln!(out, "# TYPE taskswarm_commands_proposed_total counter\ntaskswarm_commands_proposed_total {}", s.commands_proposed);
     let _ = writeln!(out, "# TYPE taskswarm_tasks gauge");

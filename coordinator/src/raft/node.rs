@@ -17,6 +17,10 @@ use super::types::{NodeId, Raft};
 use super::{ticker, ProposeError};
 use crate::storage::{self, ApplyHooks};
 
+/// Purge the log behind a snapshot in steps of this many entries (openraft's default 256
+/// would keep a small cluster's log around for long after each snapshot).
+pub const PURGE_BATCH_ENTRIES: u64 = 64;
+
 /// Lifecycle events buffered per subscriber before a slow one starts missing some.
 pub const EVENT_CHANNEL_CAPACITY: usize = 4_096;
 
@@ -37,6 +41,9 @@ pub struct NodeConfig {
     pub group_commit: bool,
     /// Build a snapshot (and purge the log behind it) after this many entries.
     pub snapshot_every_entries: u64,
+    /// Log entries kept behind the last snapshot, so a briefly lagging follower catches
+    /// up from the log instead of a full snapshot.
+    pub snapshot_keep_logs: u64,
     pub state: taskswarm_state_machine::Config,
 }
 
@@ -66,6 +73,9 @@ pub struct NodeStatus {
     pub term: u64,
     pub last_log_index: u64,
     pub applied_index: u64,
+    /// Last log index covered by this node's snapshot, and the last one purged.
+    pub snapshot_index: u64,
+    pub purged_index: u64,
     /// (id, advertised address, is a voter)
     pub members: Vec<(NodeId, String, bool)>,
     pub entries_proposed: u64,
@@ -113,7 +123,8 @@ impl Node {
             // Entries carry up to ENTRY_COMMANDS_MAX commands each: few per RPC.
             max_payload_entries: 32,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(cfg.snapshot_every_entries),
-            max_in_snapshot_log_to_keep: 500,
+            max_in_snapshot_log_to_keep: cfg.snapshot_keep_logs,
+            purge_batch_size: PURGE_BATCH_ENTRIES,
             install_snapshot_timeout: 10_000,
             ..Default::default()
         }
@@ -245,6 +256,8 @@ impl Node {
             term: m.current_term,
             last_log_index: m.last_log_index.unwrap_or(0),
             applied_index: m.last_applied.map_or(0, |l| l.index),
+            snapshot_index: m.snapshot.map_or(0, |l| l.index),
+            purged_index: m.purged.map_or(0, |l| l.index),
             members,
             entries_proposed: self.stats.entries.load(std::sync::atomic::Ordering::Relaxed),
             commands_proposed: self.stats.commands.load(std::sync::atomic::Ordering::Relaxed),

@@ -64,6 +64,16 @@ impl Cluster {
             .expect("taskswarm binary runs")
     }
 
+    /// Starts one more node (id = current count + 1) that is not a member yet: it waits
+    /// to be added as a learner.
+    pub fn add_node(&mut self) -> usize {
+        self.urls.push(format!("http://127.0.0.1:{}", free_port()));
+        let id = self.urls.len();
+        let child = self.spawn(id);
+        self.procs.push(Some(child));
+        id
+    }
+
     pub fn url(&self, id: usize) -> &str {
         &self.urls[id - 1]
     }
