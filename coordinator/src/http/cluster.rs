@@ -59,7 +59,8 @@ pub async fn readyz(State(node): State<Arc<Node>>) -> (StatusCode, &'static str)
 }
 
 /// Prometheus text format.
-pub async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
+pub async fn metrics(State(app): State<super::AppState>) -> impl IntoResponse {
+    let node = &app.node;
     let s = node.status();
     let mut out = String::new();
     let _ = writeln!(out, "# TYPE taskswarm_raft_term gauge\ntaskswarm_raft_term {}", s.term);
@@ -78,5 +79,7 @@ pub async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
             let _ = writeln!(out, "taskswarm_tasks{{queue=\"{queue}\",state=\"{}\"}} {}", state.as_str(), info.counts.get(state));
         }
     }
+    drop(sm);
+    app.metrics.render(&mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

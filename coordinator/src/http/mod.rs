@@ -8,6 +8,7 @@ mod convert;
 pub mod error;
 mod extract;
 mod lease;
+pub mod metrics;
 mod params;
 mod stream;
 mod tasks;
@@ -29,6 +30,8 @@ use error::LeaderRedirect;
 pub const BODY_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 pub fn router(node: Arc<Node>) -> Router {
+    let request_metrics = Arc::new(metrics::RequestMetrics::default());
+    let state = AppState { node, metrics: request_metrics.clone() };
     Router::new()
         .route("/v1/tasks", post(tasks::enqueue).get(tasks::list))
         .route("/v1/tasks/batch", post(tasks::enqueue_batch))
@@ -55,8 +58,22 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/metrics", get(cluster::metrics))
         .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
         .layer(middleware::from_fn(redirect_to_leader))
+        .route_layer(middleware::from_fn_with_state(request_metrics, metrics::track))
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
-        .with_state(node)
+        .with_state(state)
+}
+
+/// What every handler can reach: the node, and the request metrics `/metrics` renders.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub node: Arc<Node>,
+    pub metrics: Arc<metrics::RequestMetrics>,
+}
+
+impl axum::extract::FromRef<AppState> for Arc<Node> {
+    fn from_ref(s: &AppState) -> Arc<Node> {
+        s.node.clone()
+    }
 }
 
 /// Completes a not-leader answer: `Location` is the same path and query on the leader.

@@ -1,0 +1,50 @@
+//! Layers are defined by what is absent: only the coordinator's `raft` and `storage`
+//! modules name openraft or RocksDB, and the wire-types crate depends on serde alone.
+
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn only_raft_and_storage_name_openraft_or_rocksdb() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut checked = 0;
+    for file in files {
+        let rel = file.strip_prefix(&src).unwrap();
+        if rel.starts_with("raft") || rel.starts_with("storage") {
+            continue;
+        }
+        checked += 1;
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim_start().starts_with("//")) {
+            for word in ["openraft", "rocksdb"] {
+                assert!(!line.contains(word), "{}:{} names {word}; only raft/ and storage/ may", rel.display(), n + 1);
+            }
+        }
+    }
+    assert!(checked >= 10, "the http and cli modules were checked ({checked} files)");
+}
+
+#[test]
+fn the_api_crate_depends_on_serde_only() {
+    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/Cargo.toml")).unwrap();
+    let deps = manifest.split("[dependencies]").nth(1).unwrap().split("\n[").next().unwrap();
+    let names: Vec<&str> = deps
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.split(['=', '.', ' ']).next().unwrap())
+        .collect();
+    assert_eq!(names, vec!["serde", "serde_json"]);
+}
