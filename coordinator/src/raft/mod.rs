@@ -14,6 +14,9 @@ pub use group_commit::{ENTRY_BYTES_MAX, INFLIGHT_ENTRIES_MAX, PROPOSAL_QUEUE_MAX
 pub use node::{AdminError, Leadership, Node, NodeConfig, NodeStatus, StartError, EVENT_CHANNEL_CAPACITY};
 pub use types::NodeId;
 
+/// Default log filter: our info, openraft's warnings (its info is per-election chatter).
+pub const LOG_FILTER_DEFAULT: &str = "info,openraft=warn";
+
 /// Why a proposal or a linearizable read did not produce a result.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProposeError {
