@@ -129,8 +129,10 @@ pub struct TaskErrorView {
 pub struct EventView {
     pub task: u64,
     pub queue: String,
-    /// The task's state after the event.
-    pub state: String,
+    /// The task's state after the event: on live streams (`/v1/events`). Absent in a
+    /// task's stored history, which keeps events, not states.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
     /// enqueued, joined, scheduled, claimed, progress, released, attempt_failed,
     /// succeeded, failed, cancel_requested, cancelled, expired, requeued
     pub event: String,

@@ -10,6 +10,8 @@ struct Cli {
     /// Log format: text or json.
     #[arg(long, global = true, env = "TASKSWARM_LOG_FORMAT", default_value = "text")]
     log_format: String,
+    #[command(flatten)]
+    client: cli::client_args::ClientArgs,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -22,6 +24,10 @@ enum Cmd {
     Dev(cli::dev::DevArgs),
     /// Closed-loop load against a running cluster; prints tasks/s and latencies.
     Bench(cli::bench::BenchArgs),
+    #[command(flatten)]
+    Task(cli::tasks::TaskCmd),
+    #[command(flatten)]
+    Admin(cli::admin::AdminCmd),
 }
 
 fn init_tracing(format: &str) -> anyhow::Result<()> {
@@ -43,7 +49,9 @@ async fn main() {
         Ok(()) => match cli.command {
             Cmd::Node(args) => cli::node::run(args).await,
             Cmd::Dev(args) => cli::dev::run(args).await,
-            Cmd::Bench(args) => cli::bench::run(args).await,
+            Cmd::Bench(args) => cli::bench::run(args, &cli.client.servers).await,
+            Cmd::Task(cmd) => cli::tasks::run(cmd, &cli.client).await,
+            Cmd::Admin(cmd) => cli::admin::run(cmd, &cli.client).await,
         },
         Err(e) => Err(e),
     };

@@ -20,9 +20,6 @@ pub const BENCH_CLIENTS_MAX: usize = 1_024;
 
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
-    /// Comma-separated node URLs; requests follow redirects to the leader.
-    #[arg(long, env = "TASKSWARM_SERVERS", default_value = "http://127.0.0.1:7001")]
-    pub servers: String,
     #[arg(long, default_value_t = 16)]
     pub producers: usize,
     #[arg(long, default_value_t = 16)]
@@ -59,14 +56,15 @@ fn record(h: &Mutex<Histogram<u64>>, since: Instant) {
     let _ = h.lock().expect("histogram lock").record(us.min(60_000_000));
 }
 
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+/// `servers`: the global `--servers`; requests go to the first and follow redirects.
+pub async fn run(args: BenchArgs, servers: &str) -> anyhow::Result<()> {
     if args.duration_s == 0 || args.duration_s > BENCH_DURATION_S_MAX {
         bail!("--duration-s must be 1..={BENCH_DURATION_S_MAX}");
     }
     if args.producers > BENCH_CLIENTS_MAX || args.workers > BENCH_CLIENTS_MAX || args.workers == 0 {
         bail!("--producers and --workers must be at most {BENCH_CLIENTS_MAX} (and at least one worker)");
     }
-    let server = args.servers.split(',').next().context("--servers is empty")?.trim_end_matches('/').to_owned();
+    let server = servers.split(',').next().context("--servers is empty")?.trim_end_matches('/').to_owned();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
     let before = proposal_counters(&http, &server).await?;
     let fsyncs = measure_fsync(&args.fsync_dir).context("measuring fsync rate")?;

@@ -82,11 +82,11 @@ pub fn task(node: &Node, t: &sm::Task) -> api::TaskView {
     }
 }
 
-pub fn event(task: sm::TaskId, queue: &str, group: Option<&str>, state: sm::TaskState, e: &sm::Event) -> api::EventView {
+pub fn event(task: sm::TaskId, queue: &str, group: Option<&str>, state: Option<sm::TaskState>, e: &sm::Event) -> api::EventView {
     let mut v = api::EventView {
         task: task.0,
         queue: queue.to_owned(),
-        state: state.as_str().into(),
+        state: state.map(|s| s.as_str().into()),
         event: e.kind.name().into(),
         at_ms: e.wall_ms,
         group: group.map(str::to_owned),
@@ -120,7 +120,7 @@ pub fn event(task: sm::TaskId, queue: &str, group: Option<&str>, state: sm::Task
 }
 
 pub fn stream_event(e: &sm::TaskEvent) -> api::EventView {
-    event(e.task, &e.queue, e.group.as_deref(), e.state, &e.event)
+    event(e.task, &e.queue, e.group.as_deref(), Some(e.state), &e.event)
 }
 
 pub fn claim(r: &api::ClaimRequest) -> sm::Claim {

@@ -67,7 +67,7 @@ pub async fn task_events(node: Arc<Node>, id: TaskId, headers: &HeaderMap) -> Re
                     .map(|(i, e)| (first_seq + i as u64, e))
                     .filter(|(seq, _)| *seq > sent)
                     .map(|(seq, e)| {
-                        let view = convert::event(id, &task.queue, task.group.as_deref(), task.state, e);
+                        let view = convert::event(id, &task.queue, task.group.as_deref(), None, e);
                         Event::default().id(seq.to_string()).event(view.event.clone()).json_data(&view).expect("serializable")
                     })
                     .collect();

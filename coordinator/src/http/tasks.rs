@@ -82,7 +82,7 @@ pub async fn events(
     read_gate(&node, params.consistency.as_deref()).await?;
     let state = node.state();
     let task = state.task(id).ok_or_else(|| ApiError::NotFound(format!("task {id} not found")))?;
-    let events = task.events.iter().map(|e| convert::event(id, &task.queue, task.group.as_deref(), task.state, e)).collect();
+    let events = task.events.iter().map(|e| convert::event(id, &task.queue, task.group.as_deref(), None, e)).collect();
     Ok(Json(api::EventsResponse { events, dropped: task.events_dropped }).into_response())
 }
 

@@ -1,0 +1,75 @@
+//! The command line against a real cluster: commands work, and bad input exits non-zero
+//! with one clear line.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::Cluster;
+
+fn taskswarm(c: &Cluster, args: &[&str]) -> Output {
+    let servers = c.urls.join(",");
+    Command::new(env!("CARGO_BIN_EXE_taskswarm")).args(["--servers", &servers]).args(args).output().expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_print_what_they_did() {
+    let c = Cluster::start(3).await;
+    let out = taskswarm(&c, &["enqueue", "--queue", "mail", "--kind", "send", "--payload", r#"{"to":"a@b"}"#, "--priority", "-3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "task 1 created (queued)");
+    let out = taskswarm(&c, &["--json", "get", "1"]);
+    let task: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((task["queue"].as_str(), task["priority"].as_i64(), task["payload"]["to"].as_str()), (Some("mail"), Some(-3), Some("a@b")));
+    let out = taskswarm(&c, &["queues"]);
+    assert!(stdout(&out).lines().any(|l| l.starts_with("mail") && l.split_whitespace().nth(2) == Some("1")), "{}", stdout(&out));
+    let file = c.dir.path().join("tasks.jsonl");
+    std::fs::write(&file, "{\"kind\":\"a\"}\n\n{\"kind\":\"b\",\"queue\":\"mail\"}\n").unwrap();
+    let out = taskswarm(&c, &["batch", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "2 tasks: 2 created, 0 already existed, 0 refused");
+    let out = taskswarm(&c, &["cancel", "1"]);
+    assert_eq!(stdout(&out).trim(), "task 1: cancelled");
+    let out = taskswarm(&c, &["events", "1"]);
+    let text = stdout(&out);
+    let names: Vec<&str> = text.lines().map(|l| l.split_whitespace().nth(4).unwrap_or("")).collect();
+    assert_eq!(names, vec!["enqueued", "cancelled"], "{}", stdout(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_exits_non_zero_with_one_clear_line() {
+    let c = Cluster::start(3).await;
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["enqueue", "--kind", "k", "--payload", "{nope"], "the payload is not valid JSON"),
+        (vec!["enqueue", "--kind", "bad kind"], "invalid_request"),
+        (vec!["enqueue", "--kind", "k", "--priority", "99999"], "invalid_request"),
+        (vec!["get", "424242"], "not_found"),
+        (vec!["requeue", "424242"], "not_found"),
+        (vec!["batch", "/nonexistent/file.jsonl"], "opening /nonexistent/file.jsonl"),
+        (vec!["cluster", "membership"], "name at least one voter"),
+    ];
+    for (args, expected) in cases {
+        let out = taskswarm(&c, &args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = stderr(&out);
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: one line, got {err:?}");
+        assert!(lines[0].starts_with("taskswarm: ") && lines[0].contains(expected), "{args:?}: {err}");
+    }
+    // Flags clap itself refuses also exit non-zero.
+    let out = taskswarm(&c, &["enqueue"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--kind"));
+    // Nothing was enqueued by any of it.
+    let out = taskswarm(&c, &["--json", "queues"]);
+    let q: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(q["queues"], serde_json::json!([]));
+}
