@@ -1,0 +1,76 @@
+//! The Rust client against a real cluster: redirects from a follower-only configuration,
+//! idempotent enqueues, refusals told apart from unknown outcomes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Cluster;
+use serde_json::json;
+use taskswarm_worker::{api, Client, ClientConfig, ClientError, TaskOutcome};
+
+fn task(kind: &str) -> api::EnqueueRequest {
+    api::EnqueueRequest { queue: "q".into(), kind: kind.into(), payload: json!({"n": 1}), ..Default::default() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_knows_only_a_follower_follows_redirects_to_the_leader() {
+    let c = Cluster::start(3).await;
+    let leader = c.wait_leader().await;
+    let follower = c.follower(leader);
+    let client = Client::new([c.url(follower)]).unwrap();
+    let r = client.enqueue(task("k")).await.unwrap();
+    assert!(r.created);
+    let claimed = client
+        .claim(&api::ClaimRequest { worker: "w".into(), queues: vec!["q".into()], kinds: None, max: 1, lease_ms: None, wait_ms: 2000, min_priority: None })
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].id, r.id);
+    client.complete(r.id, claimed[0].lease.token, json!(42)).await.unwrap();
+    // A retried complete (same token) is acknowledged again, not refused.
+    let again = client.complete(r.id, claimed[0].lease.token, json!(42)).await.unwrap();
+    assert!(again.duplicate);
+    let done = client.wait(r.id, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(TaskOutcome::of(&done), Some(TaskOutcome::Succeeded(json!(42))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enqueue_retried_with_its_key_never_creates_a_second_task() {
+    let c = Cluster::start(3).await;
+    let client = Client::new(c.urls.clone()).unwrap();
+    let keyed = api::EnqueueRequest { idempotency_key: Some("order-7".into()), ..task("k") };
+    let first = client.enqueue(keyed.clone()).await.unwrap();
+    let second = client.enqueue(keyed).await.unwrap();
+    assert_eq!((second.id, second.created), (first.id, false));
+    // Without a key the client makes one per call: two calls, two tasks.
+    let a = client.enqueue(task("k")).await.unwrap();
+    let b = client.enqueue(task("k")).await.unwrap();
+    assert_ne!(a.id, b.id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_rejected_and_a_lost_quorum_is_never_reported_as_success() {
+    let mut c = Cluster::start_with(3, &["--write-timeout-ms", "1000"]).await;
+    let client = Client::with_config(c.urls.clone(), ClientConfig { retry_budget: Duration::from_secs(4), ..ClientConfig::default() }).unwrap();
+    let err = client.enqueue(api::EnqueueRequest { queue: "no spaces".into(), ..task("k") }).await.unwrap_err();
+    assert!(matches!(&err, ClientError::Rejected { status: 400, code, .. } if code == "invalid_request"), "{err:?}");
+    let err = client.complete(999, 1, json!(null)).await.unwrap_err();
+    assert_eq!(err.code(), Some("not_found"));
+
+    let leader = c.wait_leader().await;
+    for id in c.running() {
+        if id != leader {
+            c.kill(id);
+        }
+    }
+    match client.enqueue(task("k")).await {
+        Err(ClientError::Indeterminate(_) | ClientError::Unavailable { .. }) => {}
+        other => panic!("a write without a quorum must not succeed: {other:?}"),
+    }
+    match client.claim(&api::ClaimRequest { worker: "w".into(), queues: vec!["q".into()], kinds: None, max: 1, lease_ms: None, wait_ms: 0, min_priority: None }).await {
+        // Nothing is claimable (no task was acknowledged) or the read/write is refused.
+        Ok(tasks) => assert!(tasks.is_empty()),
+        Err(ClientError::Indeterminate(_) | ClientError::Unavailable { .. }) => {}
+        Err(other) => panic!("{other:?}"),
+    }
+}
