@@ -37,4 +37,5 @@ pub mod codes {
     /// The write may or may not have been committed: treat the outcome as unknown.
     pub const INDETERMINATE: &str = "indeterminate";
     pub const UNAUTHORIZED: &str = "unauthorized";
+    pub const FORBIDDEN: &str = "forbidden";
 }

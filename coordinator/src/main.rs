@@ -47,7 +47,7 @@ async fn main() {
     let cli = Cli::parse();
     let result = match init_tracing(&cli.log_format) {
         Ok(()) => match cli.command {
-            Cmd::Node(args) => cli::node::run(args).await,
+            Cmd::Node(args) => cli::node::run(args, cli.client.api_token.clone()).await,
             Cmd::Dev(args) => cli::dev::run(args).await,
             Cmd::Bench(args) => cli::bench::run(args, &cli.client.servers).await,
             Cmd::Task(cmd) => cli::tasks::run(cmd, &cli.client).await,

@@ -73,3 +73,23 @@ async fn bad_input_exits_non_zero_with_one_clear_line() {
     let q: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(q["queues"], serde_json::json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_api_token_requests_without_it_are_refused() {
+    let c = Cluster::start_with(3, &["--api-token", "s3cret"]).await;
+    let plain = reqwest::Client::new();
+    let resp = plain.get(format!("{}/v1/queues", c.url(1))).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let resp = plain.get(format!("{}/v1/queues", c.url(1))).bearer_auth("wrong").send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
+    let resp = plain.get(format!("{}/healthz", c.url(1))).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "probes stay open");
+    let (status, _) = c.get(1, "/v1/queues").await;
+    assert_eq!(status, 200, "the token opens the API");
+    let out = taskswarm(&c, &["--api-token", "s3cret", "enqueue", "--kind", "k"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = taskswarm(&c, &["enqueue", "--kind", "k"]);
+    assert!(!out.status.success() && stderr(&out).contains("unauthorized"), "{}", stderr(&out));
+}

@@ -27,6 +27,8 @@ pub struct ClientConfig {
     pub retry_budget: Duration,
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
+    /// Sent as `Authorization: Bearer <token>` when the cluster requires one.
+    pub api_token: Option<String>,
 }
 
 impl Default for ClientConfig {
@@ -36,6 +38,7 @@ impl Default for ClientConfig {
             retry_budget: Duration::from_secs(30),
             backoff_initial: Duration::from_millis(50),
             backoff_max: Duration::from_secs(2),
+            api_token: None,
         }
     }
 }
@@ -93,6 +96,7 @@ impl Client {
                 retry_budget: config.retry_budget,
                 backoff_initial: config.backoff_initial,
                 backoff_max: config.backoff_max,
+                api_token: config.api_token.clone(),
             },
         )?;
         Ok(Client { inner: Arc::new(Inner { transport, request_timeout: config.request_timeout, key_prefix: key_prefix(), key_counter: AtomicU64::new(0) }) })
@@ -306,6 +310,7 @@ impl Client {
             .http()
             .get(format!("{node}{path}"))
             .header(reqwest::header::ACCEPT, "text/event-stream")
+            .headers(self.inner.transport.auth_headers())
             .send()
             .await
             .map_err(|e| ClientError::Unavailable { elapsed: Duration::ZERO, message: e.to_string() })?;

@@ -41,6 +41,7 @@ pub struct TransportConfig {
     pub retry_budget: Duration,
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
+    pub api_token: Option<String>,
 }
 
 #[derive(Debug)]
@@ -82,6 +83,17 @@ impl Transport {
             .build()
             .map_err(|e| ClientError::InvalidArgument(e.to_string()))?;
         Ok(Self { http, nodes: clean, leader: Mutex::new(None), next: Mutex::new(0), config })
+    }
+
+    /// The `Authorization` header, when a token is configured.
+    pub fn auth_headers(&self) -> reqwest::header::HeaderMap {
+        let mut h = reqwest::header::HeaderMap::new();
+        if let Some(token) = &self.config.api_token {
+            if let Ok(v) = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")) {
+                h.insert(reqwest::header::AUTHORIZATION, v);
+            }
+        }
+        h
     }
 
     pub fn http(&self) -> &reqwest::Client {
@@ -150,7 +162,7 @@ impl Transport {
     async fn attempt(&self, method: &Method, path_and_query: &str, body: Option<&[u8]>, timeout: Option<Duration>) -> Attempt {
         let mut url = format!("{}{path_and_query}", self.pick());
         for _hop in 0..=REDIRECT_HOPS_MAX {
-            let mut req = self.http.request(method.clone(), &url).timeout(timeout.unwrap_or(self.config.request_timeout));
+            let mut req = self.http.request(method.clone(), &url).timeout(timeout.unwrap_or(self.config.request_timeout)).headers(self.auth_headers());
             if let Some(b) = body {
                 req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(b.to_vec());
             }

@@ -8,6 +8,9 @@ pub struct ClientArgs {
     /// Comma-separated node URLs; any node works, more survive failures.
     #[arg(long, global = true, env = "TASKSWARM_SERVERS", default_value = "http://127.0.0.1:7001,http://127.0.0.1:7002,http://127.0.0.1:7003")]
     pub servers: String,
+    /// API bearer token: `node` requires it from clients; client commands send it.
+    #[arg(long, global = true, env = "TASKSWARM_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -15,6 +18,7 @@ pub struct ClientArgs {
 
 impl ClientArgs {
     pub fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::new(self.servers.split(',').map(str::trim).filter(|s| !s.is_empty()))?)
+        let config = taskswarm_worker::ClientConfig { api_token: self.api_token.clone(), ..Default::default() };
+        Ok(Client::with_config(self.servers.split(',').map(str::trim).filter(|s| !s.is_empty()), config)?)
     }
 }

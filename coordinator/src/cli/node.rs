@@ -107,11 +107,13 @@ impl NodeArgs {
     }
 }
 
-pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
+/// `api_token` (the global `--api-token`): when set, clients must send it as a bearer
+/// token (health probes excepted).
+pub async fn run(args: NodeArgs, api_token: Option<String>) -> anyhow::Result<()> {
     let cfg = args.config()?;
     let span = tracing::info_span!("node", id = cfg.id);
     let _enter = span.enter();
-    taskswarm_coordinator::server::serve(cfg, args.listen, shutdown_signal()).await?;
+    taskswarm_coordinator::server::serve(cfg, args.listen, api_token, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -30,6 +30,10 @@ pub enum ApiError {
     Unavailable(String),
     #[error("{0}")]
     Refused(String),
+    #[error("this API needs `Authorization: Bearer <token>`")]
+    Unauthorized,
+    #[error("the API token is not valid")]
+    Forbidden,
 }
 
 /// Marks a redirect response; the redirect layer fills in `Location` with the leader's
@@ -90,6 +94,8 @@ impl IntoResponse for ApiError {
             ApiError::Indeterminate(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorBody::new(codes::INDETERMINATE, message)),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorBody::new("unavailable", message)),
             ApiError::Refused(_) => (StatusCode::CONFLICT, ErrorBody::new("refused", message)),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorBody::new(codes::UNAUTHORIZED, message)),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, ErrorBody::new(codes::FORBIDDEN, message)),
         };
         if let ApiError::NotLeader { leader: (id, addr) } = &self {
             body.error.leader_id = Some(*id);

@@ -3,6 +3,7 @@
 //! the leader, filled in by `redirect_to_leader`.
 
 mod admin;
+mod auth;
 mod cluster;
 mod convert;
 pub mod error;
@@ -29,7 +30,8 @@ use error::LeaderRedirect;
 /// bounded by the state machine's `PAYLOAD_BYTES_MAX`.
 pub const BODY_BYTES_MAX: usize = 16 * 1024 * 1024;
 
-pub fn router(node: Arc<Node>) -> Router {
+/// `api_token`: when set, every request but the health probes must carry it.
+pub fn router(node: Arc<Node>, api_token: Option<String>) -> Router {
     let request_metrics = Arc::new(metrics::RequestMetrics::default());
     let state = AppState { node, metrics: request_metrics.clone() };
     Router::new()
@@ -59,6 +61,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
         .layer(middleware::from_fn(redirect_to_leader))
         .route_layer(middleware::from_fn_with_state(request_metrics, metrics::track))
+        .layer(middleware::from_fn_with_state(api_token.map(Arc::from), auth::require_token))
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .with_state(state)
 }

@@ -36,7 +36,17 @@ impl Cluster {
         let dir = tempfile::tempdir().unwrap();
         let urls: Vec<String> = (0..n).map(|_| format!("http://127.0.0.1:{}", free_port())).collect();
         let peers = urls.iter().enumerate().map(|(i, u)| format!("{}={u}", i + 1)).collect::<Vec<_>>().join(",");
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(10)).build().unwrap();
+        // A cluster started with --api-token gets the token on every harness request.
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(i) = extra.iter().position(|f| *f == "--api-token") {
+            headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {}", extra[i + 1]).parse().unwrap());
+        }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .default_headers(headers)
+            .build()
+            .unwrap();
         let mut c = Cluster { dir, urls, procs: Vec::new(), peers, extra: extra.iter().map(|s| s.to_string()).collect(), http };
         for id in 1..=n {
             let child = c.spawn(id);
