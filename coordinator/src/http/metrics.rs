@@ -9,6 +9,7 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use tracing::Instrument;
 
 /// Upper bounds of the latency buckets, in milliseconds.
 pub const LATENCY_BUCKETS_MS: [f64; 14] = [1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1_000.0, 2_500.0, 5_000.0, 10_000.0, 60_000.0];
@@ -69,11 +70,16 @@ impl RequestMetrics {
 }
 
 /// Middleware: times every request under its route template (`/v1/tasks/{id}`).
-pub async fn track(State(metrics): State<Arc<RequestMetrics>>, req: Request, next: Next) -> Response {
+/// Each request runs in a span naming the node, the route and the path (which carries
+/// the task id), so every log line inside says where it came from.
+pub async fn track(State((metrics, node_id)): State<(Arc<RequestMetrics>, u64)>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = req.method().as_str().to_owned();
+    let span = tracing::debug_span!("request", node = node_id, %method, path = %req.uri().path());
     let start = Instant::now();
-    let response = next.run(req).await;
-    metrics.record(route, method, response.status().as_u16(), start.elapsed().as_secs_f64() * 1000.0);
+    let response = next.run(req).instrument(span).await;
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    tracing::debug!(node = node_id, %method, %route, status = response.status().as_u16(), ms, "request");
+    metrics.record(route, method, response.status().as_u16(), ms);
     response
 }

@@ -33,6 +33,7 @@ pub const BODY_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// `api_token`: when set, every request but the health probes must carry it.
 pub fn router(node: Arc<Node>, api_token: Option<String>) -> Router {
     let request_metrics = Arc::new(metrics::RequestMetrics::default());
+    let node_id = node.id();
     let state = AppState { node, metrics: request_metrics.clone() };
     Router::new()
         .route("/v1/tasks", post(tasks::enqueue).get(tasks::list))
@@ -60,7 +61,7 @@ pub fn router(node: Arc<Node>, api_token: Option<String>) -> Router {
         .route("/metrics", get(cluster::metrics))
         .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
         .layer(middleware::from_fn(redirect_to_leader))
-        .route_layer(middleware::from_fn_with_state(request_metrics, metrics::track))
+        .route_layer(middleware::from_fn_with_state((request_metrics, node_id), metrics::track))
         .layer(middleware::from_fn_with_state(api_token.map(Arc::from), auth::require_token))
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .with_state(state)

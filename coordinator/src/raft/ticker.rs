@@ -18,10 +18,20 @@ pub const TICK_POLL_MS: u64 = 25;
 pub(crate) async fn run(node: Weak<Node>) {
     let mut interval = tokio::time::interval(Duration::from_millis(TICK_POLL_MS));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen: Option<(u64, Leadership)> = None;
     loop {
         interval.tick().await;
         let Some(node) = node.upgrade() else { return };
-        if node.leadership() != Leadership::Leader {
+        let now = (node.status().term, node.leadership());
+        if seen.as_ref() != Some(&now) {
+            match &now.1 {
+                Leadership::Leader => tracing::info!(node = node.id(), term = now.0, "leading"),
+                Leadership::Follower { leader: Some((id, _)) } => tracing::info!(node = node.id(), term = now.0, leader = id, "following"),
+                Leadership::Follower { leader: None } => tracing::info!(node = node.id(), term = now.0, "no leader known"),
+            }
+            seen = Some(now.clone());
+        }
+        if now.1 != Leadership::Leader {
             continue;
         }
         let due = node.state().next_due();

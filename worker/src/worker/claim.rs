@@ -81,18 +81,10 @@ fn start(shared: &Arc<Shared>, band: usize, task: api::ClaimedTask, sent_at: Ins
     let lease_ms = Duration::from_millis(task.lease.lease_ms);
     let deadline = sent_at + lease_ms;
     let left = deadline.saturating_duration_since(Instant::now());
-    if !has_slot {
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            // No slot to account it to: hold the claimer's band anyway while releasing.
-            shared.slots.give_back(band, 0);
-            super::runner::release_now(&shared, task.id, task.lease.token).await;
-        });
-        return;
-    }
-    if shared.stop_claiming.is_cancelled() || left < lease_ms / STALE_CLAIM_DIVISOR {
+    if !has_slot || shared.stop_claiming.is_cancelled() || left < lease_ms / STALE_CLAIM_DIVISOR {
         tracing::info!(task = task.id, ?left, stopping = shared.stop_claiming.is_cancelled(), "releasing a task unstarted");
-        tokio::spawn(release_unstarted(shared.clone(), band, task, Duration::ZERO));
+        let slot = has_slot.then_some(band);
+        tokio::spawn(release_unstarted(shared.clone(), slot, task));
         return;
     }
     let lease = Lease::new(task.id, task.lease.token, deadline);

@@ -50,10 +50,12 @@ pub(crate) async fn run_task(shared: Arc<Shared>, band: usize, task: api::Claime
 }
 
 /// Gives back a task that will not run here (claimed during shutdown, or too late to be
-/// useful), then frees its slot.
-pub(crate) async fn release_unstarted(shared: Arc<Shared>, band: usize, task: api::ClaimedTask, delay: Duration) {
-    release(&shared, task.id, task.lease.token, delay).await;
-    shared.slots.give_back(band, 1);
+/// useful), then frees its slot (`None`: one the cluster sent beyond the claim's `max`).
+pub(crate) async fn release_unstarted(shared: Arc<Shared>, slot: Option<usize>, task: api::ClaimedTask) {
+    release(&shared, task.id, task.lease.token, Duration::ZERO).await;
+    if let Some(band) = slot {
+        shared.slots.give_back(band, 1);
+    }
 }
 
 async fn execute(shared: &Shared, handler: impl Future<Output = HandlerResult> + Send + 'static, lease: &Lease) -> Ran {

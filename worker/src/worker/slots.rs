@@ -81,11 +81,6 @@ impl Slots {
         });
     }
 
-    /// Slots in use (running tasks and claims in flight) over all bands.
-    pub fn used(&self) -> usize {
-        self.bands.borrow().iter().map(|b| b.used).sum()
-    }
-
     /// Waits until no slot is in use.
     pub async fn wait_idle(&self) {
         let mut rx = self.bands.subscribe();
