@@ -183,3 +183,41 @@ async fn with_two_of_three_nodes_down_writes_are_never_acknowledged() {
         }
     }
 }
+
+/// Regression: reading a leased task took the state lock twice; with writers waiting in
+/// between, the node deadlocked (std's RwLock queues new readers behind a writer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_of_running_tasks_under_write_load_never_stall_the_node() {
+    let c = Cluster::start(1).await;
+    let id = c.enqueue("r", json!({})).await;
+    for i in 0..40 {
+        c.enqueue(&format!("r{i}"), json!({})).await;
+    }
+    // Many leased tasks: a list converts each one's lease while holding the state.
+    let (status, _, _) = c.post(1, "/v1/claim", json!({"worker": "w", "queues": ["q"], "max": 64, "lease_ms": 600000})).await;
+    assert_eq!(status, 200);
+    let mut loops = Vec::new();
+    for reader in 0..8 {
+        let (http, base) = (c.http.clone(), c.url(1).to_owned());
+        loops.push(tokio::spawn(async move {
+            for _ in 0..1_500 {
+                let path = if reader % 2 == 0 { format!("/v1/tasks/{id}") } else { "/v1/tasks?consistency=local".to_owned() };
+                assert!(http.get(format!("{base}{path}")).send().await.unwrap().status().is_success());
+            }
+        }));
+    }
+    for writer in 0..4 {
+        let (http, base) = (c.http.clone(), c.url(1).to_owned());
+        loops.push(tokio::spawn(async move {
+            for i in 0..500 {
+                let body = json!({"kind": "k", "idempotency_key": format!("w{writer}-{i}")});
+                assert!(http.post(format!("{base}/v1/tasks")).json(&body).send().await.unwrap().status().is_success());
+            }
+        }));
+    }
+    let all = futures::future::join_all(loops);
+    let finished = tokio::time::timeout(Duration::from_secs(120), all).await.expect("no request hangs");
+    for r in finished {
+        r.unwrap();
+    }
+}

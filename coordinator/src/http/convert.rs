@@ -5,7 +5,7 @@ use serde_json::Value;
 use taskswarm_api as api;
 use taskswarm_state_machine as sm;
 
-use crate::raft::Node;
+use crate::raft::ClockRef;
 
 pub fn json_text(v: &Value) -> String {
     serde_json::to_string(v).expect("a serde_json Value always serializes")
@@ -52,7 +52,7 @@ pub fn task_error(e: &sm::TaskError) -> api::TaskErrorView {
     api::TaskErrorView { code: e.code.clone(), message: e.message.clone() }
 }
 
-pub fn task(node: &Node, t: &sm::Task) -> api::TaskView {
+pub fn task(clock: &ClockRef, t: &sm::Task) -> api::TaskView {
     api::TaskView {
         id: t.id.0,
         queue: t.queue.clone(),
@@ -66,7 +66,7 @@ pub fn task(node: &Node, t: &sm::Task) -> api::TaskView {
             worker: l.worker.clone(),
             token: l.token.0,
             lease_ms: l.lease_ms,
-            expires_at_ms: node.to_wall_ms(l.expires_cluster_ms),
+            expires_at_ms: clock.to_wall_ms(l.expires_cluster_ms),
         }),
         cancel_requested: t.cancel_requested,
         result: t.result.as_deref().map(json_value),
@@ -134,7 +134,7 @@ pub fn claim(r: &api::ClaimRequest) -> sm::Claim {
     }
 }
 
-pub fn claimed(node: &Node, c: &sm::ClaimedTask) -> api::ClaimedTask {
+pub fn claimed(clock: &ClockRef, c: &sm::ClaimedTask) -> api::ClaimedTask {
     api::ClaimedTask {
         id: c.id.0,
         queue: c.queue.clone(),
@@ -144,15 +144,15 @@ pub fn claimed(node: &Node, c: &sm::ClaimedTask) -> api::ClaimedTask {
         attempt: c.attempt,
         max_attempts: c.max_attempts,
         group: c.group.clone(),
-        lease: api::LeaseGrant { token: c.token.0, lease_ms: c.lease_ms, expires_at_ms: node.to_wall_ms(c.expires_cluster_ms) },
+        lease: api::LeaseGrant { token: c.token.0, lease_ms: c.lease_ms, expires_at_ms: clock.to_wall_ms(c.expires_cluster_ms) },
     }
 }
 
-pub fn heartbeat_ack(node: &Node, a: &sm::HeartbeatAck) -> api::HeartbeatResponse {
+pub fn heartbeat_ack(clock: &ClockRef, a: &sm::HeartbeatAck) -> api::HeartbeatResponse {
     api::HeartbeatResponse {
         task: a.task.0,
         lease_ms: a.lease_ms,
-        expires_at_ms: node.to_wall_ms(a.expires_cluster_ms),
+        expires_at_ms: clock.to_wall_ms(a.expires_cluster_ms),
         cancel_requested: a.cancel_requested,
     }
 }

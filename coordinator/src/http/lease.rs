@@ -31,7 +31,8 @@ pub async fn claim(State(node): State<Arc<Node>>, Body(req): Body<api::ClaimRequ
                 unreachable!("claim replies Claimed")
             };
             if !tasks.is_empty() {
-                return Ok(Json(api::ClaimResponse { tasks: tasks.iter().map(|t| convert::claimed(&node, t)).collect() }));
+                let clock = node.clock_ref();
+                return Ok(Json(api::ClaimResponse { tasks: tasks.iter().map(|t| convert::claimed(&clock, t)).collect() }));
             }
         }
         if !wait_for(&node, deadline, |sm| sm.claimable(&claim)).await {
@@ -50,7 +51,7 @@ pub async fn heartbeat(
         unreachable!("heartbeat replies Heartbeats")
     };
     let ack = acks.pop().expect("one result per lease")?;
-    Ok(Json(convert::heartbeat_ack(&node, &ack)))
+    Ok(Json(convert::heartbeat_ack(&node.clock_ref(), &ack)))
 }
 
 pub async fn heartbeat_batch(
@@ -61,10 +62,11 @@ pub async fn heartbeat_batch(
     let Reply::Heartbeats(acks) = node.propose(Command::Heartbeat { worker: req.worker, leases }).await?? else {
         unreachable!("heartbeat replies Heartbeats")
     };
+    let clock = node.clock_ref();
     let results = acks
         .iter()
         .map(|r| match r {
-            Ok(ack) => api::HeartbeatItem::Ok(convert::heartbeat_ack(&node, ack)),
+            Ok(ack) => api::HeartbeatItem::Ok(convert::heartbeat_ack(&clock, ack)),
             Err(rejection) => api::HeartbeatItem::Err(rejection_body(rejection)),
         })
         .collect();

@@ -61,9 +61,10 @@ pub async fn get(
     let deadline = wait_deadline(params.wait_ms)?;
     read_gate(&node, params.consistency.as_deref()).await?;
     wait_for(&node, deadline, |sm| sm.task(id).is_none_or(|t| t.state.is_finished())).await;
+    let clock = node.clock_ref();
     let state = node.state();
     let task = state.task(id).ok_or_else(|| ApiError::NotFound(format!("task {id} not found")))?;
-    Ok(Json(convert::task(&node, task)))
+    Ok(Json(convert::task(&clock, task)))
 }
 
 /// `GET /v1/tasks/{id}/events`: the history as JSON, or with `Accept: text/event-stream`
@@ -109,6 +110,7 @@ pub async fn list(
         Some(s) => Some(TaskState::parse(s).ok_or_else(|| ApiError::BadRequest(format!("unknown state {s:?}")))?),
     };
     read_gate(&node, p.consistency.as_deref()).await?;
+    let clock = node.clock_ref();
     let sm = node.state();
     let page = sm.list(&ListFilter {
         queue: p.queue.as_deref(),
@@ -117,7 +119,7 @@ pub async fn list(
         limit: p.limit.unwrap_or(LIST_LIMIT_DEFAULT),
     });
     Ok(Json(api::TaskListResponse {
-        tasks: page.tasks.iter().map(|t| convert::task(&node, t)).collect(),
+        tasks: page.tasks.iter().map(|t| convert::task(&clock, t)).collect(),
         next: page.next.map(|t| t.0),
     }))
 }

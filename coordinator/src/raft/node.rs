@@ -57,6 +57,24 @@ pub enum StartError {
     Raft(String),
 }
 
+/// Cluster time and wall time read at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct ClockRef {
+    pub cluster_ms: u64,
+    pub wall_ms: u64,
+}
+
+impl ClockRef {
+    /// The wall-clock estimate of a cluster-time instant.
+    pub fn to_wall_ms(&self, cluster_ms: u64) -> u64 {
+        if cluster_ms >= self.cluster_ms {
+            self.wall_ms.saturating_add(cluster_ms - self.cluster_ms)
+        } else {
+            self.wall_ms.saturating_sub(self.cluster_ms - cluster_ms)
+        }
+    }
+}
+
 /// Who leads, as this node knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Leadership {
@@ -230,12 +248,14 @@ impl Node {
         self.applied.clone()
     }
 
-    /// Converts a cluster-time instant into the leader's wall-clock estimate.
-    pub fn to_wall_ms(&self, cluster_ms: u64) -> u64 {
-        let (term, applied_ms) = (self.raft.metrics().borrow().current_term, self.state().cluster_ms());
-        let now_cluster = if self.leadership() == Leadership::Leader { self.clock.now(term, applied_ms) } else { applied_ms };
-        let now_wall = wall_ms();
-        if cluster_ms >= now_cluster { now_wall + (cluster_ms - now_cluster) } else { now_wall.saturating_sub(now_cluster - cluster_ms) }
+    /// The clocks now, for converting cluster times into wall-clock estimates. Takes the
+    /// state lock briefly: call it before holding a `state()` guard, never while (std's
+    /// RwLock blocks a second read behind a waiting writer: a self-deadlock).
+    pub fn clock_ref(&self) -> ClockRef {
+        let term = self.raft.metrics().borrow().current_term;
+        let applied_ms = self.state().cluster_ms();
+        let cluster_ms = if self.leadership() == Leadership::Leader { self.clock.now(term, applied_ms) } else { applied_ms };
+        ClockRef { cluster_ms, wall_ms: wall_ms() }
     }
 
     /// Cluster time now, as the leader would stamp it (for the ticker).
