@@ -111,3 +111,20 @@ async fn a_node_that_was_down_while_the_log_was_compacted_catches_up_by_snapshot
         assert_eq!(s, 200, "{task}");
     }
 }
+
+/// Regression: a follower far behind on large entries got the same oversized batch
+/// resent forever (each try timed out at one heartbeat interval) and never caught up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_behind_on_large_entries_catches_up() {
+    let mut c = Cluster::start(3).await;
+    let leader = c.wait_leader().await;
+    let down = c.follower(leader);
+    c.kill(down);
+    let big = "x".repeat(200 * 1024);
+    for batch in 0..20 {
+        let tasks: Vec<Value> = (0..10).map(|i| json!({"queue": "big", "kind": "k", "payload": big, "idempotency_key": format!("b{batch}-{i}")})).collect();
+        c.retry_post("/v1/tasks/batch", json!({"tasks": tasks}), |s| s == 200).await;
+    }
+    c.restart(down);
+    converged(&c).await;
+}

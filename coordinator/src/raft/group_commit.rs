@@ -24,7 +24,7 @@ pub const PROPOSAL_QUEUE_MAX: usize = 16 * 1024;
 pub const INFLIGHT_ENTRIES_MAX: usize = 2;
 /// A batch stops growing at this many bytes of client data, so one entry stays small
 /// enough to replicate quickly.
-pub const ENTRY_BYTES_MAX: usize = 4 * 1024 * 1024;
+pub const ENTRY_BYTES_MAX: usize = 1024 * 1024;
 
 pub(crate) struct Proposal {
     pub command: Command,

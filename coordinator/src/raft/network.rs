@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
@@ -54,8 +54,18 @@ pub struct Connection {
 /// Why one RPC failed before the peer could answer it.
 enum CallError {
     Unreachable(reqwest::Error),
+    /// No answer within our deadline (a little inside openraft's own).
+    TimedOut(String),
+    /// The peer refused the body as too large.
+    TooLarge,
     Network(String),
 }
+
+/// openraft gives an AppendEntries exactly one heartbeat interval, then reports a plain
+/// timeout and resends the same batch: a follower far behind on large entries would
+/// never catch up. Our own deadline ends a little earlier so that a batch of several
+/// entries that did not make it is reported as too large instead, and openraft halves it.
+pub const RPC_DEADLINE_MARGIN_PERCENT: u32 = 85;
 
 impl Connection {
     async fn call<Req: Serialize, Resp: DeserializeOwned>(&self, path: &str, req: &Req, ttl: Duration) -> Result<Resp, CallError> {
@@ -64,13 +74,24 @@ impl Connection {
             .post(format!("{}{path}", self.base))
             .header(CLUSTER_SECRET_HEADER, &self.secret)
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .timeout(ttl)
+            .timeout(ttl * RPC_DEADLINE_MARGIN_PERCENT / 100)
             .body(wire::encode(req))
             .send()
             .await
-            .map_err(|e| if e.is_connect() { CallError::Unreachable(e) } else { CallError::Network(e.to_string()) })?;
+            .map_err(|e| {
+                if e.is_connect() {
+                    CallError::Unreachable(e)
+                } else if e.is_timeout() {
+                    CallError::TimedOut(e.to_string())
+                } else {
+                    CallError::Network(e.to_string())
+                }
+            })?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| CallError::Network(e.to_string()))?;
+        if status == reqwest::StatusCode::PAYLOAD_TOO_LARGE {
+            return Err(CallError::TooLarge);
+        }
+        let body = response.bytes().await.map_err(|e| if e.is_timeout() { CallError::TimedOut(e.to_string()) } else { CallError::Network(e.to_string()) })?;
         if !status.is_success() {
             return Err(CallError::Network(format!("{status}: {}", String::from_utf8_lossy(&body))));
         }
@@ -85,6 +106,8 @@ impl Connection {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(remote)) => Err(RPCError::RemoteError(RemoteError::new(self.target, remote))),
             Err(CallError::Unreachable(e)) => Err(RPCError::Unreachable(Unreachable::new(&e))),
+            Err(CallError::TimedOut(msg)) => Err(RPCError::Network(NetworkError::new(&std::io::Error::other(msg)))),
+            Err(CallError::TooLarge) => Err(RPCError::Network(NetworkError::new(&std::io::Error::other("body too large")))),
             Err(CallError::Network(msg)) => Err(RPCError::Network(NetworkError::new(&std::io::Error::other(msg)))),
         }
     }
@@ -96,8 +119,16 @@ impl RaftNetwork<TypeConfig> for Connection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        let entries = rpc.entries.len() as u64;
         let outcome = self.call("/raft/append", &rpc, option.hard_ttl()).await;
-        self.lift(outcome)
+        match outcome {
+            // Several entries did not fit in the time or the body limit: ask for half.
+            Err(CallError::TimedOut(_) | CallError::TooLarge) if entries > 1 => {
+                tracing::debug!(target_node = self.target, entries, "append too large for one RPC; halving");
+                Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(entries / 2)))
+            }
+            outcome => self.lift(outcome),
+        }
     }
 
     async fn install_snapshot(

@@ -21,6 +21,9 @@ use crate::storage::{self, ApplyHooks};
 /// would keep a small cluster's log around for long after each snapshot).
 pub const PURGE_BATCH_ENTRIES: u64 = 64;
 
+/// Entries per AppendEntries RPC at most (each up to `ENTRY_BYTES_MAX`).
+pub const MAX_PAYLOAD_ENTRIES: u64 = 16;
+
 /// Lifecycle events buffered per subscriber before a slow one starts missing some.
 pub const EVENT_CHANNEL_CAPACITY: usize = 4_096;
 
@@ -138,8 +141,9 @@ impl Node {
             heartbeat_interval: cfg.heartbeat_interval_ms,
             election_timeout_min: cfg.election_timeout_min_ms,
             election_timeout_max: cfg.election_timeout_max_ms,
-            // Entries carry up to ENTRY_COMMANDS_MAX commands each: few per RPC.
-            max_payload_entries: 32,
+            // Entries carry up to ENTRY_BYTES_MAX each: few per RPC, and the network
+            // halves the count when a batch does not fit in a heartbeat interval.
+            max_payload_entries: MAX_PAYLOAD_ENTRIES,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(cfg.snapshot_every_entries),
             max_in_snapshot_log_to_keep: cfg.snapshot_keep_logs,
             purge_batch_size: PURGE_BATCH_ENTRIES,
