@@ -6,15 +6,18 @@ pub struct ClusterStatus {
     pub node_id: u64,
     pub leader_id: Option<u64>,
     pub term: u64,
-    pub commit_index: u64,
+    /// The last index in this node's log (appended, not necessarily committed).
+    pub last_log_index: u64,
     pub applied_index: u64,
     /// Last log index covered by this node's snapshot; the log is purged up to
     /// `purged_index`.
     pub snapshot_index: u64,
     pub purged_index: u64,
     pub members: Vec<Member>,
-    /// FNV-1a of the state machine's snapshot bytes: equal on nodes with equal state.
-    pub state_hash: String,
+    /// With `?state_hash=true`: FNV-1a of the state machine's snapshot bytes, equal on
+    /// nodes with equal state. Costs a full encode of the state, so it is opt-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -221,3 +221,28 @@ async fn reads_of_running_tasks_under_write_load_never_stall_the_node() {
         r.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_from_the_flags_is_replicated_and_drops_finished_tasks_everywhere() {
+    let c = Cluster::start_with(3, &["--retention-ms", "500"]).await;
+    let leader = c.wait_leader().await;
+    let id = c.enqueue("gone-soon", json!({})).await;
+    let (status, _, _) = c.post(leader, &format!("/v1/tasks/{id}/cancel"), json!({})).await;
+    assert_eq!(status, 200);
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let mut gone = true;
+        for node in c.running() {
+            let (status, _) = c.get(node, &format!("/v1/tasks/{id}?consistency=local")).await;
+            gone &= status == 404;
+        }
+        if gone {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the finished task was never dropped");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The idempotency key went with it: the same key now makes a new task.
+    let again = c.enqueue("gone-soon", json!({})).await;
+    assert_ne!(again, id);
+}

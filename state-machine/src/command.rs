@@ -83,6 +83,9 @@ pub enum Command {
     Broadcast { channel: String, message: String },
     /// Expire leases, fire timeouts, promote scheduled tasks, drop finished ones.
     Tick,
+    /// Change the cluster-wide settings. They live in the log, not in each node's flags,
+    /// so every replica applies the same retention and limits.
+    Configure { retention_ms: u64, tasks_max: u64 },
 }
 
 impl Command {
@@ -101,6 +104,7 @@ impl Command {
             Self::Resume { .. } => "resume",
             Self::Broadcast { .. } => "broadcast",
             Self::Tick => "tick",
+            Self::Configure { .. } => "configure",
         }
     }
 }
@@ -266,6 +270,11 @@ impl Encode for Command {
                 w.str(message);
             }
             Self::Tick => w.u8(11),
+            Self::Configure { retention_ms, tasks_max } => {
+                w.u8(12);
+                w.u64(*retention_ms);
+                w.u64(*tasks_max);
+            }
         }
     }
 }
@@ -298,6 +307,7 @@ impl Decode for Command {
             9 => Self::Resume { queue: r.string("queue")? },
             10 => Self::Broadcast { channel: r.string("channel")?, message: r.string("message")? },
             11 => Self::Tick,
+            12 => Self::Configure { retention_ms: r.u64("retention")?, tasks_max: r.u64("tasks max")? },
             tag => return Err(DecodeError::BadTag { what: "command", tag }),
         })
     }

@@ -64,3 +64,5 @@ pub const DEFAULT_BACKOFF_MAX_MS: u64 = 5 * 60 * 1000;
 pub const DEFAULT_RETENTION_MS: u64 = 24 * 60 * 60 * 1000;
 /// Tasks held at once, finished ones included, before enqueue answers `queue_full`.
 pub const DEFAULT_TASKS_MAX: u64 = 10_000_000;
+/// The largest `tasks_max` a cluster may be configured with.
+pub const TASKS_MAX_LIMIT: u64 = 1_000_000_000;

@@ -234,6 +234,7 @@ impl StateMachine {
             Command::Resume { queue } => self.set_paused(queue, false),
             Command::Broadcast { channel, message } => self.broadcast(channel, message),
             Command::Tick => Ok(self.tick()),
+            Command::Configure { retention_ms, tasks_max } => self.configure(*retention_ms, *tasks_max),
         }
     }
 
@@ -374,6 +375,14 @@ impl StateMachine {
             assert_eq!(owner, Some(id));
         }
         task
+    }
+
+    pub(crate) fn index_task(&mut self, id: TaskId) {
+        self.index(id);
+    }
+
+    pub(crate) fn unindex_task(&mut self, id: TaskId) {
+        self.unindex(id);
     }
 
     /// Whether a new queue can be created (existing queues are always fine).

@@ -118,6 +118,7 @@ pub enum Reply {
     QueueUpdated,
     Broadcast { seq: u64 },
     Ticked(TickReport),
+    Configured,
 }
 
 pub type CommandResult = Result<Reply, Rejection>;
@@ -366,6 +367,7 @@ impl Encode for Reply {
                 w.u8(9);
                 w.u64(*seq);
             }
+            Self::Configured => w.u8(11),
             Self::Ticked(t) => {
                 w.u8(10);
                 w.u32(t.leases_expired);
@@ -395,6 +397,7 @@ impl Decode for Reply {
                 promoted: r.u32("promoted")?,
                 dropped: r.u32("dropped")?,
             }),
+            11 => Self::Configured,
             tag => return Err(DecodeError::BadTag { what: "reply", tag }),
         })
     }

@@ -744,3 +744,28 @@ fn claimable_tells_whether_a_claim_would_get_a_task() {
     s.apply(Command::Pause { queue: "q".into() }).unwrap();
     assert!(!s.sm.claimable(&claim("q", 1)));
 }
+
+// ---- configure ---------------------------------------------------------------------------
+
+#[test]
+fn configure_changes_retention_for_tasks_already_finished() {
+    let mut s = Sm::new(Config { retention_ms: 60_000, ..Config::default() });
+    let id = s.add("q", "k");
+    s.apply(Command::Cancel { task: id }).unwrap();
+    assert_eq!(s.sm.next_due().cluster_ms, Some(s.cluster_ms + 60_000));
+    assert_eq!(s.apply(Command::Configure { retention_ms: 1_000, tasks_max: 5 }), Ok(Reply::Configured));
+    assert_eq!(s.sm.config(), Config { retention_ms: 1_000, tasks_max: 5 });
+    assert_eq!(s.sm.next_due().cluster_ms, Some(s.cluster_ms + 1_000));
+    s.advance(1_000);
+    assert_eq!(s.tick().dropped, 1);
+}
+
+#[test]
+fn configure_refuses_out_of_range_settings() {
+    let mut s = Sm::default();
+    let before = s.sm.config();
+    assert_eq!(code(s.apply(Command::Configure { retention_ms: limits::DURATION_MS_MAX + 1, tasks_max: 10 })), "invalid_request");
+    assert_eq!(code(s.apply(Command::Configure { retention_ms: 1, tasks_max: 0 })), "invalid_request");
+    assert_eq!(code(s.apply(Command::Configure { retention_ms: 1, tasks_max: limits::TASKS_MAX_LIMIT + 1 })), "invalid_request");
+    assert_eq!(s.sm.config(), before);
+}

@@ -9,8 +9,11 @@ use proptest::prelude::*;
 use taskswarm_state_machine::*;
 
 /// Applies the generated log, returning the concrete entries it resolved to.
+/// Every machine starts from these settings; `Configure` entries in the log change them.
+const INITIAL: Config = Config { retention_ms: 3_000, tasks_max: taskswarm_state_machine::limits::DEFAULT_TASKS_MAX };
+
 fn record(log: &[GenEntry]) -> (StateMachine, Vec<(u64, Entry)>) {
-    let mut sm = StateMachine::new(Config { retention_ms: 3_000, ..Config::default() });
+    let mut sm = StateMachine::new(INITIAL);
     let (mut wall, mut cluster) = (1_000u64, 0u64);
     let mut entries = Vec::new();
     for (i, e) in log.iter().enumerate() {
@@ -33,14 +36,14 @@ proptest! {
         let (original, entries) = record(&log);
         let expected = original.snapshot();
 
-        let mut replay = StateMachine::new(original.config());
+        let mut replay = StateMachine::new(INITIAL);
         for (index, entry) in &entries {
             replay.apply(*index, entry);
         }
         prop_assert_eq!(&replay.snapshot(), &expected);
 
         let cut = cut.index(entries.len() + 1);
-        let mut head = StateMachine::new(original.config());
+        let mut head = StateMachine::new(INITIAL);
         for (index, entry) in &entries[..cut] {
             head.apply(*index, entry);
         }

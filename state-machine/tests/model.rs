@@ -45,6 +45,8 @@ struct Model {
     index: u64,
     claims_in_entry: u64,
     last_token: u64,
+    retention_ms: u64,
+    tasks_max: u64,
 }
 
 /// A result reduced to what the model can predict.
@@ -71,13 +73,13 @@ fn reduce(r: &CommandResult) -> R {
         ),
         Ok(Reply::Completed { duplicate }) => R::Completed(*duplicate),
         Ok(Reply::FailRecorded { state } | Reply::Released { state } | Reply::CancelRecorded { state }) => R::State(*state),
-        Ok(Reply::Requeued | Reply::QueueUpdated | Reply::Broadcast { .. } | Reply::Ticked(_)) => R::Done,
+        Ok(Reply::Requeued | Reply::QueueUpdated | Reply::Broadcast { .. } | Reply::Ticked(_) | Reply::Configured) => R::Done,
     }
 }
 
 impl Model {
     fn new() -> Self {
-        Self { next_id: 1, next_seq: 1, ..Self::default() }
+        Self { next_id: 1, next_seq: 1, retention_ms: RETENTION_MS, tasks_max: Config::default().tasks_max, ..Self::default() }
     }
 
     fn make_ready(&mut self, id: u64, delay: u64) {
@@ -255,6 +257,11 @@ impl Model {
                 R::Done
             }
             Command::Broadcast { .. } => R::Done,
+            Command::Configure { retention_ms, tasks_max } => {
+                self.retention_ms = *retention_ms;
+                self.tasks_max = *tasks_max;
+                R::Done
+            }
             Command::Tick => {
                 let mut due: Vec<(u64, u64)> =
                     self.tasks.iter().filter_map(|(id, t)| t.lease.map(|(_, exp, _)| (exp, *id))).collect();
@@ -276,8 +283,8 @@ impl Model {
                         self.make_ready(id, 0);
                     }
                 }
-                let cluster = self.cluster;
-                self.tasks.retain(|_, t| t.finished_at.is_none_or(|f| f + RETENTION_MS > cluster));
+                let (cluster, retention) = (self.cluster, self.retention_ms);
+                self.tasks.retain(|_, t| t.finished_at.is_none_or(|f| f + retention > cluster));
                 R::Done
             }
         }
@@ -297,6 +304,9 @@ impl Model {
             if let Some((id, _)) = open {
                 return Ok((*id, false, true));
             }
+        }
+        if self.tasks.len() as u64 >= self.tasks_max {
+            return Err("queue_full");
         }
         let id = self.next_id;
         self.next_id += 1;

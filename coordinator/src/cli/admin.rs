@@ -42,7 +42,7 @@ fn print_status(s: &api::ClusterStatus, json: bool) {
         return output::json(s);
     }
     let leader = s.leader_id.map_or("none".to_owned(), |l| l.to_string());
-    println!("node {}  leader {leader}  term {}  last log {}  applied {}  snapshot {}  state {}", s.node_id, s.term, s.commit_index, s.applied_index, s.snapshot_index, s.state_hash);
+    println!("node {}  leader {leader}  term {}  last log {}  applied {}  snapshot {}", s.node_id, s.term, s.last_log_index, s.applied_index, s.snapshot_index);
     let rows: Vec<Vec<String>> = s
         .members
         .iter()

@@ -48,7 +48,11 @@ pub struct NodeArgs {
     /// Log entries kept behind a snapshot for lagging followers.
     #[arg(long, env = "TASKSWARM_SNAPSHOT_KEEP_LOGS", default_value_t = 1_000)]
     pub snapshot_keep_logs: u64,
-    /// How long finished tasks and idempotency keys are kept. Must match on every node.
+    /// Tasks held at once, finished ones included, before enqueue answers queue_full.
+    #[arg(long, env = "TASKSWARM_TASKS_MAX", default_value_t = taskswarm_state_machine::limits::DEFAULT_TASKS_MAX)]
+    pub tasks_max: u64,
+    /// How long finished tasks and idempotency keys are kept. The leader writes its
+    /// setting into the log, so give every node the same value.
     #[arg(long, env = "TASKSWARM_RETENTION_MS", default_value_t = taskswarm_state_machine::limits::DEFAULT_RETENTION_MS)]
     pub retention_ms: u64,
 }
@@ -102,7 +106,7 @@ impl NodeArgs {
             group_commit: !self.no_group_commit,
             snapshot_every_entries: self.snapshot_every,
             snapshot_keep_logs: self.snapshot_keep_logs,
-            state: taskswarm_state_machine::Config { retention_ms: self.retention_ms, ..Default::default() },
+            state: taskswarm_state_machine::Config { retention_ms: self.retention_ms, tasks_max: self.tasks_max },
         })
     }
 }

@@ -51,12 +51,16 @@ pub async fn queues(
     Ok(Json(api::QueuesResponse { queues }))
 }
 
-pub async fn pause(State(node): State<Arc<Node>>, Path(queue): Path<String>) -> Result<Json<api::QueueView>, ApiError> {
-    set_paused(node, queue, true).await
+pub async fn pause(State(node): State<Arc<Node>>, queue: Result<Path<String>, PathRejection>) -> Result<Json<api::QueueView>, ApiError> {
+    set_paused(node, queue_name(queue)?, true).await
 }
 
-pub async fn resume(State(node): State<Arc<Node>>, Path(queue): Path<String>) -> Result<Json<api::QueueView>, ApiError> {
-    set_paused(node, queue, false).await
+pub async fn resume(State(node): State<Arc<Node>>, queue: Result<Path<String>, PathRejection>) -> Result<Json<api::QueueView>, ApiError> {
+    set_paused(node, queue_name(queue)?, false).await
+}
+
+fn queue_name(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    p.map(|Path(q)| q).map_err(|e| ApiError::BadRequest(format!("bad queue name: {}", e.body_text())))
 }
 
 async fn set_paused(node: Arc<Node>, queue: String, paused: bool) -> Result<Json<api::QueueView>, ApiError> {

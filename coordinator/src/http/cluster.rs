@@ -14,25 +14,40 @@ use super::error::ApiError;
 use super::extract::Body;
 use crate::raft::Node;
 
-pub async fn status(State(node): State<Arc<Node>>) -> Json<api::ClusterStatus> {
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusParams {
+    #[serde(default)]
+    state_hash: bool,
+}
+
+pub async fn status(
+    State(node): State<Arc<Node>>,
+    params: Result<axum::extract::Query<StatusParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<api::ClusterStatus>, ApiError> {
+    let params = super::params::query(params)?;
+    Ok(status_of(&node, params.state_hash))
+}
+
+fn status_of(node: &Node, with_hash: bool) -> Json<api::ClusterStatus> {
     let s = node.status();
-    let hash = node.state().state_hash();
+    let hash = with_hash.then(|| node.state().state_hash());
     Json(api::ClusterStatus {
         node_id: s.id,
         leader_id: s.leader,
         term: s.term,
-        commit_index: s.last_log_index,
+        last_log_index: s.last_log_index,
         applied_index: s.applied_index,
         snapshot_index: s.snapshot_index,
         purged_index: s.purged_index,
         members: s.members.into_iter().map(|(id, addr, voter)| api::Member { id, addr, voter }).collect(),
-        state_hash: format!("{hash:016x}"),
+        state_hash: hash.map(|h| format!("{h:016x}")),
     })
 }
 
 pub async fn add_learner(State(node): State<Arc<Node>>, Body(req): Body<api::AddLearnerRequest>) -> Result<Json<api::ClusterStatus>, ApiError> {
     node.add_learner(req.id, req.addr).await?;
-    Ok(status(State(node)).await)
+    Ok(status_of(&node, false))
 }
 
 pub async fn membership(State(node): State<Arc<Node>>, Body(req): Body<api::MembershipRequest>) -> Result<Json<api::ClusterStatus>, ApiError> {
@@ -40,7 +55,7 @@ pub async fn membership(State(node): State<Arc<Node>>, Body(req): Body<api::Memb
         return Err(ApiError::BadRequest("voters must not be empty".into()));
     }
     node.change_membership(req.voters.into_iter().collect()).await?;
-    Ok(status(State(node)).await)
+    Ok(status_of(&node, false))
 }
 
 /// The process is up.

@@ -30,6 +30,8 @@ pub enum ApiError {
     Unavailable(String),
     #[error("{0}")]
     Refused(String),
+    #[error("this endpoint does not take that method")]
+    MethodNotAllowed,
     #[error("this API needs `Authorization: Bearer <token>`")]
     Unauthorized,
     #[error("the API token is not valid")]
@@ -94,6 +96,7 @@ impl IntoResponse for ApiError {
             ApiError::Indeterminate(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorBody::new(codes::INDETERMINATE, message)),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorBody::new("unavailable", message)),
             ApiError::Refused(_) => (StatusCode::CONFLICT, ErrorBody::new("refused", message)),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorBody::new("method_not_allowed", message)),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorBody::new(codes::UNAUTHORIZED, message)),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, ErrorBody::new(codes::FORBIDDEN, message)),
         };

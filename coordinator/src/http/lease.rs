@@ -15,6 +15,9 @@ use super::extract::Body;
 use super::params::{path_id, wait_deadline, wait_for};
 use crate::raft::{Leadership, Node, ProposeError};
 
+/// How often a waiting claim re-checks that this node still leads.
+pub const CLAIM_RECHECK: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// `POST /v1/claim`: takes ready tasks now, or waits up to `wait_ms` for some. A claim is
 /// proposed only when the leader's state shows something to take, so an idle worker
 /// fleet does not fill the log with empty claims.
@@ -35,7 +38,10 @@ pub async fn claim(State(node): State<Arc<Node>>, Body(req): Body<api::ClaimRequ
                 return Ok(Json(api::ClaimResponse { tasks: tasks.iter().map(|t| convert::claimed(&clock, t)).collect() }));
             }
         }
-        if !wait_for(&node, deadline, |sm| sm.claimable(&claim)).await {
+        // Wait in slices so a node that stops leading redirects the worker instead of
+        // holding it until `wait_ms` runs out.
+        let slice_end = deadline.min(tokio::time::Instant::now() + CLAIM_RECHECK);
+        if !wait_for(&node, slice_end, |sm| sm.claimable(&claim)).await && slice_end >= deadline {
             return Ok(Json(api::ClaimResponse { tasks: vec![] }));
         }
     }

@@ -60,6 +60,7 @@ pub fn router(node: Arc<Node>, api_token: Option<String>) -> Router {
         .route("/readyz", get(cluster::readyz))
         .route("/metrics", get(cluster::metrics))
         .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
+        .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(middleware::from_fn(redirect_to_leader))
         .route_layer(middleware::from_fn_with_state((request_metrics, node_id), metrics::track))
         .layer(middleware::from_fn_with_state(api_token.map(Arc::from), auth::require_token))

@@ -44,11 +44,14 @@ pub struct NodeConfig {
     pub group_commit: bool,
     /// Build a snapshot (and purge the log behind it) after this many entries.
     pub snapshot_every_entries: u64,
+    /// Settings the leader writes into the log (`Configure`) when the replicated ones
+    /// differ. Nodes never apply their own flags directly: all replicas must agree.
     /// Log entries kept behind the last snapshot, so a briefly lagging follower catches
     /// up from the log instead of a full snapshot.
     pub snapshot_keep_logs: u64,
     pub state: taskswarm_state_machine::Config,
 }
+
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -120,6 +123,8 @@ pub struct Node {
     applied: watch::Receiver<u64>,
     clock: Arc<ClusterClock>,
     stats: Arc<BatchStats>,
+    /// The settings this node's flags ask for; the leader replicates them.
+    desired: taskswarm_state_machine::Config,
 }
 
 impl std::fmt::Debug for Node {
@@ -133,7 +138,8 @@ impl Node {
         let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
         let (applied_tx, applied) = watch::channel(0);
         let hooks = ApplyHooks { events: events.clone(), applied: applied_tx };
-        let (log_store, sm_store) = storage::open(&cfg.data_dir, cfg.state, hooks)?;
+        // Every replica starts from the same default; `cfg.state` arrives through the log.
+        let (log_store, sm_store) = storage::open(&cfg.data_dir, taskswarm_state_machine::Config::default(), hooks)?;
         let state = sm_store.shared();
 
         let raft_config = openraft::Config {
@@ -181,7 +187,7 @@ impl Node {
             stats: stats.clone(),
         };
         tokio::spawn(batcher.run(rx));
-        let node = Arc::new(Node { id: cfg.id, raft, state, proposals, events, applied, clock, stats });
+        let node = Arc::new(Node { id: cfg.id, raft, state, proposals, events, applied, clock, stats, desired: cfg.state });
         tokio::spawn(ticker::run(Arc::downgrade(&node)));
         Ok(node)
     }
@@ -260,6 +266,10 @@ impl Node {
         let applied_ms = self.state().cluster_ms();
         let cluster_ms = if self.leadership() == Leadership::Leader { self.clock.now(term, applied_ms) } else { applied_ms };
         ClockRef { cluster_ms, wall_ms: wall_ms() }
+    }
+
+    pub(crate) fn desired_config(&self) -> taskswarm_state_machine::Config {
+        self.desired
     }
 
     /// Cluster time now, as the leader would stamp it (for the ticker).

@@ -34,8 +34,21 @@ pub(crate) async fn run(node: Weak<Node>) {
         if now.1 != Leadership::Leader {
             continue;
         }
-        let due = node.state().next_due();
-        if due.is_due(node.cluster_now(), wall_ms()) {
+        let (desired, replicated) = (node.desired_config(), node.state().config());
+        if desired != replicated {
+            tracing::info!(node = node.id(), ?replicated, ?desired, "replicating this leader's settings");
+            let command = Command::Configure { retention_ms: desired.retention_ms, tasks_max: desired.tasks_max };
+            if let Err(e) = node.propose(command).await {
+                tracing::debug!(error = %e, "configure not applied");
+            }
+        }
+        let (due, applied_wall_ms) = {
+            let sm = node.state();
+            (sm.next_due(), sm.wall_ms())
+        };
+        // The state machine promotes by the largest wall time it has applied; a new
+        // leader whose clock is behind still ticks for what that time made due.
+        if due.is_due(node.cluster_now(), wall_ms().max(applied_wall_ms)) {
             // Waiting for the result keeps at most one tick in flight.
             if let Err(e) = node.propose(Command::Tick).await {
                 tracing::debug!(error = %e, "tick not applied");

@@ -38,8 +38,10 @@ pub enum OpenError {
 }
 
 /// Opens (creating if needed) the storage in `dir`. The state machine starts from the
-/// snapshot file when there is one (its settings win over `config`, which only seeds a
-/// brand-new node); openraft then re-applies the committed log after it.
+/// snapshot file when there is one, else from `config`; openraft then re-applies the
+/// committed log after it. Every node must pass the same `config` (the coordinator passes
+/// the fixed default): changes travel through the log as `Configure` commands, so that
+/// replaying the same log always gives the same state.
 ///
 /// Blocking: call it before starting Raft, or from a blocking task.
 pub fn open(dir: &Path, config: Config, hooks: ApplyHooks) -> Result<(LogStore, StateMachineStore), OpenError> {
@@ -61,13 +63,6 @@ pub fn open(dir: &Path, config: Config, hooks: ApplyHooks) -> Result<(LogStore, 
             let meta_index = meta.last_log_id.map_or(0, |l| l.index);
             if machine.last_applied() > meta_index {
                 return Err(OpenError::SnapshotInconsistent { path: file, state_index: machine.last_applied(), meta_index });
-            }
-            if machine.config() != config {
-                tracing::warn!(
-                    snapshot = ?machine.config(),
-                    configured = ?config,
-                    "the snapshot's state machine settings differ from the configured ones; the snapshot's win"
-                );
             }
             tracing::info!(snapshot = %meta, "state machine restored from snapshot");
             (machine, Applied { last: meta.last_log_id, membership: meta.last_membership })

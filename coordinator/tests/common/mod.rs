@@ -106,7 +106,7 @@ impl Cluster {
     }
 
     pub async fn status(&self, id: usize) -> Option<Value> {
-        let resp = self.http.get(format!("{}/v1/cluster", self.url(id))).send().await.ok()?;
+        let resp = self.http.get(format!("{}/v1/cluster?state_hash=true", self.url(id))).send().await.ok()?;
         resp.json().await.ok()
     }
 

@@ -5,6 +5,7 @@ mod broadcast;
 mod cancel;
 mod claim;
 mod complete;
+mod configure;
 mod enqueue;
 mod fail;
 mod heartbeat;

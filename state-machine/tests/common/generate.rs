@@ -59,6 +59,7 @@ pub enum Gen {
     Resume { queue: usize },
     Broadcast,
     Tick,
+    Configure { retention_ms: u64, tasks_max: u64 },
 }
 
 /// One entry: its commands and how far both clocks move before it.
@@ -118,6 +119,8 @@ pub fn gen_command(wide: bool) -> impl Strategy<Value = Gen> {
         1 => (0..QUEUES.len()).prop_map(|queue| Gen::Resume { queue }),
         1 => Just(Gen::Broadcast),
         4 => Just(Gen::Tick),
+        1 => (prop::sample::select(vec![500u64, 2_000, 5_000]), prop::sample::select(vec![6u64, 1_000]))
+            .prop_map(|(retention_ms, tasks_max)| Gen::Configure { retention_ms, tasks_max }),
     ]
 }
 
@@ -197,5 +200,6 @@ pub fn resolve(g: &Gen, sm: &StateMachine) -> Command {
         Gen::Resume { queue } => Command::Resume { queue: QUEUES[*queue].into() },
         Gen::Broadcast => Command::Broadcast { channel: "c".into(), message: "{}".into() },
         Gen::Tick => Command::Tick,
+        Gen::Configure { retention_ms, tasks_max } => Command::Configure { retention_ms: *retention_ms, tasks_max: *tasks_max },
     }
 }
