@@ -26,6 +26,10 @@ pub const ENTRY_COMMANDS_MAX: usize = 1024;
 /// granted inside one entry. The bound below keeps n under the slot count.
 pub const TOKEN_SLOTS_PER_ENTRY: u64 = 1 << 16;
 const _: () = assert!((ENTRY_COMMANDS_MAX as u64) * (CLAIM_MAX as u64) <= TOKEN_SLOTS_PER_ENTRY);
+/// Idempotency keys of coalesced joiners remembered per task. Past this, a joiner's
+/// key is not remembered (its retry joins again while the task is open, or makes a new
+/// task after it finished).
+pub const JOIN_KEYS_MAX: usize = 256;
 /// Events kept per task; older ones are dropped and counted.
 pub const TASK_EVENTS_MAX: usize = 64;
 /// Broadcast messages kept; older ones are dropped.

@@ -358,7 +358,7 @@ impl StateMachine {
 
     pub(crate) fn insert(&mut self, task: Task) {
         let id = task.id;
-        if let Some(key) = &task.idempotency_key {
+        for key in task.idempotency_key.iter().chain(&task.joined_keys) {
             let previous = self.idempotency.insert(key.clone(), id);
             assert!(previous.is_none(), "idempotency key reused while retained");
         }
@@ -370,7 +370,7 @@ impl StateMachine {
     pub(crate) fn remove(&mut self, id: TaskId) -> Task {
         self.unindex(id);
         let task = self.tasks.remove(&id).expect("removal of a known task");
-        if let Some(key) = &task.idempotency_key {
+        for key in task.idempotency_key.iter().chain(&task.joined_keys) {
             let owner = self.idempotency.remove(key);
             assert_eq!(owner, Some(id));
         }

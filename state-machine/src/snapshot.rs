@@ -14,7 +14,9 @@ use crate::task::{Task, Token};
 const SNAPSHOT_MAGIC: &[u8; 8] = b"TSWSNAP\0";
 /// Version of the snapshot encoding. Bump it when the format changes, keep decoding
 /// every older version, and add its bytes to tests/fixtures.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+///
+/// 2: tasks carry `joined_keys` (idempotency keys of coalesced joiners).
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
 
 impl StateMachine {
     /// The whole state as bytes.
@@ -57,7 +59,7 @@ impl StateMachine {
             return Err(DecodeError::BadMagic("snapshot"));
         }
         let version = r.u32("snapshot version")?;
-        if version != SNAPSHOT_FORMAT_VERSION {
+        if !(1..=SNAPSHOT_FORMAT_VERSION).contains(&version) {
             return Err(DecodeError::UnsupportedVersion {
                 what: "snapshot",
                 found: version,
@@ -89,7 +91,7 @@ impl StateMachine {
         let count = r.len("tasks")?;
         let mut tasks: BTreeMap<_, Task> = BTreeMap::new();
         for _ in 0..count {
-            let task = Task::decode(&mut r)?;
+            let task = Task::decode_version(&mut r, version)?;
             if task.id.0 == 0 || task.id.0 >= sm.next_task_id {
                 return Err(DecodeError::Inconsistent("task id outside the allocated range"));
             }
@@ -104,7 +106,7 @@ impl StateMachine {
         let mut keys = std::collections::BTreeSet::new();
         let mut coalesce = std::collections::BTreeSet::new();
         for task in tasks.values() {
-            if task.idempotency_key.as_ref().is_some_and(|k| !keys.insert(k.clone())) {
+            if task.idempotency_key.iter().chain(&task.joined_keys).any(|k| !keys.insert(k.clone())) {
                 return Err(DecodeError::Inconsistent("idempotency key held by two tasks"));
             }
             if !task.state.is_finished() {

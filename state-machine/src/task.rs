@@ -231,6 +231,9 @@ pub struct Task {
     pub timeouts: Timeouts,
     pub group: Option<String>,
     pub idempotency_key: Option<String>,
+    /// Idempotency keys of enqueues that joined this task through its coalesce key: a
+    /// retry of such an enqueue must find this task too. At most `JOIN_KEYS_MAX`.
+    pub joined_keys: Vec<String>,
     pub coalesce_key: Option<String>,
     /// Enqueues that joined this one through `coalesce_key`.
     pub joined: u32,
@@ -457,6 +460,7 @@ impl Encode for Task {
         self.timeouts.encode(w);
         self.group.encode(w);
         self.idempotency_key.encode(w);
+        self.joined_keys.encode(w);
         self.coalesce_key.encode(w);
         w.u32(self.joined);
         w.u64(self.created_wall_ms);
@@ -478,6 +482,13 @@ impl Encode for Task {
 }
 impl Decode for Task {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Task::decode_version(r, crate::snapshot::SNAPSHOT_FORMAT_VERSION)
+    }
+}
+
+impl Task {
+    /// Decodes a task as written by snapshot format `version` (1 had no `joined_keys`).
+    pub(crate) fn decode_version(r: &mut Reader<'_>, version: u32) -> Result<Self, DecodeError> {
         let task = Task {
             id: TaskId::decode(r)?,
             queue: r.string("queue")?,
@@ -492,6 +503,7 @@ impl Decode for Task {
             timeouts: Timeouts::decode(r)?,
             group: Decode::decode(r)?,
             idempotency_key: Decode::decode(r)?,
+            joined_keys: if version >= 2 { Decode::decode(r)? } else { Vec::new() },
             coalesce_key: Decode::decode(r)?,
             joined: r.u32("joined")?,
             created_wall_ms: r.u64("created wall")?,
@@ -518,6 +530,9 @@ impl Decode for Task {
         }
         if task.events.len() > TASK_EVENTS_MAX {
             return Err(DecodeError::Inconsistent("too many events on a task"));
+        }
+        if task.joined_keys.len() > crate::limits::JOIN_KEYS_MAX {
+            return Err(DecodeError::Inconsistent("too many joined keys on a task"));
         }
         Ok(task)
     }

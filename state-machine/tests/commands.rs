@@ -125,6 +125,24 @@ fn coalesce_key_joins_an_unfinished_task_and_shares_its_result() {
 }
 
 #[test]
+fn a_retried_enqueue_that_had_joined_a_coalesced_task_finds_it_again() {
+    let mut s = Sm::new(Config { retention_ms: 60_000, ..Config::default() });
+    let first = s.enqueue(NewTask { coalesce_key: Some("c".into()), ..new_task("q", "k") }).unwrap();
+    let joiner = NewTask { coalesce_key: Some("c".into()), idempotency_key: Some("j1".into()), ..new_task("q", "k") };
+    let joined = s.enqueue(joiner.clone()).unwrap();
+    assert_eq!((joined.id, joined.created, joined.coalesced), (first.id, false, true));
+    let retry = s.enqueue(joiner.clone()).unwrap();
+    assert_eq!((retry.id, retry.created, retry.coalesced), (first.id, false, true));
+    assert_eq!(s.task(first.id).joined, 1, "a retry is not a second join");
+    let c = s.claim_one("q");
+    s.complete(c.id, c.token).unwrap();
+    let after = s.enqueue(joiner).unwrap();
+    assert_eq!((after.id, after.created), (first.id, false), "still the same task once finished");
+    let snapshot = s.sm.snapshot();
+    assert_eq!(StateMachine::restore(&snapshot).unwrap(), s.sm, "joined keys survive a snapshot");
+}
+
+#[test]
 fn delay_and_run_at_schedule_and_a_tick_promotes_when_due() {
     let mut s = Sm::default();
     let delayed = s.enqueue(NewTask { delay_ms: Some(500), ..new_task("q", "k") }).unwrap();

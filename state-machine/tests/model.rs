@@ -29,6 +29,8 @@ struct MTask {
     seq: u64,
     run_at: u64,
     idem: Option<String>,
+    /// Keys of enqueues that joined through the coalesce key.
+    joined_keys: Vec<String>,
     coalesce: Option<String>,
     cancel: bool,
     finished_at: Option<u64>,
@@ -295,14 +297,18 @@ impl Model {
             return Err("invalid_request");
         }
         if let Some(k) = &n.idempotency_key {
-            if let Some((id, _)) = self.tasks.iter().find(|(_, t)| t.idem.as_ref() == Some(k)) {
-                return Ok((*id, false, false));
+            if let Some((id, t)) = self.tasks.iter().find(|(_, t)| t.idem.as_ref() == Some(k) || t.joined_keys.contains(k)) {
+                return Ok((*id, false, t.idem.as_ref() != Some(k)));
             }
         }
         if let Some(k) = &n.coalesce_key {
             let open = self.tasks.iter().find(|(_, t)| !t.state.is_finished() && t.queue == n.queue && t.coalesce.as_ref() == Some(k));
             if let Some((id, _)) = open {
-                return Ok((*id, false, true));
+                let id = *id;
+                if let Some(key) = &n.idempotency_key {
+                    self.tasks.get_mut(&id).unwrap().joined_keys.push(key.clone());
+                }
+                return Ok((id, false, true));
             }
         }
         if self.tasks.len() as u64 >= self.tasks_max {
@@ -323,6 +329,7 @@ impl Model {
             seq: 0,
             run_at: 0,
             idem: n.idempotency_key.clone(),
+            joined_keys: Vec::new(),
             coalesce: n.coalesce_key.clone(),
             cancel: false,
             finished_at: None,

@@ -25,13 +25,25 @@ impl StateMachine {
 
     fn enqueue_one(&mut self, new: &NewTask) -> Result<Enqueued, Rejection> {
         validate_new_task(new)?;
-        if let Some(id) = new.idempotency_key.as_ref().and_then(|k| self.idempotency.get(k)) {
-            let state = self.tasks[id].state;
-            return Ok(Enqueued { id: *id, created: false, coalesced: false, state });
+        if let Some(key) = &new.idempotency_key {
+            if let Some(&id) = self.idempotency.get(key) {
+                let task = &self.tasks[&id];
+                // A repeat of an enqueue that joined through a coalesce key answers as it did.
+                let coalesced = task.idempotency_key.as_ref() != Some(key);
+                return Ok(Enqueued { id, created: false, coalesced, state: task.state });
+            }
         }
         if let Some(key) = &new.coalesce_key {
             if let Some(&id) = self.coalesce.get(&(new.queue.clone(), key.clone())) {
-                self.update(id, |t| t.joined += 1);
+                let remember = new.idempotency_key.clone().filter(|_| self.tasks[&id].joined_keys.len() < limits::JOIN_KEYS_MAX);
+                if let Some(k) = &remember {
+                    let previous = self.idempotency.insert(k.clone(), id);
+                    assert!(previous.is_none(), "a retained key was looked up above");
+                }
+                self.update(id, |t| {
+                    t.joined += 1;
+                    t.joined_keys.extend(remember);
+                });
                 self.emit(id, EventKind::Joined);
                 return Ok(Enqueued { id, created: false, coalesced: true, state: self.tasks[&id].state });
             }
@@ -70,6 +82,7 @@ impl StateMachine {
             timeouts: new.timeouts,
             group: new.group.clone(),
             idempotency_key: new.idempotency_key.clone(),
+            joined_keys: Vec::new(),
             coalesce_key: new.coalesce_key.clone(),
             joined: 0,
             created_wall_ms: self.wall_ms,
