@@ -81,7 +81,10 @@ async fn beat(shared: &Shared, leases: &[Arc<Lease>], interval: Duration) {
             }
             api::HeartbeatItem::Err(body) => {
                 let code = body.error.code.as_str();
-                if matches!(code, codes::LEASE_LOST | codes::TASK_FINISHED | codes::NOT_FOUND) {
+                if lease.is_ending() {
+                    // The complete (or fail, release) landed before this beat: expected.
+                    tracing::debug!(task = lease.task, code, "heartbeat refused for a lease being ended");
+                } else if matches!(code, codes::LEASE_LOST | codes::TASK_FINISHED | codes::NOT_FOUND) {
                     tracing::warn!(task = lease.task, token = lease.token, code, "lease lost: cancelling the handler");
                     lease.cancel(CancelReason::LeaseLost);
                 } else {

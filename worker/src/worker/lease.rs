@@ -49,6 +49,9 @@ struct LeaseState {
     progress: Option<Value>,
     reason: Option<CancelReason>,
     release: Option<Duration>,
+    /// The handler is done and the attempt is being ended: heartbeats still renew the
+    /// lease (the ending call may take a while), but a refusal is expected news.
+    ending: bool,
 }
 
 impl Lease {
@@ -57,7 +60,7 @@ impl Lease {
             task,
             token,
             cancel: CancellationToken::new(),
-            state: Mutex::new(LeaseState { deadline, progress: None, reason: None, release: None }),
+            state: Mutex::new(LeaseState { deadline, progress: None, reason: None, release: None, ending: false }),
         })
     }
 
@@ -113,6 +116,14 @@ impl Lease {
 
     pub fn release_requested(&self) -> Option<Duration> {
         self.state().release
+    }
+
+    pub fn set_ending(&self) {
+        self.state().ending = true;
+    }
+
+    pub fn is_ending(&self) -> bool {
+        self.state().ending
     }
 }
 

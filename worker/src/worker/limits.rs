@@ -45,8 +45,10 @@ pub const HEARTBEAT_INTERVAL_MAX: Duration = Duration::from_secs(10);
 
 /// Longest claim long-poll. A claim's lease is counted from when it was *sent*, so the
 /// poll is also capped at `lease / HEARTBEAT_DIVISOR`: a task handed out at the very end of
-/// a poll still has two thirds of its lease before the worker's local deadline.
-pub const CLAIM_WAIT_MAX: Duration = Duration::from_secs(10);
+/// a poll still has two thirds of its lease before the worker's local deadline. A claim in
+/// flight is never dropped, so this also bounds how long an idle worker takes to stop; an
+/// empty poll costs the cluster no log entry.
+pub const CLAIM_WAIT_MAX: Duration = Duration::from_secs(5);
 /// Back-off after a failed claim, doubling up to the maximum.
 pub const CLAIM_BACKOFF_INITIAL: Duration = Duration::from_millis(50);
 pub const CLAIM_BACKOFF_MAX: Duration = Duration::from_secs(2);

@@ -43,6 +43,7 @@ pub(crate) async fn run_task(shared: Arc<Shared>, band: usize, task: api::Claime
         }
         None => Ran::NoHandler,
     };
+    lease.set_ending();
     end(&shared, &task, &lease, ran).await;
     shared.leases.remove(lease.token);
     shared.stats.running.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
