@@ -24,6 +24,8 @@ enum Cmd {
     Dev(cli::dev::DevArgs),
     /// Closed-loop load against a running cluster; prints tasks/s and latencies.
     Bench(cli::bench::BenchArgs),
+    /// Run a shell command for each task: payload on stdin, result from stdout.
+    Worker(cli::exec_worker::ExecWorkerArgs),
     #[command(flatten)]
     Task(cli::tasks::TaskCmd),
     #[command(flatten)]
@@ -50,6 +52,7 @@ async fn main() {
             Cmd::Node(args) => cli::node::run(args, cli.client.api_token.clone()).await,
             Cmd::Dev(args) => cli::dev::run(args).await,
             Cmd::Bench(args) => cli::bench::run(args, &cli.client.servers).await,
+            Cmd::Worker(args) => cli::exec_worker::run(args, &cli.client).await,
             Cmd::Task(cmd) => cli::tasks::run(cmd, &cli.client).await,
             Cmd::Admin(cmd) => cli::admin::run(cmd, &cli.client).await,
         },

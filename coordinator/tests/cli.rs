@@ -93,3 +93,50 @@ async fn with_an_api_token_requests_without_it_are_refused() {
     let out = taskswarm(&c, &["enqueue", "--kind", "k"]);
     assert!(!out.status.success() && stderr(&out).contains("unauthorized"), "{}", stderr(&out));
 }
+
+/// `taskswarm worker --exec`: success, failure and a timeout that kills the command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exec_worker_runs_a_command_per_task() {
+    let c = Cluster::start(3).await;
+    let script = r#"case "$TASKSWARM_TASK_KIND" in
+  ok) cat ;;
+  env) echo "{\"id\": $TASKSWARM_TASK_ID, \"attempt\": $TASKSWARM_TASK_ATTEMPT, \"token\": $TASKSWARM_TASK_TOKEN}" ;;
+  bad) echo "boom" >&2; exit 3 ;;
+  slow) sleep 30 ;;
+esac"#;
+    let servers = c.urls.join(",");
+    let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_taskswarm"))
+        .args(["--servers", &servers, "worker", "--queue", "exec", "--exec", script, "--slots", "1", "--lease-ms", "2000"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let enqueue = |kind: &str, extra: serde_json::Value| {
+        let mut body = serde_json::json!({"queue": "exec", "kind": kind, "payload": {"x": [1, 2]}, "max_attempts": 1});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let ok = c.retry_post("/v1/tasks", enqueue("ok", serde_json::json!({})), |s| s == 201).await["id"].as_u64().unwrap();
+    let env = c.retry_post("/v1/tasks", enqueue("env", serde_json::json!({})), |s| s == 201).await["id"].as_u64().unwrap();
+    let bad = c.retry_post("/v1/tasks", enqueue("bad", serde_json::json!({})), |s| s == 201).await["id"].as_u64().unwrap();
+    let slow = c.retry_post("/v1/tasks", enqueue("slow", serde_json::json!({"start_to_close_ms": 1500})), |s| s == 201).await["id"].as_u64().unwrap();
+    let after = c.retry_post("/v1/tasks", enqueue("ok", serde_json::json!({})), |s| s == 201).await["id"].as_u64().unwrap();
+    let leader = c.wait_leader().await;
+    let (_, t) = c.get(leader, &format!("/v1/tasks/{ok}?wait_ms=20000")).await;
+    assert_eq!((t["state"].as_str(), &t["result"]), (Some("succeeded"), &serde_json::json!({"x": [1, 2]})), "{t}");
+    let (_, t) = c.get(leader, &format!("/v1/tasks/{env}?wait_ms=20000")).await;
+    assert_eq!(t["result"]["id"].as_u64(), Some(env), "{t}");
+    assert_eq!(t["result"]["attempt"].as_u64(), Some(1));
+    assert!(t["result"]["token"].as_u64().unwrap() > 0);
+    let (_, t) = c.get(leader, &format!("/v1/tasks/{bad}?wait_ms=20000")).await;
+    assert_eq!(t["state"], "failed", "{t}");
+    assert_eq!(t["error"]["code"], "command_failed");
+    assert!(t["error"]["message"].as_str().unwrap().contains("exit status 3: boom"), "{t}");
+    let (_, t) = c.get(leader, &format!("/v1/tasks/{slow}?wait_ms=20000")).await;
+    assert_eq!((t["state"].as_str(), t["error"]["code"].as_str()), (Some("failed"), Some("run_timeout")), "{t}");
+    // With one slot, the next task runs only if the slow command was killed.
+    let (_, t) = c.get(leader, &format!("/v1/tasks/{after}?wait_ms=20000")).await;
+    assert_eq!(t["state"], "succeeded", "{t}");
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+}

@@ -15,7 +15,12 @@ mod client;
 mod error;
 mod sse;
 mod transport;
-mod worker; pub use worker::{compose, limits as worker_limits, CancelReason, Handler, HandlerResult, IntoHandler, TaskContext, TaskError, Worker, WorkerBuilder, WorkerHandle, WorkerStats, PANIC_CODE};
+mod worker;
+
+pub use worker::{
+    compose, limits as worker_limits, CancelReason, Handler, HandlerResult, IntoHandler, TaskContext, TaskError, Worker,
+    WorkerBuilder, WorkerHandle, WorkerStats, PANIC_CODE,
+};
 
 pub use client::{Client, ClientConfig, GroupHandle, TaskHandle, TaskOutcome};
 pub use error::ClientError;

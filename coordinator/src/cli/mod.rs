@@ -6,4 +6,5 @@ pub mod client_args;
 pub mod output;
 pub mod tasks;
 pub mod dev;
+pub mod exec_worker;
 pub mod node;

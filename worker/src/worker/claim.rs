@@ -38,7 +38,7 @@ pub(crate) async fn claim_loop(shared: Arc<Shared>, band: usize, min_priority: O
         let req = api::ClaimRequest {
             worker: shared.config.worker_id.clone(),
             queues: shared.config.queues.clone(),
-            kinds: Some(shared.handlers.keys().cloned().collect()),
+            kinds: if shared.fallback.is_some() { None } else { Some(shared.handlers.keys().cloned().collect()) },
             max: held as u32,
             lease_ms: Some(shared.config.lease_ms),
             wait_ms: shared.config.claim_wait.as_millis() as u64,

@@ -36,7 +36,7 @@ enum Ran {
 
 /// Runs the task and ends it; then frees the lease entry and the slot.
 pub(crate) async fn run_task(shared: Arc<Shared>, band: usize, task: api::ClaimedTask, lease: Arc<Lease>) {
-    let ran = match shared.handlers.get(&task.kind).cloned() {
+    let ran = match shared.handlers.get(&task.kind).or(shared.fallback.as_ref()).cloned() {
         Some(handler) => {
             let ctx = TaskContext::new(&task, &shared.config.worker_id, lease.clone());
             execute(&shared, handler.call(ctx, task.payload.clone()), &lease).await

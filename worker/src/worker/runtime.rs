@@ -37,8 +37,10 @@ pub(crate) struct Config {
 pub(crate) struct Shared {
     pub client: Client,
     pub config: Config,
-    /// By kind; its keys are the `kinds` of every claim.
+    /// By kind; its keys are the `kinds` of every claim (unless there is a fallback).
     pub handlers: BTreeMap<String, Handler>,
+    /// Runs tasks of any other kind; with one, claims take every kind.
+    pub fallback: Option<Handler>,
     pub leases: LeaseTable,
     pub slots: Slots,
     pub stats: Counters,
@@ -52,6 +54,7 @@ pub struct WorkerBuilder {
     client: Client,
     queues: Vec<String>,
     handlers: BTreeMap<String, Handler>,
+    fallback: Option<Handler>,
     slots: usize,
     reserved: Vec<(i32, usize)>,
     lease_ms: u64,
@@ -79,6 +82,13 @@ impl WorkerBuilder {
     /// the first.
     pub fn handler(mut self, kind: impl Into<String>, handler: impl IntoHandler) -> Self {
         self.handlers.insert(kind.into(), handler.into_handler());
+        self
+    }
+
+    /// Runs tasks of every kind that has no handler of its own; claims then take any kind
+    /// (the `--exec` worker of the command line is one).
+    pub fn fallback(mut self, handler: impl IntoHandler) -> Self {
+        self.fallback = Some(handler.into_handler());
         self
     }
 
@@ -143,7 +153,7 @@ impl WorkerBuilder {
         if self.queues.len() > QUEUES_MAX {
             return bad(format!("at most {QUEUES_MAX} queues, not {}", self.queues.len()));
         }
-        if self.handlers.is_empty() {
+        if self.handlers.is_empty() && self.fallback.is_none() {
             return bad("register at least one handler".into());
         }
         if self.handlers.len() > KINDS_MAX {
@@ -182,7 +192,7 @@ impl WorkerBuilder {
             grace: self.grace,
             handler_stop_wait: self.handler_stop_wait,
         };
-        Ok(Worker { client: self.client, config, handlers: self.handlers, slots: (self.slots, self.reserved) })
+        Ok(Worker { client: self.client, config, handlers: self.handlers, fallback: self.fallback, slots: (self.slots, self.reserved) })
     }
 }
 
@@ -192,6 +202,7 @@ pub struct Worker {
     client: Client,
     config: Config,
     handlers: BTreeMap<String, Handler>,
+    fallback: Option<Handler>,
     slots: (usize, Vec<(i32, usize)>),
 }
 
@@ -201,6 +212,7 @@ impl Worker {
             client,
             queues: Vec::new(),
             handlers: BTreeMap::new(),
+            fallback: None,
             slots: SLOTS_DEFAULT,
             reserved: Vec::new(),
             lease_ms: LEASE_MS_DEFAULT,
@@ -225,6 +237,7 @@ impl Worker {
             client: self.client,
             config: self.config,
             handlers: self.handlers,
+            fallback: self.fallback,
             leases: LeaseTable::default(),
             slots,
             stats: Counters::default(),
