@@ -74,3 +74,39 @@ async fn refusals_are_rejected_and_a_lost_quorum_is_never_reported_as_success() 
         Err(other) => panic!("{other:?}"),
     }
 }
+
+/// proletariat's work groups: per-item results as they finish, then the whole group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_work_group_yields_each_result_and_then_all_in_order() {
+    use futures::StreamExt;
+    use taskswarm_worker::{TaskContext, TaskError, Worker};
+
+    let c = Cluster::start(3).await;
+    let client = Client::new(c.urls.clone()).unwrap();
+    async fn double(_ctx: TaskContext, payload: serde_json::Value) -> Result<serde_json::Value, TaskError> {
+        let x = payload["x"].as_i64().ok_or_else(|| TaskError::permanent("x is missing"))?;
+        if x == 3 {
+            return Err(TaskError::permanent("three is refused"));
+        }
+        Ok(json!(x * 2))
+    }
+    let worker = Worker::builder(client.clone()).queue("g").handler("double", double).slots(4).build().unwrap().start();
+    let items: Vec<api::EnqueueRequest> =
+        (0..6).map(|x| api::EnqueueRequest { queue: "g".into(), kind: "double".into(), payload: json!({"x": x}), ..Default::default() }).collect();
+    let group = client.submit_group("batch-1", items).await.unwrap();
+    assert_eq!(group.ids.len(), 6);
+    let mut seen: Vec<usize> = group.results(Duration::from_secs(20)).map(|(i, _, r)| { assert!(r.is_ok()); i }).collect().await;
+    seen.sort();
+    assert_eq!(seen, vec![0, 1, 2, 3, 4, 5], "every item reported once");
+    let all = group.wait_all(Duration::from_secs(20)).await;
+    for (x, outcome) in all.into_iter().enumerate() {
+        match (x, outcome.unwrap()) {
+            (3, Some(TaskOutcome::Failed(e))) => assert!(e.message.contains("three")),
+            (x, Some(TaskOutcome::Succeeded(v))) => assert_eq!(v, json!(x as i64 * 2)),
+            (x, other) => panic!("item {x}: {other:?}"),
+        }
+    }
+    let task = client.task(group.ids[0]).await.unwrap();
+    assert_eq!(task.group.as_deref(), Some("batch-1"));
+    worker.shutdown(Duration::from_secs(2)).await;
+}
