@@ -32,14 +32,9 @@ async fn summarize(ctx: TaskContext, squares: Value) -> Result<Value, TaskError>
     Ok(json!({"count": squares.len(), "sum_of_squares": squares.iter().sum::<u64>()}))
 }
 
-fn servers() -> Vec<String> {
-    let list = std::env::var("TASKSWARM_SERVERS").unwrap_or_else(|_| "http://127.0.0.1:7001,http://127.0.0.1:7002,http://127.0.0.1:7003".into());
-    list.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let client = Client::new(servers())?;
+    let client = Client::from_env()?;
     // Each async fn has its own type: `Handler::new` makes them one type for the list.
     let report = compose([Handler::new(fetch), Handler::new(square), Handler::new(summarize)]);
     let worker = Worker::builder(client.clone()).queue("reports").handler("report", report).build()?.start();

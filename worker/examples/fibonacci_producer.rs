@@ -10,14 +10,9 @@ use taskswarm_worker::{Client, TaskOutcome};
 /// How long to wait for each result.
 const RESULT_WAIT: Duration = Duration::from_secs(60);
 
-fn servers() -> Vec<String> {
-    let list = std::env::var("TASKSWARM_SERVERS").unwrap_or_else(|_| "http://127.0.0.1:7001,http://127.0.0.1:7002,http://127.0.0.1:7003".into());
-    list.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let client = Client::new(servers())?;
+    let client = Client::from_env()?;
     let mut handles = Vec::new();
     for n in (10..=90).step_by(10) {
         let task = EnqueueRequest { queue: "fib".into(), kind: "fib".into(), payload: json!({"n": n}), ..Default::default() };

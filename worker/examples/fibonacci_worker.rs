@@ -27,14 +27,9 @@ async fn fib(ctx: TaskContext, payload: Value) -> Result<Value, TaskError> {
     Ok(json!(a as u64))
 }
 
-fn servers() -> Vec<String> {
-    let list = std::env::var("TASKSWARM_SERVERS").unwrap_or_else(|_| "http://127.0.0.1:7001,http://127.0.0.1:7002,http://127.0.0.1:7003".into());
-    list.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let worker = Worker::builder(Client::new(servers())?).queue("fib").handler("fib", fib).slots(8).build()?;
+    let worker = Worker::builder(Client::from_env()?).queue("fib").handler("fib", fib).slots(8).build()?;
     println!("worker {} serving queue `fib`; Ctrl-C stops it", worker.worker_id());
     let stats = worker
         .run(async {

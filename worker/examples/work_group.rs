@@ -23,14 +23,9 @@ async fn square(_ctx: TaskContext, payload: Value) -> Result<Value, TaskError> {
     Ok(json!(x * x))
 }
 
-fn servers() -> Vec<String> {
-    let list = std::env::var("TASKSWARM_SERVERS").unwrap_or_else(|_| "http://127.0.0.1:7001,http://127.0.0.1:7002,http://127.0.0.1:7003".into());
-    list.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let client = Client::new(servers())?;
+    let client = Client::from_env()?;
     let worker = Worker::builder(client.clone()).queue("groups").handler("square", square).slots(4).build()?.start();
 
     let group = format!("squares-{}", client.new_key());

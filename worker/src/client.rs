@@ -43,6 +43,11 @@ impl Default for ClientConfig {
     }
 }
 
+/// The servers of a local `taskswarm dev` cluster, used when `TASKSWARM_SERVERS` is unset.
+pub const DEFAULT_SERVERS: &str = "http://127.0.0.1:7001,http://127.0.0.1:7002,http://127.0.0.1:7003";
+/// The environment variable naming the servers (comma-separated URLs).
+pub const SERVERS_ENV: &str = "TASKSWARM_SERVERS";
+
 /// A handle to the cluster. Cheap to clone; clones share the leader they learned.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -86,6 +91,13 @@ impl Client {
     /// A client for the cluster at `servers` (any nodes; more is better for failover).
     pub fn new<S: Into<String>>(servers: impl IntoIterator<Item = S>) -> Result<Client, ClientError> {
         Self::with_config(servers, ClientConfig::default())
+    }
+
+    /// A client for the servers in `TASKSWARM_SERVERS` (comma-separated), or the local dev
+    /// cluster when it is unset.
+    pub fn from_env() -> Result<Client, ClientError> {
+        let list = std::env::var(SERVERS_ENV).unwrap_or_else(|_| DEFAULT_SERVERS.to_owned());
+        Self::new(list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned))
     }
 
     pub fn with_config<S: Into<String>>(servers: impl IntoIterator<Item = S>, config: ClientConfig) -> Result<Client, ClientError> {

@@ -22,6 +22,6 @@ pub use worker::{
     WorkerBuilder, WorkerHandle, WorkerStats, PANIC_CODE,
 };
 
-pub use client::{Client, ClientConfig, GroupHandle, TaskHandle, TaskOutcome};
+pub use client::{Client, ClientConfig, GroupHandle, TaskHandle, TaskOutcome, DEFAULT_SERVERS, SERVERS_ENV};
 pub use error::ClientError;
 pub use taskswarm_api as api;

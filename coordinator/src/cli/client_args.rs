@@ -6,7 +6,7 @@ use taskswarm_worker::Client;
 #[derive(Debug, Clone, Args)]
 pub struct ClientArgs {
     /// Comma-separated node URLs; any node works, more survive failures.
-    #[arg(long, global = true, env = "TASKSWARM_SERVERS", default_value = "http://127.0.0.1:7001,http://127.0.0.1:7002,http://127.0.0.1:7003")]
+    #[arg(long, global = true, env = "TASKSWARM_SERVERS", default_value = taskswarm_worker::DEFAULT_SERVERS)]
     pub servers: String,
     /// API bearer token: `node` requires it from clients; client commands send it.
     #[arg(long, global = true, env = "TASKSWARM_API_TOKEN", hide_env_values = true)]
