@@ -246,3 +246,39 @@ async fn retention_from_the_flags_is_replicated_and_drops_finished_tasks_everywh
     let again = c.enqueue("gone-soon", json!({})).await;
     assert_ne!(again, id);
 }
+
+/// A long-polling claim gets tasks that become claimable while it waits: one coming due
+/// on a tick, one given back by another worker. (Waiters are woken by the `ready` signal;
+/// a 500 ms leadership re-check is the backstop.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_claim_wakes_for_a_task_coming_due_and_for_a_released_task() {
+    let c = Cluster::start(3).await;
+    let leader = c.wait_leader().await;
+    let claim = |worker: &str| json!({"worker": worker, "queues": ["later"], "max": 1, "wait_ms": 10_000});
+    let waiting = {
+        let (http, url, body) = (c.http.clone(), format!("{}/v1/claim", c.url(leader)), claim("a"));
+        tokio::spawn(async move {
+            let start = std::time::Instant::now();
+            let v: Value = http.post(url).json(&body).send().await.unwrap().json().await.unwrap();
+            (v, start.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (s, _, _) = c.post(leader, "/v1/tasks", json!({"queue": "later", "kind": "k", "delay_ms": 700})).await;
+    assert_eq!(s, 201);
+    let (v, took) = waiting.await.unwrap();
+    assert_eq!(v["tasks"].as_array().map(Vec::len), Some(1), "{v}");
+    assert!(took < Duration::from_secs(8), "woken by the promotion, not the timeout: {took:?}");
+    let token = v["tasks"][0]["lease"]["token"].as_u64().unwrap();
+    let id = v["tasks"][0]["id"].as_u64().unwrap();
+
+    let waiting = {
+        let (http, url, body) = (c.http.clone(), format!("{}/v1/claim", c.url(leader)), claim("b"));
+        tokio::spawn(async move { http.post(url).json(&body).send().await.unwrap().json::<Value>().await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (s, _, _) = c.post(leader, &format!("/v1/tasks/{id}/release"), json!({"token": token})).await;
+    assert_eq!(s, 200);
+    let v = tokio::time::timeout(Duration::from_secs(8), waiting).await.expect("woken by the release").unwrap();
+    assert_eq!(v["tasks"][0]["id"].as_u64(), Some(id), "{v}");
+}

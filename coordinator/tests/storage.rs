@@ -63,7 +63,8 @@ struct Hooked {
 fn hooks() -> (ApplyHooks, Hooked) {
     let (events, events_rx) = broadcast::channel(64);
     let (applied, applied_rx) = watch::channel(u64::MAX);
-    (ApplyHooks { events, applied }, Hooked { events: events_rx, applied: applied_rx })
+    let (ready, _) = watch::channel(0);
+    (ApplyHooks { events, applied, ready }, Hooked { events: events_rx, applied: applied_rx })
 }
 
 fn open_dir(dir: &Path) -> (LogStore, StateMachineStore) {

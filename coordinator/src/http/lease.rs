@@ -12,7 +12,7 @@ use taskswarm_state_machine::{Command, LeaseBeat, Reply, TaskId, Token};
 use super::convert;
 use super::error::{rejection_body, ApiError};
 use super::extract::Body;
-use super::params::{path_id, wait_deadline, wait_for};
+use super::params::{path_id, wait_deadline, wait_ready};
 use crate::raft::{Leadership, Node, ProposeError};
 
 /// How often a waiting claim re-checks that this node still leads.
@@ -41,7 +41,7 @@ pub async fn claim(State(node): State<Arc<Node>>, Body(req): Body<api::ClaimRequ
         // Wait in slices so a node that stops leading redirects the worker instead of
         // holding it until `wait_ms` runs out.
         let slice_end = deadline.min(tokio::time::Instant::now() + CLAIM_RECHECK);
-        if !wait_for(&node, slice_end, |sm| sm.claimable(&claim)).await && slice_end >= deadline {
+        if !wait_ready(&node, slice_end, |sm| sm.claimable(&claim)).await && slice_end >= deadline {
             return Ok(Json(api::ClaimResponse { tasks: vec![] }));
         }
     }

@@ -50,7 +50,15 @@ pub fn wait_deadline(wait_ms: Option<u64>) -> Result<Instant, ApiError> {
 /// Waits until `done` holds on the applied state or the deadline passes. Wakes on every
 /// apply, so it costs nothing while the cluster is idle.
 pub async fn wait_for(node: &Node, deadline: Instant, done: impl Fn(&StateMachine) -> bool) -> bool {
-    let mut applied = node.applied();
+    wait_on(node, node.applied(), deadline, done).await
+}
+
+/// Like `wait_for`, woken only when something may have become claimable.
+pub async fn wait_ready(node: &Node, deadline: Instant, done: impl Fn(&StateMachine) -> bool) -> bool {
+    wait_on(node, node.ready(), deadline, done).await
+}
+
+async fn wait_on(node: &Node, mut applied: tokio::sync::watch::Receiver<u64>, deadline: Instant, done: impl Fn(&StateMachine) -> bool) -> bool {
     loop {
         if done(&node.state()) {
             return true;

@@ -121,6 +121,7 @@ pub struct Node {
     proposals: mpsc::Sender<Proposal>,
     events: broadcast::Sender<Arc<TaskEvent>>,
     applied: watch::Receiver<u64>,
+    ready: watch::Receiver<u64>,
     clock: Arc<ClusterClock>,
     stats: Arc<BatchStats>,
     /// The settings this node's flags ask for; the leader replicates them.
@@ -137,7 +138,8 @@ impl Node {
     pub async fn start(cfg: NodeConfig) -> Result<Arc<Node>, StartError> {
         let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
         let (applied_tx, applied) = watch::channel(0);
-        let hooks = ApplyHooks { events: events.clone(), applied: applied_tx };
+        let (ready_tx, ready) = watch::channel(0);
+        let hooks = ApplyHooks { events: events.clone(), applied: applied_tx, ready: ready_tx };
         // Every replica starts from the same default; `cfg.state` arrives through the log.
         let (log_store, sm_store) = storage::open(&cfg.data_dir, taskswarm_state_machine::Config::default(), hooks)?;
         let state = sm_store.shared();
@@ -187,7 +189,7 @@ impl Node {
             stats: stats.clone(),
         };
         tokio::spawn(batcher.run(rx));
-        let node = Arc::new(Node { id: cfg.id, raft, state, proposals, events, applied, clock, stats, desired: cfg.state });
+        let node = Arc::new(Node { id: cfg.id, raft, state, proposals, events, applied, ready, clock, stats, desired: cfg.state });
         tokio::spawn(ticker::run(Arc::downgrade(&node)));
         Ok(node)
     }
@@ -256,6 +258,11 @@ impl Node {
     /// Changes whenever an entry is applied.
     pub fn applied(&self) -> watch::Receiver<u64> {
         self.applied.clone()
+    }
+
+    /// Changes when an apply may have made a task claimable.
+    pub fn ready(&self) -> watch::Receiver<u64> {
+        self.ready.clone()
     }
 
     /// The clocks now, for converting cluster times into wall-clock estimates. Takes the

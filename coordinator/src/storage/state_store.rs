@@ -20,7 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageIOError};
-use taskswarm_state_machine::{Outcome, StateMachine, TaskEvent};
+use taskswarm_state_machine::{EventKind, Outcome, Reply, StateMachine, TaskEvent, TaskState};
 use tokio::sync::{broadcast, watch};
 
 use super::blocking;
@@ -38,6 +38,11 @@ pub struct ApplyHooks {
     /// The index of the last applied entry (or installed snapshot): readers wait on it
     /// for read-your-writes.
     pub applied: watch::Sender<u64>,
+    /// Bumped when an apply may have made a task claimable (a task became queued, a tick
+    /// promoted some, a queue was resumed, a snapshot was installed). Claim long-polls
+    /// wait on it instead of on every apply, so idle workers are not all woken by each
+    /// heartbeat and complete.
+    pub ready: watch::Sender<u64>,
 }
 
 /// The last applied log id and the membership in effect at it.
@@ -98,8 +103,25 @@ impl StateMachineStore {
         }
         if let Some(index) = last_index {
             self.hooks.applied.send_replace(index);
+            if outcomes.is_empty() || outcomes.iter().any(may_ready) {
+                self.hooks.ready.send_modify(|n| *n += 1);
+            }
         }
     }
+}
+
+/// Whether an outcome may have made a task claimable. Events are emitted before a task
+/// is put back in line (an attempt that failed, a release), so the kind decides, not the
+/// state recorded with it.
+fn may_ready(o: &Outcome) -> bool {
+    o.events.iter().any(|e| {
+        e.state == TaskState::Queued
+            || matches!(e.event.kind, EventKind::Enqueued | EventKind::Released { .. } | EventKind::AttemptFailed { .. } | EventKind::Requeued)
+    }) || o.results.iter().any(|r| match r {
+        Ok(Reply::Ticked(t)) => t.promoted > 0 || t.leases_expired > 0 || t.timeouts_fired > 0,
+        Ok(Reply::QueueUpdated) => true,
+        _ => false,
+    })
 }
 
 // A poisoned lock means an apply panicked half-way through an entry: the machine may be

@@ -5,11 +5,14 @@
 //! the host); `--mount` keeps the tmpfs on /run/netns, and with it every `ip netns`
 //! handle, private to the sandbox; `--pid` makes the harness pid 1, so when it exits the
 //! kernel kills every node, stopped ones included; `--kill-child` makes the outer
-//! `unshare` take the harness down when it is itself killed. When the last process of the
+//! `unshare` take the harness down when it is itself killed. The outer process *execs*
+//! `unshare` rather than spawning it, so there is no parent to leave an orphaned sandbox
+//! behind when it is killed. When the last process of the
 //! sandbox is gone its namespaces are freed: there is nothing to clean up, even after a
 //! panic or Ctrl-C.
 
 use std::path::Path;
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use super::{cmd, EnvError};
@@ -21,36 +24,20 @@ pub const NETNS_DIR: &str = "/run/netns";
 const UNSHARE_FLAGS: [&str; 8] =
     ["--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc", "--propagation", "private"];
 
-/// Where the current process stands after [`enter`].
-#[derive(Debug)]
-pub enum Entered {
-    /// This is the outer process: the sandboxed copy ran and exited with this code
-    /// (`None` when killed by a signal). Exit with it.
-    Outer(Option<i32>),
-    /// This is the sandboxed copy: go on with the run.
-    Inside,
-}
-
 pub fn inside() -> bool {
     std::env::var_os(SANDBOX_ENV).is_some()
 }
 
-/// Re-executes the current binary with the same arguments inside the sandbox, or, when
-/// already inside, prepares it (tmpfs on /run/netns, loopback up).
-pub fn enter() -> Result<Entered, EnvError> {
+/// Outside the sandbox: replaces the current process by `unshare` running this binary
+/// again with the same arguments, and returns only if that exec fails. Inside: prepares
+/// the sandbox (tmpfs on /run/netns, loopback up) and returns `Ok`.
+pub fn enter() -> Result<(), EnvError> {
     if inside() {
-        prepare()?;
-        return Ok(Entered::Inside);
+        return prepare();
     }
     let exe = std::env::current_exe()?;
-    let status = Command::new("unshare")
-        .args(UNSHARE_FLAGS)
-        .arg(&exe)
-        .args(std::env::args_os().skip(1))
-        .env(SANDBOX_ENV, "1")
-        .status()
-        .map_err(|source| EnvError::Spawn { cmd: "unshare".into(), source })?;
-    Ok(Entered::Outer(status.code()))
+    let source = Command::new("unshare").args(UNSHARE_FLAGS).arg(&exe).args(std::env::args_os().skip(1)).env(SANDBOX_ENV, "1").exec();
+    Err(EnvError::Spawn { cmd: "unshare".into(), source })
 }
 
 fn prepare() -> Result<(), EnvError> {

@@ -1,0 +1,207 @@
+//! The `taskswarm node` processes, one per namespace, and the process faults on them:
+//! SIGKILL + restart, SIGSTOP + SIGCONT.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::history::NemesisType;
+
+use super::faults::FaultEvent;
+use super::{cmd, net, EnvError};
+
+/// Fast Raft timings, as in the coordinator's own cluster tests: the suite waits for
+/// elections, yet a loaded 2-core machine must not flap.
+pub const HEARTBEAT_MS: u64 = 100;
+pub const ELECTION_MIN_MS: u64 = 600;
+pub const ELECTION_MAX_MS: u64 = 1_200;
+/// A write a cut-off leader cannot commit is answered `indeterminate` after this.
+pub const WRITE_TIMEOUT_MS: u64 = 2_000;
+/// How long SIGSTOP / SIGCONT may take to show in /proc before the fault is "not effective".
+pub const SIGNAL_VERIFY_TIMEOUT: Duration = Duration::from_secs(2);
+const SIGNAL_VERIFY_POLL: Duration = Duration::from_millis(20);
+
+#[derive(Debug, Clone)]
+pub struct NodesConfig {
+    pub count: usize,
+    /// The `taskswarm` binary.
+    pub bin: PathBuf,
+    /// Data directories (`node-{i}/`) and logs (`node-{i}.log`) go here.
+    pub run_dir: PathBuf,
+    pub cluster_secret: String,
+    /// Appended to every node's command line (e.g. faster snapshots).
+    pub extra_args: Vec<String>,
+}
+
+/// The cluster's processes. Node ids are 1..=count; node i runs in namespace `n{i}`.
+#[derive(Debug)]
+pub struct Nodes {
+    cfg: NodesConfig,
+    procs: Vec<Option<Child>>,
+    epoch: Instant,
+}
+
+impl Nodes {
+    /// Builds the network (bridge, one namespace per node) and starts every node.
+    pub fn create(cfg: NodesConfig) -> Result<Nodes, EnvError> {
+        if cfg.count == 0 || cfg.count > net::MAX_NODES {
+            return Err(EnvError::NoSuchNode(cfg.count, net::MAX_NODES));
+        }
+        std::fs::create_dir_all(&cfg.run_dir)?;
+        net::create_bridge()?;
+        for node in 1..=cfg.count {
+            net::create_node_ns(node)?;
+        }
+        let mut nodes = Nodes { procs: (0..cfg.count).map(|_| None).collect(), cfg, epoch: Instant::now() };
+        for node in 1..=nodes.cfg.count {
+            nodes.start(node)?;
+        }
+        Ok(nodes)
+    }
+
+    /// When the environment was created: fault events' `time_ms` count from here.
+    pub fn epoch(&self) -> Instant {
+        self.epoch
+    }
+
+    pub fn count(&self) -> usize {
+        self.cfg.count
+    }
+
+    pub fn url(&self, node: usize) -> String {
+        net::node_url(node)
+    }
+
+    pub fn log_path(&self, node: usize) -> PathBuf {
+        self.cfg.run_dir.join(format!("node-{node}.log"))
+    }
+
+    pub fn running(&self) -> Vec<usize> {
+        (1..=self.cfg.count).filter(|n| self.procs[n - 1].is_some()).collect()
+    }
+
+    fn check(&self, node: usize) -> Result<(), EnvError> {
+        if node == 0 || node > self.cfg.count {
+            return Err(EnvError::NoSuchNode(node, self.cfg.count));
+        }
+        Ok(())
+    }
+
+    fn peers(&self) -> String {
+        (1..=self.cfg.count).map(|n| format!("{n}={}", net::node_url(n))).collect::<Vec<_>>().join(",")
+    }
+
+    /// Starts node `node` in its namespace; its data directory survives restarts.
+    pub fn start(&mut self, node: usize) -> Result<(), EnvError> {
+        self.check(node)?;
+        if self.procs[node - 1].is_some() {
+            return Err(EnvError::AlreadyRunning(node));
+        }
+        let data = self.cfg.run_dir.join(format!("node-{node}"));
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path(node))?;
+        let listen = format!("{}:{}", net::node_ip(node), net::NODE_PORT);
+        // `ip netns exec` execs the program in place, so the child's pid is the node's:
+        // signals sent to it reach the node itself.
+        let child = Command::new("ip")
+            .args(["netns", "exec", &net::ns_name(node)])
+            .arg(&self.cfg.bin)
+            .arg("node")
+            .args(["--id", &node.to_string(), "--listen", &listen, "--peers", &self.peers()])
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--cluster-secret", &self.cfg.cluster_secret])
+            .args(["--heartbeat-ms", &HEARTBEAT_MS.to_string()])
+            .args(["--election-min-ms", &ELECTION_MIN_MS.to_string()])
+            .args(["--election-max-ms", &ELECTION_MAX_MS.to_string()])
+            .args(["--write-timeout-ms", &WRITE_TIMEOUT_MS.to_string()])
+            .args(&self.cfg.extra_args)
+            .env("RUST_LOG", "info,openraft=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .map_err(|source| EnvError::Spawn { cmd: format!("ip netns exec n{node} {}", self.cfg.bin.display()), source })?;
+        self.procs[node - 1] = Some(child);
+        Ok(())
+    }
+
+    /// SIGKILL: nothing that was not already durable survives.
+    pub fn kill(&mut self, node: usize) -> Result<FaultEvent, EnvError> {
+        self.check(node)?;
+        let mut child = self.procs[node - 1].take().ok_or(EnvError::NotRunning(node))?;
+        child.kill()?;
+        // Reaped: the process is verifiably gone.
+        let effective = child.wait().is_ok();
+        Ok(FaultEvent::new(NemesisType::Start, "kill", vec![net::ns_name(node)], self.epoch, effective))
+    }
+
+    /// Starts a killed node again; the stop record of its `kill` fault.
+    pub fn restart(&mut self, node: usize) -> Result<FaultEvent, EnvError> {
+        self.start(node)?;
+        Ok(FaultEvent::new(NemesisType::Stop, "kill", vec![net::ns_name(node)], self.epoch, true))
+    }
+
+    /// SIGSTOP: the node keeps its sockets but answers nothing, like a long GC pause.
+    pub fn pause(&mut self, node: usize) -> Result<FaultEvent, EnvError> {
+        let pid = self.pid(node)?;
+        cmd::run("kill", &["-STOP", &pid.to_string()])?;
+        let effective = wait_state(pid, true);
+        Ok(FaultEvent::new(NemesisType::Start, "pause", vec![net::ns_name(node)], self.epoch, effective))
+    }
+
+    /// SIGCONT.
+    pub fn resume(&mut self, node: usize) -> Result<FaultEvent, EnvError> {
+        let pid = self.pid(node)?;
+        cmd::run("kill", &["-CONT", &pid.to_string()])?;
+        let effective = wait_state(pid, false);
+        Ok(FaultEvent::new(NemesisType::Stop, "pause", vec![net::ns_name(node)], self.epoch, effective))
+    }
+
+    fn pid(&self, node: usize) -> Result<u32, EnvError> {
+        self.check(node)?;
+        self.procs[node - 1].as_ref().map(Child::id).ok_or(EnvError::NotRunning(node))
+    }
+
+    /// The last `lines` lines of a node's log, for error messages.
+    pub fn log_tail(&self, node: usize, lines: usize) -> String {
+        tail(&self.log_path(node), lines)
+    }
+}
+
+impl Drop for Nodes {
+    /// The pid namespace kills everything when the harness exits anyway; this only makes
+    /// a dropped environment stop at once inside a longer-lived harness.
+    fn drop(&mut self) {
+        for child in self.procs.iter_mut().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Whether /proc shows the process stopped (`T`), polled until it matches `stopped`.
+fn wait_state(pid: u32, stopped: bool) -> bool {
+    let deadline = Instant::now() + SIGNAL_VERIFY_TIMEOUT;
+    loop {
+        if is_stopped(pid) == Some(stopped) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(SIGNAL_VERIFY_POLL);
+    }
+}
+
+fn is_stopped(pid: u32) -> Option<bool> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state follows the parenthesised command name, which may itself contain spaces.
+    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+    Some(state == "T" || state == "t")
+}
