@@ -63,6 +63,11 @@ fn main() {
         sm.apply(i, &e);
     }
     let fill = start.elapsed();
+    println!(
+        "sizes: Task {} B, Event {} B (inline, before heap strings and index entries)",
+        std::mem::size_of::<Task>(),
+        std::mem::size_of::<Event>()
+    );
     println!("state: {tasks} queued tasks, filled in {:.2}s ({:.0} tasks/s in batches of {}), RSS {:.0} MiB",
         fill.as_secs_f64(), tasks as f64 / fill.as_secs_f64(), limits::ENQUEUE_BATCH_MAX, rss_mib());
 

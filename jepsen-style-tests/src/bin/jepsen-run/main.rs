@@ -71,7 +71,13 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_HARNESS);
         }
     };
-    match runtime.block_on(smoke::run(&args)) {
+    let result = runtime.block_on(async {
+        tokio::select! {
+            r = smoke::run(&args) => r,
+            sig = interrupted() => Err(anyhow::anyhow!("interrupted by {sig}")),
+        }
+    });
+    match result {
         Ok(Outcome::Passed) => {
             println!("smoke: PASSED");
             ExitCode::SUCCESS
@@ -84,5 +90,21 @@ fn main() -> ExitCode {
             eprintln!("jepsen-run: harness error: {e:#}");
             ExitCode::from(EXIT_HARNESS)
         }
+    }
+}
+
+/// SIGINT or SIGTERM. Needed because the sandboxed harness is pid 1 of its namespace: the
+/// kernel drops signals the init process has no handler for, and the outer `unshare`
+/// ignores SIGINT/SIGTERM while it waits. Returning from `main` then ends pid 1, and with
+/// it every node and namespace.
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut int), Ok(mut term)) => tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        },
+        // Without handlers the run still works; it just cannot be interrupted cleanly.
+        _ => std::future::pending().await,
     }
 }
