@@ -192,5 +192,50 @@ pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
         Ok(summary) => s.log(&format!("converged: {summary}")),
         Err(last) => return Ok(Outcome::Failed(format!("no convergence within {CONVERGE_WAIT:?}: {last}\n{}", s.logs()))),
     }
+    process_faults(&mut s, &mut parts, &all).await
+}
+
+/// The other fault primitives, each once: pause + resume the leader, kill + restart a
+/// follower, a two-group partition, then convergence again.
+async fn process_faults(s: &mut Smoke, parts: &mut Partitions, all: &[usize]) -> anyhow::Result<Outcome> {
+    let Some(leader) = s.wait_leader(all, None).await else {
+        return Ok(Outcome::Failed(format!("no leader after the heal\n{}", s.logs())));
+    };
+    let ev = s.nodes.pause(leader)?;
+    s.record(&ev, 2)?;
+    if !ev.effective {
+        bail!("SIGSTOP of node {leader} not visible in /proc");
+    }
+    let others: Vec<usize> = all.iter().copied().filter(|n| *n != leader).collect();
+    let Some(new_leader) = s.wait_leader(&others, Some(leader)).await else {
+        return Ok(Outcome::Failed(format!("no new leader while node {leader} is paused\n{}", s.logs())));
+    };
+    s.log(&format!("node {leader} paused; new leader is node {new_leader}"));
+    let ev = s.nodes.resume(leader)?;
+    s.record(&ev, 2)?;
+
+    let follower = others.iter().copied().find(|n| *n != new_leader).unwrap_or(leader);
+    let ev = s.nodes.kill(follower)?;
+    s.record(&ev, 3)?;
+    let Some(id) = s.enqueue_acked(new_leader, "while-killed").await else {
+        return Ok(Outcome::Failed(format!("no write acknowledged with node {follower} killed\n{}", s.logs())));
+    };
+    s.log(&format!("node {follower} killed; write acknowledged: task {id}"));
+    let ev = s.nodes.restart(follower)?;
+    s.record(&ev, 3)?;
+
+    // Halves: the follower alone, the rest together (on 3 nodes: minority of one).
+    let rest: Vec<usize> = all.iter().copied().filter(|n| *n != follower).collect();
+    let ev = parts.partition(&[vec![follower], rest])?;
+    s.record(&ev, 4)?;
+    if !ev.effective {
+        bail!("partition rules not listed after install");
+    }
+    let ev = parts.heal()?;
+    s.record(&ev, 4)?;
+    match s.converge().await {
+        Ok(summary) => s.log(&format!("converged again: {summary}")),
+        Err(last) => return Ok(Outcome::Failed(format!("no convergence after the process faults: {last}\n{}", s.logs()))),
+    }
     Ok(Outcome::Passed)
 }
