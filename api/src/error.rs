@@ -21,7 +21,14 @@ pub struct ErrorDetail {
 
 impl ErrorBody {
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { error: ErrorDetail { code: code.into(), message: message.into(), leader_id: None, leader_addr: None } }
+        Self {
+            error: ErrorDetail {
+                code: code.into(),
+                message: message.into(),
+                leader_id: None,
+                leader_addr: None,
+            },
+        }
     }
 }
 

@@ -5,10 +5,19 @@ mod cli;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "taskswarm", version, about = "A Raft-replicated task coordinator")]
+#[command(
+    name = "taskswarm",
+    version,
+    about = "A Raft-replicated task coordinator"
+)]
 struct Cli {
     /// Log format: text or json.
-    #[arg(long, global = true, env = "TASKSWARM_LOG_FORMAT", default_value = "text")]
+    #[arg(
+        long,
+        global = true,
+        env = "TASKSWARM_LOG_FORMAT",
+        default_value = "text"
+    )]
     log_format: String,
     #[command(flatten)]
     client: cli::client_args::ClientArgs,
@@ -33,9 +42,12 @@ enum Cmd {
 }
 
 fn init_tracing(format: &str) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(taskswarm_coordinator::raft::LOG_FILTER_DEFAULT));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(taskswarm_coordinator::raft::LOG_FILTER_DEFAULT)
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         "text" => builder.init(),
         "json" => builder.json().init(),

@@ -10,7 +10,12 @@ use serde_json::json;
 use taskswarm_worker::{api, Client, ClientConfig, ClientError, TaskOutcome};
 
 fn task(kind: &str) -> api::EnqueueRequest {
-    api::EnqueueRequest { queue: "q".into(), kind: kind.into(), payload: json!({"n": 1}), ..Default::default() }
+    api::EnqueueRequest {
+        queue: "q".into(),
+        kind: kind.into(),
+        payload: json!({"n": 1}),
+        ..Default::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,23 +27,43 @@ async fn a_client_that_knows_only_a_follower_follows_redirects_to_the_leader() {
     let r = client.enqueue(task("k")).await.unwrap();
     assert!(r.created);
     let claimed = client
-        .claim(&api::ClaimRequest { worker: "w".into(), queues: vec!["q".into()], kinds: None, max: 1, lease_ms: None, wait_ms: 2000, min_priority: None })
+        .claim(&api::ClaimRequest {
+            worker: "w".into(),
+            queues: vec!["q".into()],
+            kinds: None,
+            max: 1,
+            lease_ms: None,
+            wait_ms: 2000,
+            min_priority: None,
+        })
         .await
         .unwrap();
     assert_eq!(claimed[0].id, r.id);
-    client.complete(r.id, claimed[0].lease.token, json!(42)).await.unwrap();
+    client
+        .complete(r.id, claimed[0].lease.token, json!(42))
+        .await
+        .unwrap();
     // A retried complete (same token) is acknowledged again, not refused.
-    let again = client.complete(r.id, claimed[0].lease.token, json!(42)).await.unwrap();
+    let again = client
+        .complete(r.id, claimed[0].lease.token, json!(42))
+        .await
+        .unwrap();
     assert!(again.duplicate);
     let done = client.wait(r.id, Duration::from_secs(5)).await.unwrap();
-    assert_eq!(TaskOutcome::of(&done), Some(TaskOutcome::Succeeded(json!(42))));
+    assert_eq!(
+        TaskOutcome::of(&done),
+        Some(TaskOutcome::Succeeded(json!(42)))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_enqueue_retried_with_its_key_never_creates_a_second_task() {
     let c = Cluster::start(3).await;
     let client = Client::new(c.urls.clone()).unwrap();
-    let keyed = api::EnqueueRequest { idempotency_key: Some("order-7".into()), ..task("k") };
+    let keyed = api::EnqueueRequest {
+        idempotency_key: Some("order-7".into()),
+        ..task("k")
+    };
     let first = client.enqueue(keyed.clone()).await.unwrap();
     let second = client.enqueue(keyed).await.unwrap();
     assert_eq!((second.id, second.created), (first.id, false));
@@ -51,9 +76,25 @@ async fn an_enqueue_retried_with_its_key_never_creates_a_second_task() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_are_rejected_and_a_lost_quorum_is_never_reported_as_success() {
     let mut c = Cluster::start_with(3, &["--write-timeout-ms", "1000"]).await;
-    let client = Client::with_config(c.urls.clone(), ClientConfig { retry_budget: Duration::from_secs(4), ..ClientConfig::default() }).unwrap();
-    let err = client.enqueue(api::EnqueueRequest { queue: "no spaces".into(), ..task("k") }).await.unwrap_err();
-    assert!(matches!(&err, ClientError::Rejected { status: 400, code, .. } if code == "invalid_request"), "{err:?}");
+    let client = Client::with_config(
+        c.urls.clone(),
+        ClientConfig {
+            retry_budget: Duration::from_secs(4),
+            ..ClientConfig::default()
+        },
+    )
+    .unwrap();
+    let err = client
+        .enqueue(api::EnqueueRequest {
+            queue: "no spaces".into(),
+            ..task("k")
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Rejected { status: 400, code, .. } if code == "invalid_request"),
+        "{err:?}"
+    );
     let err = client.complete(999, 1, json!(null)).await.unwrap_err();
     assert_eq!(err.code(), Some("not_found"));
 
@@ -67,7 +108,18 @@ async fn refusals_are_rejected_and_a_lost_quorum_is_never_reported_as_success() 
         Err(ClientError::Indeterminate(_) | ClientError::Unavailable { .. }) => {}
         other => panic!("a write without a quorum must not succeed: {other:?}"),
     }
-    match client.claim(&api::ClaimRequest { worker: "w".into(), queues: vec!["q".into()], kinds: None, max: 1, lease_ms: None, wait_ms: 0, min_priority: None }).await {
+    match client
+        .claim(&api::ClaimRequest {
+            worker: "w".into(),
+            queues: vec!["q".into()],
+            kinds: None,
+            max: 1,
+            lease_ms: None,
+            wait_ms: 0,
+            min_priority: None,
+        })
+        .await
+    {
         // Nothing is claimable (no task was acknowledged) or the read/write is refused.
         Ok(tasks) => assert!(tasks.is_empty()),
         Err(ClientError::Indeterminate(_) | ClientError::Unavailable { .. }) => {}
@@ -83,19 +135,43 @@ async fn a_work_group_yields_each_result_and_then_all_in_order() {
 
     let c = Cluster::start(3).await;
     let client = Client::new(c.urls.clone()).unwrap();
-    async fn double(_ctx: TaskContext, payload: serde_json::Value) -> Result<serde_json::Value, TaskError> {
-        let x = payload["x"].as_i64().ok_or_else(|| TaskError::permanent("x is missing"))?;
+    async fn double(
+        _ctx: TaskContext,
+        payload: serde_json::Value,
+    ) -> Result<serde_json::Value, TaskError> {
+        let x = payload["x"]
+            .as_i64()
+            .ok_or_else(|| TaskError::permanent("x is missing"))?;
         if x == 3 {
             return Err(TaskError::permanent("three is refused"));
         }
         Ok(json!(x * 2))
     }
-    let worker = Worker::builder(client.clone()).queue("g").handler("double", double).slots(4).build().unwrap().start();
-    let items: Vec<api::EnqueueRequest> =
-        (0..6).map(|x| api::EnqueueRequest { queue: "g".into(), kind: "double".into(), payload: json!({"x": x}), ..Default::default() }).collect();
+    let worker = Worker::builder(client.clone())
+        .queue("g")
+        .handler("double", double)
+        .slots(4)
+        .build()
+        .unwrap()
+        .start();
+    let items: Vec<api::EnqueueRequest> = (0..6)
+        .map(|x| api::EnqueueRequest {
+            queue: "g".into(),
+            kind: "double".into(),
+            payload: json!({"x": x}),
+            ..Default::default()
+        })
+        .collect();
     let group = client.submit_group("batch-1", items).await.unwrap();
     assert_eq!(group.ids.len(), 6);
-    let mut seen: Vec<usize> = group.results(Duration::from_secs(20)).map(|(i, _, r)| { assert!(r.is_ok()); i }).collect().await;
+    let mut seen: Vec<usize> = group
+        .results(Duration::from_secs(20))
+        .map(|(i, _, r)| {
+            assert!(r.is_ok());
+            i
+        })
+        .collect()
+        .await;
     seen.sort();
     assert_eq!(seen, vec![0, 1, 2, 3, 4, 5], "every item reported once");
     let all = group.wait_all(Duration::from_secs(20)).await;

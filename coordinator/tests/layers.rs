@@ -27,19 +27,39 @@ fn only_raft_and_storage_name_openraft_or_rocksdb() {
         }
         checked += 1;
         let text = std::fs::read_to_string(&file).unwrap();
-        for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim_start().starts_with("//")) {
+        for (n, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim_start().starts_with("//"))
+        {
             for word in ["openraft", "rocksdb"] {
-                assert!(!line.contains(word), "{}:{} names {word}; only raft/ and storage/ may", rel.display(), n + 1);
+                assert!(
+                    !line.contains(word),
+                    "{}:{} names {word}; only raft/ and storage/ may",
+                    rel.display(),
+                    n + 1
+                );
             }
         }
     }
-    assert!(checked >= 10, "the http and cli modules were checked ({checked} files)");
+    assert!(
+        checked >= 10,
+        "the http and cli modules were checked ({checked} files)"
+    );
 }
 
 #[test]
 fn the_api_crate_depends_on_serde_only() {
-    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/Cargo.toml")).unwrap();
-    let deps = manifest.split("[dependencies]").nth(1).unwrap().split("\n[").next().unwrap();
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/Cargo.toml"))
+            .unwrap();
+    let deps = manifest
+        .split("[dependencies]")
+        .nth(1)
+        .unwrap()
+        .split("\n[")
+        .next()
+        .unwrap();
     let names: Vec<&str> = deps
         .lines()
         .map(str::trim)

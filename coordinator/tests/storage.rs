@@ -14,10 +14,18 @@ use std::sync::Arc;
 
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
 use openraft::testing::{StoreBuilder, Suite};
-use openraft::{CommittedLeaderId, EntryPayload, Membership, RaftLogReader, RaftSnapshotBuilder, StorageHelper};
-use taskswarm_coordinator::raft::types::{LogId, RaftEntry, SnapshotMeta, StorageError, StoredMembership, TypeConfig, Vote};
-use taskswarm_coordinator::storage::{codec, open, snapshot_file, ApplyHooks, LogStore, OpenError, StateMachineStore};
-use taskswarm_state_machine::{Claim, Command, Config, Entry, NewTask, Reply, StateMachine, TaskEvent, TaskId, TaskState};
+use openraft::{
+    CommittedLeaderId, EntryPayload, Membership, RaftLogReader, RaftSnapshotBuilder, StorageHelper,
+};
+use taskswarm_coordinator::raft::types::{
+    LogId, RaftEntry, SnapshotMeta, StorageError, StoredMembership, TypeConfig, Vote,
+};
+use taskswarm_coordinator::storage::{
+    codec, open, snapshot_file, ApplyHooks, LogStore, OpenError, StateMachineStore,
+};
+use taskswarm_state_machine::{
+    Claim, Command, Config, Entry, NewTask, Reply, StateMachine, TaskEvent, TaskId, TaskState,
+};
 use tempfile::TempDir;
 use tokio::sync::{broadcast, watch};
 
@@ -30,7 +38,10 @@ fn log_id(term: u64, index: u64) -> LogId {
 }
 
 fn blank(term: u64, index: u64) -> RaftEntry {
-    RaftEntry { log_id: log_id(term, index), payload: EntryPayload::Blank }
+    RaftEntry {
+        log_id: log_id(term, index),
+        payload: EntryPayload::Blank,
+    }
 }
 
 fn members() -> Membership<u64, openraft::BasicNode> {
@@ -38,21 +49,45 @@ fn members() -> Membership<u64, openraft::BasicNode> {
 }
 
 fn membership(term: u64, index: u64) -> RaftEntry {
-    RaftEntry { log_id: log_id(term, index), payload: EntryPayload::Membership(members()) }
+    RaftEntry {
+        log_id: log_id(term, index),
+        payload: EntryPayload::Membership(members()),
+    }
 }
 
 fn normal(term: u64, index: u64, commands: Vec<Command>) -> RaftEntry {
-    let entry = Entry { wall_ms: 1_000 * index, cluster_ms: 1_000 * index, commands };
-    RaftEntry { log_id: log_id(term, index), payload: EntryPayload::Normal(entry) }
+    let entry = Entry {
+        wall_ms: 1_000 * index,
+        cluster_ms: 1_000 * index,
+        commands,
+    };
+    RaftEntry {
+        log_id: log_id(term, index),
+        payload: EntryPayload::Normal(entry),
+    }
 }
 
 fn enqueue(queue: &str, count: usize) -> Command {
-    let task = |i: usize| NewTask { queue: queue.into(), kind: "k".into(), payload: format!("{{\"n\":{i}}}"), ..Default::default() };
-    Command::Enqueue { tasks: (0..count).map(task).collect() }
+    let task = |i: usize| NewTask {
+        queue: queue.into(),
+        kind: "k".into(),
+        payload: format!("{{\"n\":{i}}}"),
+        ..Default::default()
+    };
+    Command::Enqueue {
+        tasks: (0..count).map(task).collect(),
+    }
 }
 
 fn claim(queue: &str, max: u32) -> Command {
-    Command::Claim(Claim { worker: "w-1".into(), queues: vec![queue.into()], kinds: None, max, lease_ms: None, min_priority: None })
+    Command::Claim(Claim {
+        worker: "w-1".into(),
+        queues: vec![queue.into()],
+        kinds: None,
+        max,
+        lease_ms: None,
+        min_priority: None,
+    })
 }
 
 struct Hooked {
@@ -64,7 +99,17 @@ fn hooks() -> (ApplyHooks, Hooked) {
     let (events, events_rx) = broadcast::channel(64);
     let (applied, applied_rx) = watch::channel(u64::MAX);
     let (ready, _) = watch::channel(0);
-    (ApplyHooks { events, applied, ready }, Hooked { events: events_rx, applied: applied_rx })
+    (
+        ApplyHooks {
+            events,
+            applied,
+            ready,
+        },
+        Hooked {
+            events: events_rx,
+            applied: applied_rx,
+        },
+    )
 }
 
 fn open_dir(dir: &Path) -> (LogStore, StateMachineStore) {
@@ -82,7 +127,11 @@ fn snapshot_file_path(dir: &Path) -> PathBuf {
 /// The entries used by the snapshot tests: a membership, an enqueue of three tasks, a
 /// claim of one of them.
 fn task_entries() -> Vec<RaftEntry> {
-    vec![membership(1, 1), normal(1, 2, vec![enqueue("emails", 3)]), normal(1, 3, vec![claim("emails", 1)])]
+    vec![
+        membership(1, 1),
+        normal(1, 2, vec![enqueue("emails", 3)]),
+        normal(1, 3, vec![claim("emails", 1)]),
+    ]
 }
 
 // ---- the log ---------------------------------------------------------------------------
@@ -90,7 +139,11 @@ fn task_entries() -> Vec<RaftEntry> {
 #[tokio::test]
 async fn entries_vote_and_committed_survive_reopen() {
     let dir = TempDir::new().unwrap();
-    let entries = vec![blank(1, 1), membership(1, 2), normal(1, 3, vec![enqueue("q", 1)])];
+    let entries = vec![
+        blank(1, 1),
+        membership(1, 2),
+        normal(1, 3, vec![enqueue("q", 1)]),
+    ];
     {
         let (mut log, _sm) = open_dir(dir.path());
         log.blocking_append(entries.clone()).await.unwrap();
@@ -101,7 +154,10 @@ async fn entries_vote_and_committed_survive_reopen() {
     let (mut log, _sm) = open_dir(dir.path());
     assert_eq!(log.try_get_log_entries(..).await.unwrap(), entries);
     assert_eq!(log.try_get_log_entries(2..3).await.unwrap(), entries[1..2]);
-    assert_eq!(log.read_vote().await.unwrap(), Some(Vote::new_committed(2, NODE)));
+    assert_eq!(
+        log.read_vote().await.unwrap(),
+        Some(Vote::new_committed(2, NODE))
+    );
     assert_eq!(log.read_committed().await.unwrap(), Some(log_id(1, 3)));
     let state = log.get_log_state().await.unwrap();
     assert_eq!(state.last_purged_log_id, None);
@@ -117,7 +173,10 @@ async fn a_fresh_store_is_empty() {
     let state = log.get_log_state().await.unwrap();
     assert_eq!((state.last_purged_log_id, state.last_log_id), (None, None));
     assert!(log.try_get_log_entries(..).await.unwrap().is_empty());
-    assert_eq!(sm.applied_state().await.unwrap(), (None, StoredMembership::default()));
+    assert_eq!(
+        sm.applied_state().await.unwrap(),
+        (None, StoredMembership::default())
+    );
     assert!(sm.get_current_snapshot().await.unwrap().is_none());
 }
 
@@ -127,8 +186,14 @@ async fn every_write_is_one_synced_batch() {
     let (mut log, _sm) = open_dir(dir.path());
 
     let before = log.wal_syncs();
-    log.blocking_append((1..=5).map(|i| blank(1, i))).await.unwrap();
-    assert_eq!(log.wal_syncs() - before, 1, "five entries, one synced write");
+    log.blocking_append((1..=5).map(|i| blank(1, i)))
+        .await
+        .unwrap();
+    assert_eq!(
+        log.wal_syncs() - before,
+        1,
+        "five entries, one synced write"
+    );
     // The callback has fired: the entries are readable through another handle.
     let mut reader = log.get_log_reader().await;
     assert_eq!(reader.try_get_log_entries(1..=5).await.unwrap().len(), 5);
@@ -138,7 +203,11 @@ async fn every_write_is_one_synced_batch() {
     log.save_committed(Some(log_id(1, 2))).await.unwrap();
     log.truncate(log_id(1, 5)).await.unwrap();
     log.purge(log_id(1, 1)).await.unwrap();
-    assert_eq!(log.wal_syncs() - before, 4, "vote, committed, truncate and purge each sync");
+    assert_eq!(
+        log.wal_syncs() - before,
+        4,
+        "vote, committed, truncate and purge each sync"
+    );
 }
 
 /// The child half of `appended_entries_and_vote_survive_a_process_abort`.
@@ -151,10 +220,15 @@ fn appended_entries_and_vote_survive_a_process_abort() {
     if let Some(dir) = std::env::var_os(CRASH_CHILD_ENV) {
         // Child: append, save the vote, and die at once with the database still open:
         // no destructor, no memtable flush, no clean close.
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         runtime.block_on(async {
             let (mut log, _sm) = open_dir(Path::new(&dir));
-            log.blocking_append((1..=3).map(|i| normal(4, i, vec![enqueue("q", 1)]))).await.unwrap();
+            log.blocking_append((1..=3).map(|i| normal(4, i, vec![enqueue("q", 1)])))
+                .await
+                .unwrap();
             log.save_vote(&Vote::new(4, NODE)).await.unwrap();
             println!("{CRASH_CHILD_MARK}");
             std::process::abort();
@@ -167,14 +241,25 @@ fn appended_entries_and_vote_survive_a_process_abort() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains(CRASH_CHILD_MARK), "the child ran the test and appended: {stdout}");
+    assert!(
+        stdout.contains(CRASH_CHILD_MARK),
+        "the child ran the test and appended: {stdout}"
+    );
     assert!(!output.status.success(), "the child aborted");
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let (mut log, _sm) = open_dir(dir.path());
         let got = log.try_get_log_entries(..).await.unwrap();
-        assert_eq!(got, (1..=3).map(|i| normal(4, i, vec![enqueue("q", 1)])).collect::<Vec<_>>());
+        assert_eq!(
+            got,
+            (1..=3)
+                .map(|i| normal(4, i, vec![enqueue("q", 1)]))
+                .collect::<Vec<_>>()
+        );
         assert_eq!(log.read_vote().await.unwrap(), Some(Vote::new(4, NODE)));
     });
 }
@@ -184,7 +269,9 @@ async fn truncate_and_purge_are_reported_and_survive_reopen() {
     let dir = TempDir::new().unwrap();
     {
         let (mut log, _sm) = open_dir(dir.path());
-        log.blocking_append((1..=10).map(|i| blank(1, i))).await.unwrap();
+        log.blocking_append((1..=10).map(|i| blank(1, i)))
+            .await
+            .unwrap();
         log.truncate(log_id(1, 8)).await.unwrap();
         log.purge(log_id(1, 3)).await.unwrap();
         let state = log.get_log_state().await.unwrap();
@@ -195,13 +282,25 @@ async fn truncate_and_purge_are_reported_and_survive_reopen() {
     let state = log.get_log_state().await.unwrap();
     assert_eq!(state.last_purged_log_id, Some(log_id(1, 3)));
     assert_eq!(state.last_log_id, Some(log_id(1, 7)));
-    let indexes: Vec<u64> = log.try_get_log_entries(..).await.unwrap().iter().map(|e| e.log_id.index).collect();
+    let indexes: Vec<u64> = log
+        .try_get_log_entries(..)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.log_id.index)
+        .collect();
     assert_eq!(indexes, vec![4, 5, 6, 7]);
-    assert!(log.try_get_log_entries(1..4).await.unwrap().is_empty(), "purged entries are gone");
+    assert!(
+        log.try_get_log_entries(1..4).await.unwrap().is_empty(),
+        "purged entries are gone"
+    );
 
     // A new leader's entry takes the truncated slot.
     log.blocking_append([blank(2, 8)]).await.unwrap();
-    assert_eq!(log.get_log_state().await.unwrap().last_log_id, Some(log_id(2, 8)));
+    assert_eq!(
+        log.get_log_state().await.unwrap().last_log_id,
+        Some(log_id(2, 8))
+    );
 
     // Purging everything: the last log id is the last purged one.
     log.purge(log_id(2, 8)).await.unwrap();
@@ -219,7 +318,9 @@ async fn truncate_and_purge_are_reported_and_survive_reopen() {
 async fn truncating_everything_leaves_an_empty_log() {
     let dir = TempDir::new().unwrap();
     let (mut log, _sm) = open_dir(dir.path());
-    log.blocking_append((1..=4).map(|i| blank(1, i))).await.unwrap();
+    log.blocking_append((1..=4).map(|i| blank(1, i)))
+        .await
+        .unwrap();
     log.truncate(log_id(1, 1)).await.unwrap();
     assert!(log.try_get_log_entries(..).await.unwrap().is_empty());
     assert_eq!(log.get_log_state().await.unwrap().last_log_id, None);
@@ -233,7 +334,10 @@ async fn apply_runs_commands_and_tracks_applied_state() {
     let (_log, mut sm) = open_dir(dir.path());
     let outcomes = sm.apply(task_entries()).await.unwrap();
     assert_eq!(outcomes.len(), 3);
-    assert!(outcomes[0].results.is_empty(), "membership entries have an empty outcome");
+    assert!(
+        outcomes[0].results.is_empty(),
+        "membership entries have an empty outcome"
+    );
     assert!(matches!(&outcomes[1].results[0], Ok(Reply::Enqueued(items)) if items.len() == 3));
     assert!(matches!(&outcomes[2].results[0], Ok(Reply::Claimed(tasks)) if tasks.len() == 1));
 
@@ -252,19 +356,34 @@ async fn apply_hooks_publish_events_and_the_applied_index() {
     let dir = TempDir::new().unwrap();
     let (hooks, mut hooked) = hooks();
     let (_log, mut sm) = open(dir.path(), Config::default(), hooks).unwrap();
-    assert_eq!(*hooked.applied.borrow_and_update(), 0, "open publishes where the machine starts");
+    assert_eq!(
+        *hooked.applied.borrow_and_update(),
+        0,
+        "open publishes where the machine starts"
+    );
 
-    sm.apply([normal(1, 5, vec![enqueue("emails", 1)])]).await.unwrap();
+    sm.apply([normal(1, 5, vec![enqueue("emails", 1)])])
+        .await
+        .unwrap();
     let event = hooked.events.try_recv().expect("the enqueue's event");
-    assert_eq!((event.task, event.queue.as_str(), event.state), (TaskId(1), "emails", TaskState::Queued));
-    assert!(sm.shared().read().unwrap().task(event.task).is_some(), "the state is visible when the event is");
+    assert_eq!(
+        (event.task, event.queue.as_str(), event.state),
+        (TaskId(1), "emails", TaskState::Queued)
+    );
+    assert!(
+        sm.shared().read().unwrap().task(event.task).is_some(),
+        "the state is visible when the event is"
+    );
     assert!(hooked.events.try_recv().is_err(), "one task, one event");
     assert!(hooked.applied.has_changed().unwrap());
     assert_eq!(*hooked.applied.borrow_and_update(), 5);
 
     sm.apply([blank(1, 6), membership(1, 7)]).await.unwrap();
     assert_eq!(*hooked.applied.borrow_and_update(), 7);
-    assert!(hooked.events.try_recv().is_err(), "blank and membership entries emit nothing");
+    assert!(
+        hooked.events.try_recv().is_err(),
+        "blank and membership entries emit nothing"
+    );
 }
 
 #[tokio::test]
@@ -273,9 +392,17 @@ async fn a_built_snapshot_restores_the_tasks_after_reopen() {
     let (snapshot_meta, snapshot_data, hash) = {
         let (_log, mut sm) = open_dir(dir.path());
         sm.apply(task_entries()).await.unwrap();
-        let snap = sm.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        let snap = sm
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
         assert_eq!(snap.meta.last_log_id, Some(log_id(1, 3)));
-        assert_eq!(snap.meta.last_membership, StoredMembership::new(Some(log_id(1, 1)), members()));
+        assert_eq!(
+            snap.meta.last_membership,
+            StoredMembership::new(Some(log_id(1, 1)), members())
+        );
         (snap.meta, snap.snapshot.into_inner(), state_hash(&sm))
     };
     let (hooks, mut hooked) = hooks();
@@ -288,9 +415,16 @@ async fn a_built_snapshot_restores_the_tasks_after_reopen() {
         assert_eq!(machine.task(TaskId(1)).unwrap().state, TaskState::Running);
         assert_eq!(machine.last_applied(), 3);
     }
-    assert_eq!(sm.applied_state().await.unwrap(), (Some(log_id(1, 3)), snapshot_meta.last_membership.clone()));
+    assert_eq!(
+        sm.applied_state().await.unwrap(),
+        (Some(log_id(1, 3)), snapshot_meta.last_membership.clone())
+    );
     assert_eq!(*hooked.applied.borrow_and_update(), 3);
-    let current = sm.get_current_snapshot().await.unwrap().expect("the snapshot is current");
+    let current = sm
+        .get_current_snapshot()
+        .await
+        .unwrap()
+        .expect("the snapshot is current");
     assert_eq!(current.meta, snapshot_meta);
     assert_eq!(current.snapshot.into_inner(), snapshot_data);
 }
@@ -300,28 +434,46 @@ async fn an_installed_snapshot_reproduces_the_state() {
     let leader_dir = TempDir::new().unwrap();
     let (_log, mut leader) = open_dir(leader_dir.path());
     leader.apply(task_entries()).await.unwrap();
-    leader.get_snapshot_builder().await.build_snapshot().await.unwrap();
+    leader
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
     let snap = leader.get_current_snapshot().await.unwrap().unwrap();
 
     let follower_dir = TempDir::new().unwrap();
     let (hooks, mut hooked) = hooks();
-    let (_follower_log, mut follower) = open(follower_dir.path(), Config::default(), hooks).unwrap();
+    let (_follower_log, mut follower) =
+        open(follower_dir.path(), Config::default(), hooks).unwrap();
     let mut received = follower.begin_receiving_snapshot().await.unwrap();
     assert!(received.get_ref().is_empty());
     *received = *snap.snapshot;
-    follower.install_snapshot(&snap.meta, received).await.unwrap();
+    follower
+        .install_snapshot(&snap.meta, received)
+        .await
+        .unwrap();
 
     assert_eq!(state_hash(&follower), state_hash(&leader));
-    assert_eq!(follower.applied_state().await.unwrap(), leader.applied_state().await.unwrap());
+    assert_eq!(
+        follower.applied_state().await.unwrap(),
+        leader.applied_state().await.unwrap()
+    );
     assert_eq!(*hooked.applied.borrow_and_update(), 3);
-    assert_eq!(follower.get_current_snapshot().await.unwrap().unwrap().meta, snap.meta);
+    assert_eq!(
+        follower.get_current_snapshot().await.unwrap().unwrap().meta,
+        snap.meta
+    );
 
     // The installed snapshot is durable: a restart comes back to it.
     let hash_at_3 = state_hash(&leader);
     drop((_follower_log, follower));
     let (_log, mut follower) = open_dir(follower_dir.path());
     assert_eq!(state_hash(&follower), hash_at_3);
-    assert_eq!(follower.applied_state().await.unwrap().0, Some(log_id(1, 3)));
+    assert_eq!(
+        follower.applied_state().await.unwrap().0,
+        Some(log_id(1, 3))
+    );
 
     // Both continue identically from there.
     let next = normal(1, 4, vec![claim("emails", 2)]);
@@ -337,7 +489,11 @@ async fn a_corrupt_snapshot_file_stops_open() {
     {
         let (_log, mut sm) = open_dir(dir.path());
         sm.apply(task_entries()).await.unwrap();
-        sm.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        sm.get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
     }
     let path = snapshot_file_path(dir.path());
     let good = std::fs::read(&path).unwrap();
@@ -346,16 +502,29 @@ async fn a_corrupt_snapshot_file_stops_open() {
     let middle = flipped.len() / 2;
     flipped[middle] ^= 0x40;
     std::fs::write(&path, &flipped).unwrap();
-    let err = open(dir.path(), Config::default(), hooks().0).expect_err("a flipped byte fails open");
+    let err =
+        open(dir.path(), Config::default(), hooks().0).expect_err("a flipped byte fails open");
     assert!(matches!(err, OpenError::SnapshotFile { .. }), "{err}");
-    assert!(err.to_string().contains("current.snap"), "the message names the file: {err}");
-    assert!(err.to_string().contains("checksum"), "and says what is wrong: {err}");
+    assert!(
+        err.to_string().contains("current.snap"),
+        "the message names the file: {err}"
+    );
+    assert!(
+        err.to_string().contains("checksum"),
+        "and says what is wrong: {err}"
+    );
 
     std::fs::write(&path, &good[..good.len() - 3]).unwrap();
-    assert!(open(dir.path(), Config::default(), hooks().0).is_err(), "a torn file fails open");
+    assert!(
+        open(dir.path(), Config::default(), hooks().0).is_err(),
+        "a torn file fails open"
+    );
 
     std::fs::write(&path, &good).unwrap();
-    assert!(open(dir.path(), Config::default(), hooks().0).is_ok(), "the intact file opens");
+    assert!(
+        open(dir.path(), Config::default(), hooks().0).is_ok(),
+        "the intact file opens"
+    );
 }
 
 #[tokio::test]
@@ -364,7 +533,11 @@ async fn a_half_written_snapshot_is_ignored() {
     {
         let (_log, mut sm) = open_dir(dir.path());
         sm.apply(task_entries()).await.unwrap();
-        sm.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        sm.get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
     }
     // A crash while writing the next snapshot leaves the temporary file behind.
     let temp = dir.path().join("snapshot").join("current.tmp");
@@ -385,17 +558,25 @@ async fn a_corrupt_installed_snapshot_is_an_error_and_changes_nothing() {
         last_membership: StoredMembership::new(Some(log_id(1, 1)), members()),
         snapshot_id: "garbage".into(),
     };
-    let err: StorageError =
-        sm.install_snapshot(&meta, Box::new(Cursor::new(b"TSWSNAP\0garbage".to_vec()))).await.expect_err("garbage is refused");
+    let err: StorageError = sm
+        .install_snapshot(&meta, Box::new(Cursor::new(b"TSWSNAP\0garbage".to_vec())))
+        .await
+        .expect_err("garbage is refused");
     assert!(err.to_string().contains("snapshot"), "{err}");
     assert_eq!(state_hash(&sm), hash);
     assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(1, 3)));
-    assert!(sm.get_current_snapshot().await.unwrap().is_none(), "nothing was saved");
+    assert!(
+        sm.get_current_snapshot().await.unwrap().is_none(),
+        "nothing was saved"
+    );
 
     // A state further along than its metadata claims is refused too.
     let mut ahead = StateMachine::new(Config::default());
     ahead.apply(20, &Entry::default());
-    let err = sm.install_snapshot(&meta, Box::new(Cursor::new(ahead.snapshot()))).await.expect_err("inconsistent");
+    let err = sm
+        .install_snapshot(&meta, Box::new(Cursor::new(ahead.snapshot())))
+        .await
+        .expect_err("inconsistent");
     assert!(err.to_string().contains("covers only 10"), "{err}");
     assert_eq!(state_hash(&sm), hash);
 }
@@ -415,20 +596,35 @@ async fn restart_replays_the_committed_log_on_top_of_the_snapshot() {
         let (mut log, mut sm) = open_dir(dir.path());
         log.blocking_append(entries.clone()).await.unwrap();
         sm.apply(entries[..3].to_vec()).await.unwrap();
-        sm.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        sm.get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
         sm.apply(entries[3..].to_vec()).await.unwrap();
         log.save_committed(Some(log_id(1, 4))).await.unwrap();
         state_hash(&sm)
     };
     let (hooks, mut hooked) = hooks();
     let (mut log, mut sm) = open(dir.path(), Config::default(), hooks).unwrap();
-    assert_eq!(sm.shared().read().unwrap().last_applied(), 2, "the machine starts at the snapshot");
+    assert_eq!(
+        sm.shared().read().unwrap().last_applied(),
+        2,
+        "the machine starts at the snapshot"
+    );
     assert_ne!(state_hash(&sm), hash_at_4);
 
     // What openraft does at startup.
-    StorageHelper::new(&mut log, &mut sm).get_initial_state().await.unwrap();
+    StorageHelper::new(&mut log, &mut sm)
+        .get_initial_state()
+        .await
+        .unwrap();
     assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(1, 4)));
-    assert_eq!(state_hash(&sm), hash_at_4, "the committed entries after the snapshot were re-applied");
+    assert_eq!(
+        state_hash(&sm),
+        hash_at_4,
+        "the committed entries after the snapshot were re-applied"
+    );
     assert_eq!(*hooked.applied.borrow_and_update(), 4);
 }
 
@@ -453,11 +649,14 @@ fn openraft_storage_suite() {
 // ---- on-disk compatibility ----------------------------------------------------------------
 
 fn fixture(name: &str, bytes: &[u8]) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     if std::env::var_os("TASKSWARM_BLESS").is_some() && !path.exists() {
         std::fs::write(&path, bytes).unwrap();
     }
-    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {} missing ({e}); bless it once", path.display()))
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("fixture {} missing ({e}); bless it once", path.display()))
 }
 
 fn sample_entry() -> RaftEntry {
@@ -469,17 +668,31 @@ fn sample_entry() -> RaftEntry {
         idempotency_key: Some("order-1".into()),
         ..Default::default()
     };
-    let entry = Entry { wall_ms: 1_700_000_000_000, cluster_ms: 42_000, commands: vec![Command::Enqueue { tasks: vec![task] }] };
-    RaftEntry { log_id: LogId::new(CommittedLeaderId::new(3, 2), 17), payload: EntryPayload::Normal(entry) }
+    let entry = Entry {
+        wall_ms: 1_700_000_000_000,
+        cluster_ms: 42_000,
+        commands: vec![Command::Enqueue { tasks: vec![task] }],
+    };
+    RaftEntry {
+        log_id: LogId::new(CommittedLeaderId::new(3, 2), 17),
+        payload: EntryPayload::Normal(entry),
+    }
 }
 
 #[test]
 fn log_record_v1_bytes_still_decode() {
     let entry = sample_entry();
-    let saved = fixture("storage-log-record-v1.bin", &codec::encode_log_record(&entry).unwrap());
+    let saved = fixture(
+        "storage-log-record-v1.bin",
+        &codec::encode_log_record(&entry).unwrap(),
+    );
     assert_eq!(saved[0], 1, "version byte");
     assert_eq!(codec::decode_log_record(&saved).unwrap(), entry);
-    assert_eq!(codec::encode_log_record(&entry).unwrap(), saved, "encoding is unchanged");
+    assert_eq!(
+        codec::encode_log_record(&entry).unwrap(),
+        saved,
+        "encoding is unchanged"
+    );
 }
 
 #[test]
@@ -491,27 +704,45 @@ fn vote_and_log_id_v1_bytes_still_decode() {
     assert_eq!(codec::encode_vote(&vote).unwrap(), saved);
 
     let committed = Some(LogId::new(CommittedLeaderId::new(5, 2), 99));
-    let saved = fixture("storage-log-id-v1.bin", &codec::encode_log_id(&committed).unwrap());
+    let saved = fixture(
+        "storage-log-id-v1.bin",
+        &codec::encode_log_id(&committed).unwrap(),
+    );
     assert_eq!(codec::decode_log_id(&saved).unwrap(), committed);
     assert_eq!(codec::encode_log_id(&committed).unwrap(), saved);
 }
 
 #[test]
 fn snapshot_file_v1_bytes_still_decode() {
-    let EntryPayload::Normal(entry) = sample_entry().payload else { unreachable!("a normal entry") };
-    let mut machine = StateMachine::new(Config { retention_ms: 60_000, tasks_max: 1_000 });
+    let EntryPayload::Normal(entry) = sample_entry().payload else {
+        unreachable!("a normal entry")
+    };
+    let mut machine = StateMachine::new(Config {
+        retention_ms: 60_000,
+        tasks_max: 1_000,
+    });
     machine.apply(17, &entry);
     let last = LogId::new(CommittedLeaderId::new(3, 2), 17);
     let meta = SnapshotMeta {
         last_log_id: Some(last),
-        last_membership: StoredMembership::new(Some(LogId::new(CommittedLeaderId::new(1, 1), 1)), members()),
+        last_membership: StoredMembership::new(
+            Some(LogId::new(CommittedLeaderId::new(1, 1), 1)),
+            members(),
+        ),
         snapshot_id: "3-2-17-fixture".into(),
     };
-    let saved = fixture("storage-snapshot-file-v1.bin", &snapshot_file::encode(&meta, &machine.snapshot()).unwrap());
+    let saved = fixture(
+        "storage-snapshot-file-v1.bin",
+        &snapshot_file::encode(&meta, &machine.snapshot()).unwrap(),
+    );
     assert_eq!(&saved[..8], b"TSWSNAPF");
     assert_eq!(saved[8..12], 1u32.to_le_bytes(), "file version");
     let (decoded_meta, state) = snapshot_file::decode(saved.clone()).unwrap();
     assert_eq!(decoded_meta, meta);
     assert_eq!(StateMachine::restore(&state).unwrap(), machine);
-    assert_eq!(snapshot_file::encode(&decoded_meta, &state).unwrap(), saved, "encoding is unchanged");
+    assert_eq!(
+        snapshot_file::encode(&decoded_meta, &state).unwrap(),
+        saved,
+        "encoding is unchanged"
+    );
 }

@@ -36,7 +36,13 @@ async fn a_task_stream_replays_the_history_then_follows_it_to_the_end() {
     let c = Cluster::start(3).await;
     let leader = c.wait_leader().await;
     let id = c.enqueue("s1", json!({})).await;
-    let (_, claimed, _) = c.post(leader, "/v1/claim", json!({"worker": "w", "queues": ["q"], "wait_ms": 5000})).await;
+    let (_, claimed, _) = c
+        .post(
+            leader,
+            "/v1/claim",
+            json!({"worker": "w", "queues": ["q"], "wait_ms": 5000}),
+        )
+        .await;
     let token = claimed["tasks"][0]["lease"]["token"].as_u64().unwrap();
     let resp = c
         .http
@@ -48,11 +54,26 @@ async fn a_task_stream_replays_the_history_then_follows_it_to_the_end() {
     assert_eq!(resp.status().as_u16(), 200);
     let reader = tokio::spawn(event_names(resp, "succeeded", Duration::from_secs(20)));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (s, _, _) = c.post(leader, &format!("/v1/tasks/{id}/heartbeat"), json!({"token": token, "progress": {"pct": 50}})).await;
+    let (s, _, _) = c
+        .post(
+            leader,
+            &format!("/v1/tasks/{id}/heartbeat"),
+            json!({"token": token, "progress": {"pct": 50}}),
+        )
+        .await;
     assert_eq!(s, 200);
-    let (s, _, _) = c.post(leader, &format!("/v1/tasks/{id}/complete"), json!({"token": token, "result": 1})).await;
+    let (s, _, _) = c
+        .post(
+            leader,
+            &format!("/v1/tasks/{id}/complete"),
+            json!({"token": token, "result": 1}),
+        )
+        .await;
     assert_eq!(s, 200);
-    assert_eq!(reader.await.unwrap(), vec!["enqueued", "claimed", "progress", "succeeded"]);
+    assert_eq!(
+        reader.await.unwrap(),
+        vec!["enqueued", "claimed", "progress", "succeeded"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,13 +81,26 @@ async fn a_follower_streams_every_lifecycle_event_filtered_by_queue() {
     let c = Cluster::start(3).await;
     let leader = c.wait_leader().await;
     let follower = c.follower(leader);
-    let resp = c.http.get(format!("{}/v1/events?queue=watched", c.url(follower))).send().await.unwrap();
+    let resp = c
+        .http
+        .get(format!("{}/v1/events?queue=watched", c.url(follower)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let reader = tokio::spawn(event_names(resp, "cancelled", Duration::from_secs(20)));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    c.post(leader, "/v1/tasks", json!({"queue": "other", "kind": "k"})).await;
-    let (_, t, _) = c.post(leader, "/v1/tasks", json!({"queue": "watched", "kind": "k"})).await;
-    c.post(leader, &format!("/v1/tasks/{}/cancel", t["id"]), json!({})).await;
+    c.post(leader, "/v1/tasks", json!({"queue": "other", "kind": "k"}))
+        .await;
+    let (_, t, _) = c
+        .post(
+            leader,
+            "/v1/tasks",
+            json!({"queue": "watched", "kind": "k"}),
+        )
+        .await;
+    c.post(leader, &format!("/v1/tasks/{}/cancel", t["id"]), json!({}))
+        .await;
     assert_eq!(reader.await.unwrap(), vec!["enqueued", "cancelled"]);
 }
 
@@ -75,7 +109,13 @@ async fn broadcasts_are_numbered_and_resumable() {
     let c = Cluster::start(3).await;
     let leader = c.wait_leader().await;
     for i in 1..=3 {
-        let (s, body, _) = c.post(leader, "/v1/broadcast", json!({"channel": "ops", "message": {"i": i}})).await;
+        let (s, body, _) = c
+            .post(
+                leader,
+                "/v1/broadcast",
+                json!({"channel": "ops", "message": {"i": i}}),
+            )
+            .await;
         assert_eq!((s, body["seq"].as_u64()), (200, Some(i)));
     }
     let (_, after_one) = c.get(leader, "/v1/broadcast?after=1").await;
@@ -90,6 +130,11 @@ async fn broadcasts_are_numbered_and_resumable() {
         .unwrap();
     let reader = tokio::spawn(event_names(resp, "late", Duration::from_secs(20)));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    c.post(leader, "/v1/broadcast", json!({"channel": "late", "message": 4})).await;
+    c.post(
+        leader,
+        "/v1/broadcast",
+        json!({"channel": "late", "message": 4}),
+    )
+    .await;
     assert_eq!(reader.await.unwrap(), vec!["ops", "late"]);
 }

@@ -37,7 +37,10 @@ pub enum HistoryError {
 }
 
 fn line_error(line: usize, reason: impl Into<String>) -> HistoryError {
-    HistoryError::Line { line, reason: reason.into() }
+    HistoryError::Line {
+        line,
+        reason: reason.into(),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +71,14 @@ pub struct Header {
 
 impl Header {
     pub fn new(workload: Workload) -> Self {
-        Self { format: FORMAT.to_owned(), version: VERSION, workload, nodes: 0, seed: 0, scheduled_faults: Vec::new() }
+        Self {
+            format: FORMAT.to_owned(),
+            version: VERSION,
+            workload,
+            nodes: 0,
+            seed: 0,
+            scheduled_faults: Vec::new(),
+        }
     }
 }
 
@@ -98,7 +108,16 @@ pub enum F {
 }
 
 impl F {
-    pub const ALL: [F; 8] = [F::Enqueue, F::Claim, F::Heartbeat, F::Complete, F::Fail, F::Release, F::Read, F::Cancel];
+    pub const ALL: [F; 8] = [
+        F::Enqueue,
+        F::Claim,
+        F::Heartbeat,
+        F::Complete,
+        F::Fail,
+        F::Release,
+        F::Read,
+        F::Cancel,
+    ];
 
     /// Operations that carry a lease token and must be fenced.
     pub fn is_lease_op(self) -> bool {
@@ -272,7 +291,8 @@ impl Record {
     /// Dispatch on `process` by hand: an untagged derive would hide the real error
     /// behind "did not match any variant".
     fn parse(text: &str) -> Result<Record, String> {
-        let raw: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        let raw: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
         let kind = match raw.get("process") {
             Some(serde_json::Value::Number(_)) => "op",
             Some(serde_json::Value::String(s)) if s == NEMESIS_PROCESS => "nemesis",
@@ -331,8 +351,8 @@ impl History {
                 continue;
             }
             if header.is_none() {
-                let h: Header =
-                    serde_json::from_str(&text).map_err(|e| line_error(line, format!("bad header: {e}")))?;
+                let h: Header = serde_json::from_str(&text)
+                    .map_err(|e| line_error(line, format!("bad header: {e}")))?;
                 header = Some(h);
                 continue;
             }
@@ -357,17 +377,29 @@ impl History {
 
 fn validate(header: &Header, records: &[Record], lines: &[usize]) -> Result<(), HistoryError> {
     if header.format != FORMAT {
-        return Err(line_error(1, format!("format is {:?}, expected {FORMAT:?}", header.format)));
+        return Err(line_error(
+            1,
+            format!("format is {:?}, expected {FORMAT:?}", header.format),
+        ));
     }
     if header.version != VERSION {
-        return Err(line_error(1, format!("version {} is not supported (only {VERSION})", header.version)));
+        return Err(line_error(
+            1,
+            format!(
+                "version {} is not supported (only {VERSION})",
+                header.version
+            ),
+        ));
     }
     // Process → the f of its outstanding invoke: a process runs one operation at a time.
     let mut outstanding: BTreeMap<u64, F> = BTreeMap::new();
     let mut last_index = None;
     for (pos, (record, &line)) in records.iter().zip(lines).enumerate() {
         if last_index.is_some_and(|last| record.index() <= last) {
-            return Err(line_error(line, format!("index {} does not increase", record.index())));
+            return Err(line_error(
+                line,
+                format!("index {} does not increase", record.index()),
+            ));
         }
         last_index = Some(record.index());
         match record {
@@ -380,14 +412,29 @@ fn validate(header: &Header, records: &[Record], lines: &[usize]) -> Result<(), 
                     (OpType::Invoke, Some(f)) => {
                         return Err(line_error(
                             line,
-                            format!("process {} invokes {} while its {} is outstanding", op.process, op.f.name(), f.name()),
+                            format!(
+                                "process {} invokes {} while its {} is outstanding",
+                                op.process,
+                                op.f.name(),
+                                f.name()
+                            ),
                         ))
                     }
                     (_, None) => {
-                        return Err(line_error(line, format!("process {} completes without an invoke", op.process)))
+                        return Err(line_error(
+                            line,
+                            format!("process {} completes without an invoke", op.process),
+                        ))
                     }
                     (_, Some(f)) if f != op.f => {
-                        return Err(line_error(line, format!("completion f {} does not match invoke f {}", op.f.name(), f.name())))
+                        return Err(line_error(
+                            line,
+                            format!(
+                                "completion f {} does not match invoke f {}",
+                                op.f.name(),
+                                f.name()
+                            ),
+                        ))
                     }
                     (_, Some(_)) => {
                         outstanding.remove(&op.process);
@@ -395,11 +442,17 @@ fn validate(header: &Header, records: &[Record], lines: &[usize]) -> Result<(), 
                 }
             }
             Record::Nemesis(n) if n.process != NEMESIS_PROCESS => {
-                return Err(line_error(line, format!("nemesis record with process {:?}", n.process)))
+                return Err(line_error(
+                    line,
+                    format!("nemesis record with process {:?}", n.process),
+                ))
             }
             Record::Nemesis(_) => {}
             Record::Final(_) if pos + 1 != records.len() => {
-                return Err(line_error(line, "the final-state record must be the last line"))
+                return Err(line_error(
+                    line,
+                    "the final-state record must be the last line",
+                ))
             }
             Record::Final(_) => {}
         }
@@ -410,12 +463,20 @@ fn validate(header: &Header, records: &[Record], lines: &[usize]) -> Result<(), 
 /// The fields each checker needs, so a history missing them is refused, not misjudged.
 fn validate_value(op: &OpRecord) -> Result<(), String> {
     let v = &op.value;
-    let missing = |field: &str| Err(format!("{} {:?} needs `value.{field}`", op.f.name(), op.kind));
+    let missing = |field: &str| {
+        Err(format!(
+            "{} {:?} needs `value.{field}`",
+            op.f.name(),
+            op.kind
+        ))
+    };
     match (op.f, op.kind) {
         (F::Enqueue, OpType::Invoke) if v.client_id.is_none() => missing("client_id"),
         (F::Enqueue, OpType::Ok) if v.task.is_none() => missing("task"),
         (F::Claim, OpType::Ok) if v.claimed.is_none() => missing("claimed"),
-        (f, OpType::Invoke) if f.is_lease_op() && (v.task.is_none() || v.token.is_none()) => missing("task and token"),
+        (f, OpType::Invoke) if f.is_lease_op() && (v.task.is_none() || v.token.is_none()) => {
+            missing("task and token")
+        }
         (F::Read | F::Cancel, OpType::Invoke) if v.task.is_none() => missing("task"),
         (F::Read, OpType::Ok) if v.state.is_none() => missing("state"),
         _ => Ok(()),

@@ -30,7 +30,10 @@ impl TaskState {
 
     /// Finished tasks never change again (no workload issues `requeue`).
     pub fn is_finished(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled | Self::Expired)
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Cancelled | Self::Expired
+        )
     }
 
     pub fn name(self) -> &'static str {

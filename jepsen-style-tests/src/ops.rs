@@ -70,7 +70,8 @@ impl<'a> Operation<'a> {
     }
 
     pub fn latency_ms(&self) -> Option<u64> {
-        self.completion.map(|c| c.time_ms.saturating_sub(self.invoke.time_ms))
+        self.completion
+            .map(|c| c.time_ms.saturating_sub(self.invoke.time_ms))
     }
 }
 
@@ -82,7 +83,11 @@ pub fn operations(history: &History) -> Vec<Operation<'_>> {
         let Record::Op(op) = record else { continue };
         if op.kind == OpType::Invoke {
             open.insert(op.process, ops.len());
-            ops.push(Operation { f: op.f, invoke: op, completion: None });
+            ops.push(Operation {
+                f: op.f,
+                invoke: op,
+                completion: None,
+            });
         } else if let Some(i) = open.remove(&op.process) {
             ops[i].completion = Some(op);
         }

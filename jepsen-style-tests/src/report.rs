@@ -27,7 +27,11 @@ fn fmt_opt(v: Option<u64>) -> String {
 pub fn render(history: &History, findings: &[Findings]) -> String {
     let mut s = String::new();
     let h = history.header();
-    let _ = writeln!(s, "taskswarm history: workload {:?}, {} nodes, seed {}", h.workload, h.nodes, h.seed);
+    let _ = writeln!(
+        s,
+        "taskswarm history: workload {:?}, {} nodes, seed {}",
+        h.workload, h.nodes, h.seed
+    );
     ops_table(history, &mut s);
     faults_table(history, &mut s);
     findings_table(findings, &mut s);
@@ -52,7 +56,11 @@ fn ops_table(history: &History, s: &mut String) {
             latencies.entry(op.f).or_default().push(l);
         }
     }
-    let _ = writeln!(s, "\n{:<10} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}", "f", "invoke", "ok", "fail", "info", "p50 ms", "p99 ms");
+    let _ = writeln!(
+        s,
+        "\n{:<10} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
+        "f", "invoke", "ok", "fail", "info", "p50 ms", "p99 ms"
+    );
     for (f, [invoke, ok, fail, info]) in &counts {
         let mut l = latencies.remove(f).unwrap_or_default();
         l.sort_unstable();
@@ -92,18 +100,29 @@ fn faults_table(history: &History, s: &mut String) {
         e.1 += end.saturating_sub(at);
         e.2 += 1;
     }
-    let _ = writeln!(s, "\n{:<28} {:>6} {:>10} {:>10}", "fault", "count", "total ms", "unstopped");
+    let _ = writeln!(
+        s,
+        "\n{:<28} {:>6} {:>10} {:>10}",
+        "fault", "count", "total ms", "unstopped"
+    );
     for (kind, (count, ms, open)) in by_kind {
         let _ = writeln!(s, "{kind:<28} {count:>6} {ms:>10} {open:>10}");
     }
 }
 
 fn findings_table(findings: &[Findings], s: &mut String) {
-    let _ = writeln!(s, "\n{:<20} {:<10} {:>9} {:>5}  examples", "property", "verdict", "anomalies", "gaps");
+    let _ = writeln!(
+        s,
+        "\n{:<20} {:<10} {:>9} {:>5}  examples",
+        "property", "verdict", "anomalies", "gaps"
+    );
     for f in findings {
         let mut examples: Vec<String> = Vec::new();
         for a in f.anomalies.iter().chain(&f.gaps).take(EXAMPLES_MAX) {
-            examples.push(a.task.map_or_else(|| a.kind.to_owned(), |t| format!("{}:{t}", a.kind)));
+            examples.push(
+                a.task
+                    .map_or_else(|| a.kind.to_owned(), |t| format!("{}:{t}", a.kind)),
+            );
         }
         let _ = writeln!(
             s,
@@ -150,7 +169,13 @@ mod tests {
         let text = render(&h, &check_all(&h));
         assert!(text.contains("partition-isolate-leader"), "{text}");
         // complete: 4 invokes, 3 ok, 1 fail (the stale one), latency 10 ms each.
-        assert!(text.contains(&format!("{:<10} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}", "complete", 4, 3, 1, 0, 10, 10)), "{text}");
+        assert!(
+            text.contains(&format!(
+                "{:<10} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
+                "complete", 4, 3, 1, 0, 10, 10
+            )),
+            "{text}"
+        );
         assert!(text.contains("verdict: Valid (exit 0)"), "{text}");
     }
 

@@ -15,7 +15,11 @@ pub struct Builder {
 
 impl Builder {
     pub fn new(workload: Workload) -> Self {
-        Self { header: Header::new(workload), records: Vec::new(), index: 0 }
+        Self {
+            header: Header::new(workload),
+            records: Vec::new(),
+            index: 0,
+        }
     }
 
     fn next(&mut self) -> (u64, u64) {
@@ -24,13 +28,24 @@ impl Builder {
     }
 
     pub fn schedule(&mut self, id: u64, kind: &str) -> &mut Self {
-        self.header.scheduled_faults.push(Fault { id, kind: kind.to_owned(), targets: vec!["n1".to_owned()] });
+        self.header.scheduled_faults.push(Fault {
+            id,
+            kind: kind.to_owned(),
+            targets: vec!["n1".to_owned()],
+        });
         self
     }
 
     pub fn op(&mut self, process: u64, kind: OpType, f: F, value: OpValue) -> &mut Self {
         let (index, time_ms) = self.next();
-        self.records.push(Record::Op(OpRecord { index, time_ms, process, kind, f, value }));
+        self.records.push(Record::Op(OpRecord {
+            index,
+            time_ms,
+            process,
+            kind,
+            f,
+            value,
+        }));
         self
     }
 
@@ -38,40 +53,122 @@ impl Builder {
         self.op(process, OpType::Invoke, f, value)
     }
 
-    pub fn enqueue(&mut self, process: u64, client: &str, outcome: OpType, task: Option<u64>) -> &mut Self {
-        self.invoke(process, F::Enqueue, OpValue { client_id: Some(client.to_owned()), ..OpValue::default() });
-        self.op(process, outcome, F::Enqueue, OpValue { task, ..OpValue::default() })
+    pub fn enqueue(
+        &mut self,
+        process: u64,
+        client: &str,
+        outcome: OpType,
+        task: Option<u64>,
+    ) -> &mut Self {
+        self.invoke(
+            process,
+            F::Enqueue,
+            OpValue {
+                client_id: Some(client.to_owned()),
+                ..OpValue::default()
+            },
+        );
+        self.op(
+            process,
+            outcome,
+            F::Enqueue,
+            OpValue {
+                task,
+                ..OpValue::default()
+            },
+        )
     }
 
     pub fn claim(&mut self, process: u64, claimed: &[(u64, u64)]) -> &mut Self {
         self.invoke(process, F::Claim, OpValue::default());
-        let claimed = claimed.iter().map(|&(task, token)| Claimed { task, token, client_id: None }).collect();
-        self.op(process, OpType::Ok, F::Claim, OpValue { claimed: Some(claimed), ..OpValue::default() })
+        let claimed = claimed
+            .iter()
+            .map(|&(task, token)| Claimed {
+                task,
+                token,
+                client_id: None,
+            })
+            .collect();
+        self.op(
+            process,
+            OpType::Ok,
+            F::Claim,
+            OpValue {
+                claimed: Some(claimed),
+                ..OpValue::default()
+            },
+        )
     }
 
     pub fn lease_invoke(&mut self, process: u64, f: F, task: u64, token: u64) -> &mut Self {
-        self.invoke(process, f, OpValue { task: Some(task), token: Some(token), ..OpValue::default() })
+        self.invoke(
+            process,
+            f,
+            OpValue {
+                task: Some(task),
+                token: Some(token),
+                ..OpValue::default()
+            },
+        )
     }
 
     /// A lease op invoked and completed at once; `error` only for fail/info.
-    pub fn lease(&mut self, process: u64, f: F, task: u64, token: u64, outcome: OpType, error: Option<&str>) -> &mut Self {
+    pub fn lease(
+        &mut self,
+        process: u64,
+        f: F,
+        task: u64,
+        token: u64,
+        outcome: OpType,
+        error: Option<&str>,
+    ) -> &mut Self {
         self.lease_invoke(process, f, task, token);
         let state = (f == F::Complete && outcome == OpType::Ok).then_some(TaskState::Succeeded);
-        self.op(process, outcome, f, OpValue { state, error: error.map(str::to_owned), ..OpValue::default() })
+        self.op(
+            process,
+            outcome,
+            f,
+            OpValue {
+                state,
+                error: error.map(str::to_owned),
+                ..OpValue::default()
+            },
+        )
     }
 
     pub fn read(&mut self, process: u64, task: u64, state: TaskState) -> &mut Self {
-        self.invoke(process, F::Read, OpValue { task: Some(task), ..OpValue::default() });
-        self.op(process, OpType::Ok, F::Read, OpValue { state: Some(state), ..OpValue::default() })
+        self.invoke(
+            process,
+            F::Read,
+            OpValue {
+                task: Some(task),
+                ..OpValue::default()
+            },
+        );
+        self.op(
+            process,
+            OpType::Ok,
+            F::Read,
+            OpValue {
+                state: Some(state),
+                ..OpValue::default()
+            },
+        )
     }
 
     pub fn nemesis(&mut self, kind: NemesisType, id: u64, effective: bool) -> &mut Self {
         let (index, time_ms) = self.next();
-        let fault = self.header.scheduled_faults.iter().find(|f| f.id == id).cloned().unwrap_or(Fault {
-            id,
-            kind: "unscheduled".to_owned(),
-            targets: Vec::new(),
-        });
+        let fault = self
+            .header
+            .scheduled_faults
+            .iter()
+            .find(|f| f.id == id)
+            .cloned()
+            .unwrap_or(Fault {
+                id,
+                kind: "unscheduled".to_owned(),
+                targets: Vec::new(),
+            });
         self.records.push(Record::Nemesis(NemesisRecord {
             index,
             time_ms,
@@ -93,7 +190,16 @@ impl Builder {
         let value = FinalState {
             tasks: tasks
                 .iter()
-                .map(|&(id, state, token, client)| (id, FinalTask { state, token, client_id: Some(client.to_owned()) }))
+                .map(|&(id, state, token, client)| {
+                    (
+                        id,
+                        FinalTask {
+                            state,
+                            token,
+                            client_id: Some(client.to_owned()),
+                        },
+                    )
+                })
                 .collect(),
             nodes: nodes
                 .iter()
@@ -105,7 +211,12 @@ impl Builder {
                 })
                 .collect(),
         };
-        self.records.push(Record::Final(FinalRecord { index, time_ms, process: FINAL_PROCESS.to_owned(), value }));
+        self.records.push(Record::Final(FinalRecord {
+            index,
+            time_ms,
+            process: FINAL_PROCESS.to_owned(),
+            value,
+        }));
         self
     }
 
@@ -118,8 +229,11 @@ impl Builder {
 }
 
 /// Three converged nodes, node 1 leading.
-pub const NODES_OK: [(u64, Option<u64>, u64, &str); 3] =
-    [(1, Some(1), 40, "abc"), (2, Some(1), 40, "abc"), (3, Some(1), 40, "abc")];
+pub const NODES_OK: [(u64, Option<u64>, u64, &str); 3] = [
+    (1, Some(1), 40, "abc"),
+    (2, Some(1), 40, "abc"),
+    (3, Some(1), 40, "abc"),
+];
 
 /// The fault-phase prefix of the valid history, without its final record, so tests can
 /// append an anomaly before finishing:

@@ -15,14 +15,28 @@ fn node_addresses_are_private_and_distinct() {
     let ips: std::collections::BTreeSet<String> = (1..=net::MAX_NODES).map(net::node_ip).collect();
     assert_eq!(ips.len(), net::MAX_NODES);
     assert!(!ips.contains(net::HARNESS_IP));
-    assert!(ips.iter().all(|ip| ip.starts_with("10.77.0.") && ip.rsplit('.').next().unwrap().parse::<u8>().is_ok()));
+    assert!(ips.iter().all(
+        |ip| ip.starts_with("10.77.0.") && ip.rsplit('.').next().unwrap().parse::<u8>().is_ok()
+    ));
 }
 
 #[test]
 fn fault_events_become_history_lines_the_reader_accepts() {
     let epoch = Instant::now();
-    let start = FaultEvent::new(NemesisType::Start, "partition-isolate", vec!["n1|n2,n3".into()], epoch, true);
-    let stop = FaultEvent::new(NemesisType::Stop, "partition-isolate", vec!["n1|n2,n3".into()], epoch, true);
+    let start = FaultEvent::new(
+        NemesisType::Start,
+        "partition-isolate",
+        vec!["n1|n2,n3".into()],
+        epoch,
+        true,
+    );
+    let stop = FaultEvent::new(
+        NemesisType::Stop,
+        "partition-isolate",
+        vec!["n1|n2,n3".into()],
+        epoch,
+        true,
+    );
     let header = r#"{"format":"taskswarm-history","version":1,"workload":"Q","nodes":3}"#;
     let text = format!(
         "{header}\n{}\n{}\n",
@@ -52,5 +66,8 @@ fn network_changes_are_refused_outside_the_sandbox() {
     // The test process is not the sandboxed harness: nothing may touch the host network.
     assert!(!sandbox::inside());
     assert!(matches!(net::create_bridge(), Err(EnvError::NotSandboxed)));
-    assert!(matches!(net::create_node_ns(1), Err(EnvError::NotSandboxed)));
+    assert!(matches!(
+        net::create_node_ns(1),
+        Err(EnvError::NotSandboxed)
+    ));
 }

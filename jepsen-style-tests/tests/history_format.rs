@@ -43,24 +43,50 @@ fn example_round_trips_byte_for_byte_and_is_valid() {
 
 /// Replaces line `n` (1-based) of the example.
 fn with_line(n: usize, text: &str) -> String {
-    EXAMPLE.lines().enumerate().map(|(i, l)| if i + 1 == n { text } else { l }).collect::<Vec<_>>().join("\n")
+    EXAMPLE
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i + 1 == n { text } else { l })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
 fn malformed_lines_report_their_line_number() {
     let cases = [
         (5, "{not json"),
-        (5, r#"{"index":4,"time_ms":12,"process":1,"type":"invoke","f":"steal","value":{}}"#),
-        (5, r#"{"index":4,"time_ms":12,"process":true,"type":"invoke","f":"claim"}"#),
-        (5, r#"{"index":4,"time_ms":12,"process":1,"type":"invoke","f":"claim","value":{},"extra":1}"#),
+        (
+            5,
+            r#"{"index":4,"time_ms":12,"process":1,"type":"invoke","f":"steal","value":{}}"#,
+        ),
+        (
+            5,
+            r#"{"index":4,"time_ms":12,"process":true,"type":"invoke","f":"claim"}"#,
+        ),
+        (
+            5,
+            r#"{"index":4,"time_ms":12,"process":1,"type":"invoke","f":"claim","value":{},"extra":1}"#,
+        ),
         // Lease op without its token.
-        (7, r#"{"index":6,"time_ms":21,"process":1,"type":"invoke","f":"complete","value":{"task":1}}"#),
+        (
+            7,
+            r#"{"index":6,"time_ms":21,"process":1,"type":"invoke","f":"complete","value":{"task":1}}"#,
+        ),
         // Index going back.
-        (5, r#"{"index":2,"time_ms":12,"process":1,"type":"invoke","f":"claim","value":{}}"#),
+        (
+            5,
+            r#"{"index":2,"time_ms":12,"process":1,"type":"invoke","f":"claim","value":{}}"#,
+        ),
         // Completion whose f differs from the invoke.
-        (6, r#"{"index":5,"time_ms":20,"process":1,"type":"ok","f":"read","value":{"state":"queued"}}"#),
+        (
+            6,
+            r#"{"index":5,"time_ms":20,"process":1,"type":"ok","f":"read","value":{"state":"queued"}}"#,
+        ),
         // Final state not last.
-        (11, r#"{"index":10,"time_ms":40,"process":"final","value":{"tasks":{},"nodes":[]}}"#),
+        (
+            11,
+            r#"{"index":10,"time_ms":40,"process":"final","value":{"tasks":{},"nodes":[]}}"#,
+        ),
     ];
     for (line, text) in cases {
         let err = read(&with_line(line, text)).expect_err(text);
@@ -79,13 +105,19 @@ fn wrong_format_or_version_is_refused_on_line_1() {
 
 #[test]
 fn second_invoke_while_one_is_outstanding_is_refused() {
-    let text = with_line(6, r#"{"index":5,"time_ms":20,"process":1,"type":"invoke","f":"read","value":{"task":1}}"#);
+    let text = with_line(
+        6,
+        r#"{"index":5,"time_ms":20,"process":1,"type":"invoke","f":"read","value":{"task":1}}"#,
+    );
     assert_eq!(line_of(read(&text).expect_err("double invoke")), 6);
 }
 
 #[test]
 fn completion_without_an_invoke_is_refused() {
-    let text = with_line(5, r#"{"index":4,"time_ms":12,"process":9,"type":"invoke","f":"claim","value":{}}"#);
+    let text = with_line(
+        5,
+        r#"{"index":4,"time_ms":12,"process":9,"type":"invoke","f":"claim","value":{}}"#,
+    );
     assert_eq!(line_of(read(&text).expect_err("orphan completion")), 6);
 }
 

@@ -8,8 +8,15 @@ use std::process::Command;
 #[test]
 #[ignore = "needs root, network namespaces and a release taskswarm binary"]
 fn smoke_run_passes() {
-    let out = Command::new(env!("CARGO_BIN_EXE_jepsen-run")).arg("--smoke").output().expect("jepsen-run starts");
+    let out = Command::new(env!("CARGO_BIN_EXE_jepsen-run"))
+        .arg("--smoke")
+        .output()
+        .expect("jepsen-run starts");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("smoke: PASSED"), "{stdout}");
 }

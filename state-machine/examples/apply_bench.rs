@@ -28,7 +28,14 @@ impl Clock {
     fn entry(&mut self, commands: Vec<Command>) -> (u64, Entry) {
         self.index += 1;
         self.ms += 1;
-        (self.index, Entry { wall_ms: 1_700_000_000_000 + self.ms, cluster_ms: self.ms, commands })
+        (
+            self.index,
+            Entry {
+                wall_ms: 1_700_000_000_000 + self.ms,
+                cluster_ms: self.ms,
+                commands,
+            },
+        )
     }
 }
 
@@ -49,7 +56,10 @@ fn rss_mib() -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let tasks: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let tasks: usize = args
+        .get(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     let rounds: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(7);
     let mut sm = StateMachine::default();
     let mut clock = Clock { index: 0, ms: 0 };
@@ -57,7 +67,9 @@ fn main() {
     let start = Instant::now();
     let mut n = 0;
     while n < tasks {
-        let batch: Vec<NewTask> = (n..(n + limits::ENQUEUE_BATCH_MAX).min(tasks)).map(task).collect();
+        let batch: Vec<NewTask> = (n..(n + limits::ENQUEUE_BATCH_MAX).min(tasks))
+            .map(task)
+            .collect();
         n += batch.len();
         let (i, e) = clock.entry(vec![Command::Enqueue { tasks: batch }]);
         sm.apply(i, &e);
@@ -74,7 +86,11 @@ fn main() {
     let (mut enq, mut claim, mut complete) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         // enqueue: single-task commands, as the leader batches them from many clients
-        let commands = (0..COMMANDS_PER_ENTRY).map(|i| Command::Enqueue { tasks: vec![task(tasks + round * COMMANDS_PER_ENTRY + i)] }).collect();
+        let commands = (0..COMMANDS_PER_ENTRY)
+            .map(|i| Command::Enqueue {
+                tasks: vec![task(tasks + round * COMMANDS_PER_ENTRY + i)],
+            })
+            .collect();
         let (i, e) = clock.entry(commands);
         let t = Instant::now();
         sm.apply(i, &e);
@@ -82,7 +98,14 @@ fn main() {
 
         // claim: one task per command, across the four queues
         let commands = (0..COMMANDS_PER_ENTRY)
-            .map(|i| Command::Claim(Claim { worker: format!("w{}", i % 16), queues: vec![format!("q{}", i % 4)], max: 1, ..Default::default() }))
+            .map(|i| {
+                Command::Claim(Claim {
+                    worker: format!("w{}", i % 16),
+                    queues: vec![format!("q{}", i % 4)],
+                    max: 1,
+                    ..Default::default()
+                })
+            })
             .collect();
         let (i, e) = clock.entry(commands);
         let t = Instant::now();
@@ -94,7 +117,11 @@ fn main() {
             .results
             .iter()
             .map(|r| match r {
-                Ok(Reply::Claimed(v)) => Command::Complete { task: v[0].id, token: v[0].token, result: "{\"ok\":true}".into() },
+                Ok(Reply::Claimed(v)) => Command::Complete {
+                    task: v[0].id,
+                    token: v[0].token,
+                    result: "{\"ok\":true}".into(),
+                },
                 other => panic!("claim failed: {other:?}"),
             })
             .collect();
@@ -104,7 +131,9 @@ fn main() {
         complete.push(COMMANDS_PER_ENTRY as f64 / t.elapsed().as_secs_f64());
         assert!(out.results.iter().all(Result::is_ok));
     }
-    println!("apply, {rounds} rounds of {COMMANDS_PER_ENTRY} commands per entry, median commands/s:");
+    println!(
+        "apply, {rounds} rounds of {COMMANDS_PER_ENTRY} commands per entry, median commands/s:"
+    );
     println!("  enqueue   {:>10.0}", median(enq));
     println!("  claim     {:>10.0}", median(claim));
     println!("  complete  {:>10.0}", median(complete));

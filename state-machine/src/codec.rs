@@ -16,7 +16,11 @@ pub enum DecodeError {
     #[error("bad magic bytes for {0}")]
     BadMagic(&'static str),
     #[error("unsupported {what} version {found} (this build reads up to {supported})")]
-    UnsupportedVersion { what: &'static str, found: u32, supported: u32 },
+    UnsupportedVersion {
+        what: &'static str,
+        found: u32,
+        supported: u32,
+    },
     #[error("invalid tag {tag} for {what}")]
     BadTag { what: &'static str, tag: u8 },
     #[error("varint too long or out of range for {0}")]
@@ -42,7 +46,9 @@ impl Writer {
         Self::default()
     }
     pub fn with_capacity(bytes: usize) -> Self {
-        Self { buf: Vec::with_capacity(bytes) }
+        Self {
+            buf: Vec::with_capacity(bytes),
+        }
     }
     pub fn into_bytes(self) -> Vec<u8> {
         self.buf
@@ -150,7 +156,10 @@ impl<'a> Reader<'a> {
     pub fn len(&mut self, what: &'static str) -> Result<usize, DecodeError> {
         let len = self.u64(what)?;
         if len > self.remaining() as u64 {
-            return Err(DecodeError::BadLength { len, remaining: self.remaining() });
+            return Err(DecodeError::BadLength {
+                len,
+                remaining: self.remaining(),
+            });
         }
         Ok(len as usize)
     }
@@ -237,7 +246,10 @@ impl<T: Decode> Decode for Option<T> {
         match r.u8("option")? {
             0 => Ok(None),
             1 => Ok(Some(T::decode(r)?)),
-            tag => Err(DecodeError::BadTag { what: "option", tag }),
+            tag => Err(DecodeError::BadTag {
+                what: "option",
+                tag,
+            }),
         }
     }
 }
@@ -296,7 +308,17 @@ mod tests {
 
     #[test]
     fn varints_round_trip_at_the_edges() {
-        for v in [0u64, 1, 127, 128, 16_383, 16_384, u32::MAX as u64, u64::MAX - 1, u64::MAX] {
+        for v in [
+            0u64,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            u32::MAX as u64,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
             assert_eq!(from_bytes::<u64>(&to_bytes(&v)).unwrap(), v, "value {v}");
         }
         for v in [0i32, 1, -1, i32::MIN, i32::MAX] {
@@ -311,6 +333,9 @@ mod tests {
         assert!(from_bytes::<Vec<u64>>(&[200]).is_err());
         assert!(from_bytes::<Option<u64>>(&[7]).is_err());
         assert!(from_bytes::<String>(&[2, 0xc3, 0x28]).is_err());
-        assert_eq!(from_bytes::<u64>(&[1, 2]), Err(DecodeError::TrailingBytes(1)));
+        assert_eq!(
+            from_bytes::<u64>(&[1, 2]),
+            Err(DecodeError::TrailingBytes(1))
+        );
     }
 }

@@ -59,10 +59,19 @@ pub struct LeaseBeat {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Enqueue { tasks: Vec<NewTask> },
+    Enqueue {
+        tasks: Vec<NewTask>,
+    },
     Claim(Claim),
-    Heartbeat { worker: String, leases: Vec<LeaseBeat> },
-    Complete { task: TaskId, token: Token, result: String },
+    Heartbeat {
+        worker: String,
+        leases: Vec<LeaseBeat>,
+    },
+    Complete {
+        task: TaskId,
+        token: Token,
+        result: String,
+    },
     Fail {
         task: TaskId,
         token: Token,
@@ -74,18 +83,36 @@ pub enum Command {
         retry_after_ms: Option<u64>,
     },
     /// Give the task back without using an attempt.
-    Release { task: TaskId, token: Token, delay_ms: u64 },
-    Cancel { task: TaskId },
+    Release {
+        task: TaskId,
+        token: Token,
+        delay_ms: u64,
+    },
+    Cancel {
+        task: TaskId,
+    },
     /// Take a failed or expired task out of the dead-letter set, with fresh attempts.
-    Requeue { task: TaskId },
-    Pause { queue: String },
-    Resume { queue: String },
-    Broadcast { channel: String, message: String },
+    Requeue {
+        task: TaskId,
+    },
+    Pause {
+        queue: String,
+    },
+    Resume {
+        queue: String,
+    },
+    Broadcast {
+        channel: String,
+        message: String,
+    },
     /// Expire leases, fire timeouts, promote scheduled tasks, drop finished ones.
     Tick,
     /// Change the cluster-wide settings. They live in the log, not in each node's flags,
     /// so every replica applies the same retention and limits.
-    Configure { retention_ms: u64, tasks_max: u64 },
+    Configure {
+        retention_ms: u64,
+        tasks_max: u64,
+    },
 }
 
 impl Command {
@@ -144,7 +171,11 @@ impl Entry {
                 supported: u32::from(ENTRY_FORMAT_VERSION),
             });
         }
-        let entry = Entry { wall_ms: r.u64("wall ms")?, cluster_ms: r.u64("cluster ms")?, commands: Decode::decode(&mut r)? };
+        let entry = Entry {
+            wall_ms: r.u64("wall ms")?,
+            cluster_ms: r.u64("cluster ms")?,
+            commands: Decode::decode(&mut r)?,
+        };
         r.finish()?;
         Ok(entry)
     }
@@ -227,13 +258,24 @@ impl Encode for Command {
                 w.str(worker);
                 leases.encode(w);
             }
-            Self::Complete { task, token, result } => {
+            Self::Complete {
+                task,
+                token,
+                result,
+            } => {
                 w.u8(3);
                 task.encode(w);
                 token.encode(w);
                 w.str(result);
             }
-            Self::Fail { task, token, code, message, retryable, retry_after_ms } => {
+            Self::Fail {
+                task,
+                token,
+                code,
+                message,
+                retryable,
+                retry_after_ms,
+            } => {
                 w.u8(4);
                 task.encode(w);
                 token.encode(w);
@@ -242,7 +284,11 @@ impl Encode for Command {
                 w.bool(*retryable);
                 retry_after_ms.encode(w);
             }
-            Self::Release { task, token, delay_ms } => {
+            Self::Release {
+                task,
+                token,
+                delay_ms,
+            } => {
                 w.u8(5);
                 task.encode(w);
                 token.encode(w);
@@ -270,7 +316,10 @@ impl Encode for Command {
                 w.str(message);
             }
             Self::Tick => w.u8(11),
-            Self::Configure { retention_ms, tasks_max } => {
+            Self::Configure {
+                retention_ms,
+                tasks_max,
+            } => {
                 w.u8(12);
                 w.u64(*retention_ms);
                 w.u64(*tasks_max);
@@ -281,7 +330,9 @@ impl Encode for Command {
 impl Decode for Command {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(match r.u8("command")? {
-            0 => Self::Enqueue { tasks: Decode::decode(r)? },
+            0 => Self::Enqueue {
+                tasks: Decode::decode(r)?,
+            },
             1 => Self::Claim(Claim {
                 worker: r.string("worker")?,
                 queues: Decode::decode(r)?,
@@ -290,8 +341,15 @@ impl Decode for Command {
                 lease_ms: Decode::decode(r)?,
                 min_priority: Decode::decode(r)?,
             }),
-            2 => Self::Heartbeat { worker: r.string("worker")?, leases: Decode::decode(r)? },
-            3 => Self::Complete { task: Decode::decode(r)?, token: Decode::decode(r)?, result: r.string("result")? },
+            2 => Self::Heartbeat {
+                worker: r.string("worker")?,
+                leases: Decode::decode(r)?,
+            },
+            3 => Self::Complete {
+                task: Decode::decode(r)?,
+                token: Decode::decode(r)?,
+                result: r.string("result")?,
+            },
             4 => Self::Fail {
                 task: Decode::decode(r)?,
                 token: Decode::decode(r)?,
@@ -300,15 +358,38 @@ impl Decode for Command {
                 retryable: r.bool("retryable")?,
                 retry_after_ms: Decode::decode(r)?,
             },
-            5 => Self::Release { task: Decode::decode(r)?, token: Decode::decode(r)?, delay_ms: r.u64("delay")? },
-            6 => Self::Cancel { task: Decode::decode(r)? },
-            7 => Self::Requeue { task: Decode::decode(r)? },
-            8 => Self::Pause { queue: r.string("queue")? },
-            9 => Self::Resume { queue: r.string("queue")? },
-            10 => Self::Broadcast { channel: r.string("channel")?, message: r.string("message")? },
+            5 => Self::Release {
+                task: Decode::decode(r)?,
+                token: Decode::decode(r)?,
+                delay_ms: r.u64("delay")?,
+            },
+            6 => Self::Cancel {
+                task: Decode::decode(r)?,
+            },
+            7 => Self::Requeue {
+                task: Decode::decode(r)?,
+            },
+            8 => Self::Pause {
+                queue: r.string("queue")?,
+            },
+            9 => Self::Resume {
+                queue: r.string("queue")?,
+            },
+            10 => Self::Broadcast {
+                channel: r.string("channel")?,
+                message: r.string("message")?,
+            },
             11 => Self::Tick,
-            12 => Self::Configure { retention_ms: r.u64("retention")?, tasks_max: r.u64("tasks max")? },
-            tag => return Err(DecodeError::BadTag { what: "command", tag }),
+            12 => Self::Configure {
+                retention_ms: r.u64("retention")?,
+                tasks_max: r.u64("tasks max")?,
+            },
+            tag => {
+                return Err(DecodeError::BadTag {
+                    what: "command",
+                    tag,
+                })
+            }
         })
     }
 }

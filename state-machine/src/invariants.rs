@@ -13,12 +13,21 @@ impl StateMachine {
         let rebuilt = StateMachine::restore(&self.snapshot()).expect("own snapshot decodes");
         assert_eq!(rebuilt.queues, self.queues, "queue counts match the tasks");
         assert_eq!(rebuilt.groups, self.groups, "group counts match the tasks");
-        assert_eq!(rebuilt.ready, self.ready, "ready index matches the queued tasks");
+        assert_eq!(
+            rebuilt.ready, self.ready,
+            "ready index matches the queued tasks"
+        );
         assert_eq!(rebuilt.scheduled, self.scheduled, "schedule index matches");
-        assert_eq!(rebuilt.leases, self.leases, "lease index matches the running tasks");
+        assert_eq!(
+            rebuilt.leases, self.leases,
+            "lease index matches the running tasks"
+        );
         assert_eq!(rebuilt.deadlines, self.deadlines, "deadline index matches");
         assert_eq!(rebuilt.retention, self.retention, "retention index matches");
-        assert_eq!(rebuilt.idempotency, self.idempotency, "idempotency index matches");
+        assert_eq!(
+            rebuilt.idempotency, self.idempotency,
+            "idempotency index matches"
+        );
         assert_eq!(rebuilt.coalesce, self.coalesce, "coalesce index matches");
 
         let mut live_tokens: BTreeSet<Token> = BTreeSet::new();
@@ -28,7 +37,10 @@ impl StateMachine {
             assert_eq!(*id, task.id);
             assert!(task.id.0 < self.next_task_id);
             assert!(task.max_attempts >= 1);
-            assert!(task.attempt <= task.max_attempts, "task {id} used more attempts than allowed");
+            assert!(
+                task.attempt <= task.max_attempts,
+                "task {id} used more attempts than allowed"
+            );
             assert!(task.events.len() <= limits::TASK_EVENTS_MAX);
             if let Some(t) = task.last_token {
                 assert!(t <= self.last_token, "task {id} holds a token never issued");
@@ -37,19 +49,33 @@ impl StateMachine {
             match task.state {
                 TaskState::Running => {
                     let lease = task.lease.as_ref().expect("running task has a lease");
-                    assert!(live_tokens.insert(lease.token), "two leases share token {}", lease.token);
+                    assert!(
+                        live_tokens.insert(lease.token),
+                        "two leases share token {}",
+                        lease.token
+                    );
                     assert_eq!(task.last_token, Some(lease.token));
                     assert!(task.attempt >= 1);
                 }
-                _ => assert!(task.lease.is_none(), "task {id} is {} with a lease", task.state.as_str()),
+                _ => assert!(
+                    task.lease.is_none(),
+                    "task {id} is {} with a lease",
+                    task.state.as_str()
+                ),
             }
             if task.state == TaskState::Queued {
                 assert!(task.ready_seq >= 1 && task.ready_seq < self.next_ready_seq);
                 assert!(seqs.insert(task.ready_seq), "ready order is total");
-                assert!(task.attempt < task.max_attempts, "a queued task has an attempt left");
+                assert!(
+                    task.attempt < task.max_attempts,
+                    "a queued task has an attempt left"
+                );
             }
             if task.state == TaskState::Scheduled {
-                assert!(task.attempt < task.max_attempts, "a scheduled task has an attempt left");
+                assert!(
+                    task.attempt < task.max_attempts,
+                    "a scheduled task has an attempt left"
+                );
             }
             assert_eq!(task.state.is_finished(), task.finished_cluster_ms.is_some());
             if task.state == TaskState::Succeeded {
@@ -61,10 +87,16 @@ impl StateMachine {
             let expected = by_queue.get(queue.as_str()).copied().unwrap_or_default();
             assert_eq!(info.counts, expected, "counts of queue {queue}");
             assert_eq!(info.paused, self.paused.contains(queue));
-            assert!(info.paused || info.counts.total() > 0, "empty unpaused queue {queue} is dropped");
+            assert!(
+                info.paused || info.counts.total() > 0,
+                "empty unpaused queue {queue} is dropped"
+            );
         }
         assert!(self.queues.len() <= limits::QUEUES_MAX);
         assert!(self.broadcasts.len() <= limits::BROADCASTS_KEPT_MAX);
-        assert!(self.broadcasts.back().is_none_or(|m| m.seq == self.last_broadcast_seq));
+        assert!(self
+            .broadcasts
+            .back()
+            .is_none_or(|m| m.seq == self.last_broadcast_seq));
     }
 }

@@ -29,10 +29,16 @@ mod test_support;
 
 pub use codec::DecodeError;
 pub use command::{Claim, Command, Entry, LeaseBeat, NewTask, ENTRY_FORMAT_VERSION};
-pub use machine::{BroadcastMessage, Config, Counts, ListFilter, ListPage, LogIndex, NextDue, QueueInfo, StateMachine};
+pub use machine::{
+    BroadcastMessage, Config, Counts, ListFilter, ListPage, LogIndex, NextDue, QueueInfo,
+    StateMachine,
+};
 pub use outcome::{
-    ClaimedTask, CommandResult, Enqueued, HeartbeatAck, Outcome, Rejection, Reply, TaskEvent, TickReport,
-    OUTCOME_FORMAT_VERSION,
+    ClaimedTask, CommandResult, Enqueued, HeartbeatAck, Outcome, Rejection, Reply, TaskEvent,
+    TickReport, OUTCOME_FORMAT_VERSION,
 };
 pub use snapshot::SNAPSHOT_FORMAT_VERSION;
-pub use task::{error_code, Backoff, Event, EventKind, Lease, Task, TaskError, TaskId, TaskState, Timeouts, Token};
+pub use task::{
+    error_code, Backoff, Event, EventKind, Lease, Task, TaskError, TaskId, TaskState, Timeouts,
+    Token,
+};

@@ -33,7 +33,12 @@ impl StateMachine {
             }
         });
         if scheduled {
-            self.emit(id, EventKind::Scheduled { run_at_wall_ms: run_at });
+            self.emit(
+                id,
+                EventKind::Scheduled {
+                    run_at_wall_ms: run_at,
+                },
+            );
         }
     }
 
@@ -67,10 +72,28 @@ impl StateMachine {
         let task = &self.tasks[&id];
         assert_eq!(task.state, TaskState::Running);
         let token = task.lease.as_ref().expect("running task has a lease").token;
-        let (cancel, attempt, max_attempts, backoff) = (task.cancel_requested, task.attempt, task.max_attempts, task.backoff);
-        self.emit(id, EventKind::AttemptFailed { token, error: error.clone() });
+        let (cancel, attempt, max_attempts, backoff) = (
+            task.cancel_requested,
+            task.attempt,
+            task.max_attempts,
+            task.backoff,
+        );
+        self.emit(
+            id,
+            EventKind::AttemptFailed {
+                token,
+                error: error.clone(),
+            },
+        );
         if cancel {
-            self.finish(id, TaskState::Cancelled, Some(TaskError::new(error_code::CANCELLED, "cancelled while running")));
+            self.finish(
+                id,
+                TaskState::Cancelled,
+                Some(TaskError::new(
+                    error_code::CANCELLED,
+                    "cancelled while running",
+                )),
+            );
             self.emit(id, EventKind::Cancelled);
         } else if retryable && attempt < max_attempts {
             let delay = retry_after_ms.unwrap_or_else(|| backoff.delay_ms(id, attempt));
@@ -94,7 +117,10 @@ impl StateMachine {
         match &task.lease {
             Some(Lease { token: held, .. }) if *held == token => Ok(()),
             _ if task.state.is_finished() && task.last_token == Some(token) => {
-                Err(Rejection::TaskFinished { task: id, state: task.state })
+                Err(Rejection::TaskFinished {
+                    task: id,
+                    state: task.state,
+                })
             }
             _ => Err(Rejection::LeaseLost { task: id, token }),
         }
@@ -108,24 +134,36 @@ impl StateMachine {
         let mut due: Vec<(u64, Due)> = Vec::new();
         if !task.state.is_finished() {
             if let Some(ms) = t.schedule_to_close_ms {
-                due.push((task.created_cluster_ms.saturating_add(ms), Due::Timeout(Deadline::ScheduleToClose)));
+                due.push((
+                    task.created_cluster_ms.saturating_add(ms),
+                    Due::Timeout(Deadline::ScheduleToClose),
+                ));
             }
         }
         match (task.state, &task.lease) {
             (TaskState::Queued, _) => {
                 if let Some(ms) = t.schedule_to_start_ms {
-                    due.push((task.ready_cluster_ms.saturating_add(ms), Due::Timeout(Deadline::ScheduleToStart)));
+                    due.push((
+                        task.ready_cluster_ms.saturating_add(ms),
+                        Due::Timeout(Deadline::ScheduleToStart),
+                    ));
                 }
             }
             (TaskState::Running, Some(lease)) => {
                 due.push((lease.expires_cluster_ms, Due::LeaseExpired));
                 if let Some(ms) = t.start_to_close_ms {
-                    due.push((lease.started_cluster_ms.saturating_add(ms), Due::Timeout(Deadline::StartToClose)));
+                    due.push((
+                        lease.started_cluster_ms.saturating_add(ms),
+                        Due::Timeout(Deadline::StartToClose),
+                    ));
                 }
             }
             _ => {}
         }
-        due.into_iter().filter(|(at, _)| *at <= now).min_by_key(|(at, _)| *at).map(|(_, d)| d)
+        due.into_iter()
+            .filter(|(at, _)| *at <= now)
+            .min_by_key(|(at, _)| *at)
+            .map(|(_, d)| d)
     }
 
     /// Fires what is overdue on one task, if anything. Returns what fired.
@@ -139,17 +177,37 @@ impl StateMachine {
     pub(crate) fn fire(&mut self, id: TaskId, due: Due) {
         match due {
             Due::LeaseExpired => {
-                self.attempt_failed(id, TaskError::new(error_code::LEASE_EXPIRED, "the lease expired"), true, None);
+                self.attempt_failed(
+                    id,
+                    TaskError::new(error_code::LEASE_EXPIRED, "the lease expired"),
+                    true,
+                    None,
+                );
             }
             Due::Timeout(Deadline::StartToClose) => {
-                let error = TaskError::new(error_code::RUN_TIMEOUT, "the attempt exceeded start_to_close_ms");
+                let error = TaskError::new(
+                    error_code::RUN_TIMEOUT,
+                    "the attempt exceeded start_to_close_ms",
+                );
                 self.attempt_failed(id, error, true, None);
             }
             Due::Timeout(Deadline::ScheduleToStart) => {
-                self.expire(id, TaskError::new(error_code::ASSIGN_TIMEOUT, "not claimed within schedule_to_start_ms"));
+                self.expire(
+                    id,
+                    TaskError::new(
+                        error_code::ASSIGN_TIMEOUT,
+                        "not claimed within schedule_to_start_ms",
+                    ),
+                );
             }
             Due::Timeout(Deadline::ScheduleToClose) => {
-                self.expire(id, TaskError::new(error_code::DEADLINE_EXCEEDED, "not finished within schedule_to_close_ms"));
+                self.expire(
+                    id,
+                    TaskError::new(
+                        error_code::DEADLINE_EXCEEDED,
+                        "not finished within schedule_to_close_ms",
+                    ),
+                );
             }
         }
     }

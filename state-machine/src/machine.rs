@@ -27,7 +27,10 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { retention_ms: limits::DEFAULT_RETENTION_MS, tasks_max: limits::DEFAULT_TASKS_MAX }
+        Self {
+            retention_ms: limits::DEFAULT_RETENTION_MS,
+            tasks_max: limits::DEFAULT_TASKS_MAX,
+        }
     }
 }
 
@@ -44,7 +47,11 @@ impl Counts {
     }
     /// Tasks not yet finished.
     pub fn open(&self) -> u64 {
-        TaskState::ALL.iter().filter(|s| !s.is_finished()).map(|s| self.get(*s)).sum()
+        TaskState::ALL
+            .iter()
+            .filter(|s| !s.is_finished())
+            .map(|s| self.get(*s))
+            .sum()
     }
     fn add(&mut self, state: TaskState) {
         self.0[state.index()] += 1;
@@ -92,7 +99,11 @@ pub(crate) struct ReadyKey {
 
 impl ReadyKey {
     pub(crate) fn of(task: &Task) -> Self {
-        Self { neg_priority: -i64::from(task.priority), seq: task.ready_seq, id: task.id }
+        Self {
+            neg_priority: -i64::from(task.priority),
+            seq: task.ready_seq,
+            id: task.id,
+        }
     }
     pub(crate) fn priority(&self) -> i32 {
         i32::try_from(-self.neg_priority).expect("priority fits i32")
@@ -111,7 +122,8 @@ pub struct NextDue {
 impl NextDue {
     /// Whether a tick at these clock readings would have work to do.
     pub fn is_due(&self, cluster_now_ms: u64, wall_now_ms: u64) -> bool {
-        self.cluster_ms.is_some_and(|t| t <= cluster_now_ms) || self.wall_ms.is_some_and(|t| t <= wall_now_ms)
+        self.cluster_ms.is_some_and(|t| t <= cluster_now_ms)
+            || self.wall_ms.is_some_and(|t| t <= wall_now_ms)
     }
 }
 
@@ -194,8 +206,15 @@ impl StateMachine {
     /// `index` must grow from call to call (gaps are fine: openraft applies membership and
     /// blank entries without us).
     pub fn apply(&mut self, index: LogIndex, entry: &Entry) -> Outcome {
-        assert!(index > self.last_applied, "log index {index} applied after {}", self.last_applied);
-        assert!(index < u64::MAX / TOKEN_SLOTS_PER_ENTRY, "log index {index} too large for tokens");
+        assert!(
+            index > self.last_applied,
+            "log index {index} applied after {}",
+            self.last_applied
+        );
+        assert!(
+            index < u64::MAX / TOKEN_SLOTS_PER_ENTRY,
+            "log index {index} too large for tokens"
+        );
         assert!(self.emitted.is_empty());
         self.last_applied = index;
         // Time never goes back, whatever a leader's clock says.
@@ -209,13 +228,24 @@ impl StateMachine {
                 len: entry.commands.len() as u64,
                 max: limits::ENTRY_COMMANDS_MAX as u64,
             };
-            entry.commands.iter().map(|_| Err(refusal.clone())).collect()
+            entry
+                .commands
+                .iter()
+                .map(|_| Err(refusal.clone()))
+                .collect()
         } else {
-            entry.commands.iter().map(|c| self.apply_command(c)).collect()
+            entry
+                .commands
+                .iter()
+                .map(|c| self.apply_command(c))
+                .collect()
         };
         // Scratch is reset so that a machine between entries equals its restored copy.
         self.claims_in_entry = 0;
-        Outcome { results, events: std::mem::take(&mut self.emitted) }
+        Outcome {
+            results,
+            events: std::mem::take(&mut self.emitted),
+        }
     }
 
     fn apply_command(&mut self, command: &Command) -> CommandResult {
@@ -223,18 +253,41 @@ impl StateMachine {
             Command::Enqueue { tasks } => self.enqueue(tasks),
             Command::Claim(claim) => self.claim(claim),
             Command::Heartbeat { worker, leases } => self.heartbeat(worker, leases),
-            Command::Complete { task, token, result } => self.complete(*task, *token, result),
-            Command::Fail { task, token, code, message, retryable, retry_after_ms } => {
-                self.fail(*task, *token, code.as_deref(), message, *retryable, *retry_after_ms)
-            }
-            Command::Release { task, token, delay_ms } => self.release(*task, *token, *delay_ms),
+            Command::Complete {
+                task,
+                token,
+                result,
+            } => self.complete(*task, *token, result),
+            Command::Fail {
+                task,
+                token,
+                code,
+                message,
+                retryable,
+                retry_after_ms,
+            } => self.fail(
+                *task,
+                *token,
+                code.as_deref(),
+                message,
+                *retryable,
+                *retry_after_ms,
+            ),
+            Command::Release {
+                task,
+                token,
+                delay_ms,
+            } => self.release(*task, *token, *delay_ms),
             Command::Cancel { task } => self.cancel(*task),
             Command::Requeue { task } => self.requeue(*task),
             Command::Pause { queue } => self.set_paused(queue, true),
             Command::Resume { queue } => self.set_paused(queue, false),
             Command::Broadcast { channel, message } => self.broadcast(channel, message),
             Command::Tick => Ok(self.tick()),
-            Command::Configure { retention_ms, tasks_max } => self.configure(*retention_ms, *tasks_max),
+            Command::Configure {
+                retention_ms,
+                tasks_max,
+            } => self.configure(*retention_ms, *tasks_max),
         }
     }
 
@@ -291,7 +344,10 @@ impl StateMachine {
         .into_iter()
         .flatten()
         .min();
-        NextDue { cluster_ms: cluster, wall_ms: self.scheduled.first().map(|e| e.0) }
+        NextDue {
+            cluster_ms: cluster,
+            wall_ms: self.scheduled.first().map(|e| e.0),
+        }
     }
 
     /// A page of tasks in id order, after `after`, optionally filtered. Scans at most
@@ -304,11 +360,16 @@ impl StateMachine {
         let mut last_seen = None;
         for (id, task) in self.tasks.range(TaskId(start)..) {
             if tasks.len() == limit || scanned == limits::LIST_SCAN_MAX {
-                return ListPage { tasks, next: last_seen };
+                return ListPage {
+                    tasks,
+                    next: last_seen,
+                };
             }
             scanned += 1;
             last_seen = Some(*id);
-            if filter.queue.is_some_and(|q| q != task.queue) || filter.state.is_some_and(|s| s != task.state) {
+            if filter.queue.is_some_and(|q| q != task.queue)
+                || filter.state.is_some_and(|s| s != task.state)
+            {
                 continue;
             }
             tasks.push(task);
@@ -319,7 +380,10 @@ impl StateMachine {
     // ---- mutation helpers used by the commands ------------------------------------------
 
     pub(crate) fn alloc_token(&mut self) -> Token {
-        assert!(self.claims_in_entry < TOKEN_SLOTS_PER_ENTRY, "too many claims in one entry");
+        assert!(
+            self.claims_in_entry < TOKEN_SLOTS_PER_ENTRY,
+            "too many claims in one entry"
+        );
         let token = Token(self.last_applied * TOKEN_SLOTS_PER_ENTRY + self.claims_in_entry);
         self.claims_in_entry += 1;
         assert!(token > self.last_token, "fencing tokens must only grow");
@@ -335,7 +399,10 @@ impl StateMachine {
 
     /// Records an event on the task and in the outcome's stream.
     pub(crate) fn emit(&mut self, id: TaskId, kind: EventKind) {
-        let event = Event { wall_ms: self.wall_ms, kind };
+        let event = Event {
+            wall_ms: self.wall_ms,
+            kind,
+        };
         let task = self.tasks.get_mut(&id).expect("event for a known task");
         task.push_event(event.clone());
         self.emitted.push(TaskEvent {
@@ -396,7 +463,10 @@ impl StateMachine {
         info.counts.add(task.state);
         info.paused = self.paused.contains(&task.queue);
         if let Some(group) = &task.group {
-            self.groups.entry(group.clone()).or_default().add(task.state);
+            self.groups
+                .entry(group.clone())
+                .or_default()
+                .add(task.state);
         }
         for key in index_keys(task, self.config.retention_ms) {
             let fresh = match key {
@@ -413,13 +483,19 @@ impl StateMachine {
 
     fn unindex(&mut self, id: TaskId) {
         let task = &self.tasks[&id];
-        let info = self.queues.get_mut(&task.queue).expect("queue of an indexed task");
+        let info = self
+            .queues
+            .get_mut(&task.queue)
+            .expect("queue of an indexed task");
         info.counts.sub(task.state);
         if info.counts.total() == 0 && !info.paused {
             self.queues.remove(&task.queue);
         }
         if let Some(group) = &task.group {
-            let counts = self.groups.get_mut(group).expect("group of an indexed task");
+            let counts = self
+                .groups
+                .get_mut(group)
+                .expect("group of an indexed task");
             counts.sub(task.state);
             if counts.total() == 0 {
                 self.groups.remove(group);
@@ -429,7 +505,10 @@ impl StateMachine {
             let found = match key {
                 IndexKey::Ready(q, k, r) => {
                     let key = (q, k);
-                    let set = self.ready.get_mut(&key).expect("ready set of a queued task");
+                    let set = self
+                        .ready
+                        .get_mut(&key)
+                        .expect("ready set of a queued task");
                     let found = set.remove(&r);
                     if set.is_empty() {
                         self.ready.remove(&key);
@@ -450,7 +529,9 @@ impl StateMachine {
         crate::validate::name("queue", queue)?;
         if paused {
             if !self.queue_admits(queue) {
-                return Err(Rejection::TooManyQueues { max: limits::QUEUES_MAX as u64 });
+                return Err(Rejection::TooManyQueues {
+                    max: limits::QUEUES_MAX as u64,
+                });
             }
             self.paused.insert(queue.to_owned());
             self.queues.entry(queue.to_owned()).or_default().paused = true;
@@ -500,26 +581,41 @@ fn index_keys(task: &Task, retention_ms: u64) -> Vec<IndexKey> {
     match task.state {
         TaskState::Scheduled => keys.push(IndexKey::Scheduled(task.run_at_wall_ms)),
         TaskState::Queued => {
-            keys.push(IndexKey::Ready(task.queue.clone(), task.kind.clone(), ReadyKey::of(task)));
+            keys.push(IndexKey::Ready(
+                task.queue.clone(),
+                task.kind.clone(),
+                ReadyKey::of(task),
+            ));
             if let Some(ms) = t.schedule_to_start_ms {
-                keys.push(IndexKey::Deadline(task.ready_cluster_ms.saturating_add(ms), Deadline::ScheduleToStart));
+                keys.push(IndexKey::Deadline(
+                    task.ready_cluster_ms.saturating_add(ms),
+                    Deadline::ScheduleToStart,
+                ));
             }
         }
         TaskState::Running => {
             let lease = task.lease.as_ref().expect("a running task has a lease");
             keys.push(IndexKey::Lease(lease.expires_cluster_ms));
             if let Some(ms) = t.start_to_close_ms {
-                keys.push(IndexKey::Deadline(lease.started_cluster_ms.saturating_add(ms), Deadline::StartToClose));
+                keys.push(IndexKey::Deadline(
+                    lease.started_cluster_ms.saturating_add(ms),
+                    Deadline::StartToClose,
+                ));
             }
         }
         TaskState::Succeeded | TaskState::Failed | TaskState::Cancelled | TaskState::Expired => {
-            let finished = task.finished_cluster_ms.expect("a finished task has a finish time");
+            let finished = task
+                .finished_cluster_ms
+                .expect("a finished task has a finish time");
             keys.push(IndexKey::Retention(finished.saturating_add(retention_ms)));
         }
     }
     if !task.state.is_finished() {
         if let Some(ms) = t.schedule_to_close_ms {
-            keys.push(IndexKey::Deadline(task.created_cluster_ms.saturating_add(ms), Deadline::ScheduleToClose));
+            keys.push(IndexKey::Deadline(
+                task.created_cluster_ms.saturating_add(ms),
+                Deadline::ScheduleToClose,
+            ));
         }
         if let Some(key) = &task.coalesce_key {
             keys.push(IndexKey::Coalesce(task.queue.clone(), key.clone()));

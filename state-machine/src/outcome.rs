@@ -46,7 +46,10 @@ impl Rejection {
     }
 
     pub(crate) fn invalid(field: &str, reason: impl Into<String>) -> Self {
-        Self::InvalidRequest { field: field.to_owned(), reason: reason.into() }
+        Self::InvalidRequest {
+            field: field.to_owned(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -107,16 +110,26 @@ pub enum Reply {
     Heartbeats(Vec<Result<HeartbeatAck, Rejection>>),
     /// `duplicate`: the task had already succeeded with this same token (a retried
     /// complete), so nothing changed.
-    Completed { duplicate: bool },
+    Completed {
+        duplicate: bool,
+    },
     /// The task's state after the failure: queued or scheduled (will retry), failed
     /// (dead-lettered) or cancelled (a cancel was pending).
-    FailRecorded { state: TaskState },
-    Released { state: TaskState },
+    FailRecorded {
+        state: TaskState,
+    },
+    Released {
+        state: TaskState,
+    },
     /// `cancelled` or, for a running task, `running` with the request pending.
-    CancelRecorded { state: TaskState },
+    CancelRecorded {
+        state: TaskState,
+    },
     Requeued,
     QueueUpdated,
-    Broadcast { seq: u64 },
+    Broadcast {
+        seq: u64,
+    },
     Ticked(TickReport),
     Configured,
 }
@@ -165,7 +178,10 @@ impl Outcome {
                 supported: u32::from(OUTCOME_FORMAT_VERSION),
             });
         }
-        let out = Outcome { results: Decode::decode(&mut r)?, events: Decode::decode(&mut r)? };
+        let out = Outcome {
+            results: Decode::decode(&mut r)?,
+            events: Decode::decode(&mut r)?,
+        };
         r.finish()?;
         Ok(out)
     }
@@ -226,16 +242,41 @@ impl Encode for Rejection {
 impl Decode for Rejection {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(match r.u8("rejection")? {
-            0 => Self::InvalidRequest { field: r.string("field")?, reason: r.string("reason")? },
-            1 => Self::PayloadTooLarge { field: r.string("field")?, bytes: r.u64("bytes")?, max: r.u64("max")? },
-            2 => Self::BatchTooLarge { what: r.string("what")?, len: r.u64("len")?, max: r.u64("max")? },
+            0 => Self::InvalidRequest {
+                field: r.string("field")?,
+                reason: r.string("reason")?,
+            },
+            1 => Self::PayloadTooLarge {
+                field: r.string("field")?,
+                bytes: r.u64("bytes")?,
+                max: r.u64("max")?,
+            },
+            2 => Self::BatchTooLarge {
+                what: r.string("what")?,
+                len: r.u64("len")?,
+                max: r.u64("max")?,
+            },
             3 => Self::NotFound(Decode::decode(r)?),
-            4 => Self::LeaseLost { task: Decode::decode(r)?, token: Decode::decode(r)? },
-            5 => Self::TaskFinished { task: Decode::decode(r)?, state: Decode::decode(r)? },
-            6 => Self::NotRequeueable { task: Decode::decode(r)?, state: Decode::decode(r)? },
+            4 => Self::LeaseLost {
+                task: Decode::decode(r)?,
+                token: Decode::decode(r)?,
+            },
+            5 => Self::TaskFinished {
+                task: Decode::decode(r)?,
+                state: Decode::decode(r)?,
+            },
+            6 => Self::NotRequeueable {
+                task: Decode::decode(r)?,
+                state: Decode::decode(r)?,
+            },
             7 => Self::QueueFull { max: r.u64("max")? },
             8 => Self::TooManyQueues { max: r.u64("max")? },
-            tag => return Err(DecodeError::BadTag { what: "rejection", tag }),
+            tag => {
+                return Err(DecodeError::BadTag {
+                    what: "rejection",
+                    tag,
+                })
+            }
         })
     }
 }
@@ -258,7 +299,10 @@ impl<T: Decode> Decode for Result<T, Rejection> {
         match r.u8("result")? {
             0 => Ok(Ok(T::decode(r)?)),
             1 => Ok(Err(Rejection::decode(r)?)),
-            tag => Err(DecodeError::BadTag { what: "result", tag }),
+            tag => Err(DecodeError::BadTag {
+                what: "result",
+                tag,
+            }),
         }
     }
 }
@@ -384,10 +428,18 @@ impl Decode for Reply {
             0 => Self::Enqueued(Decode::decode(r)?),
             1 => Self::Claimed(Decode::decode(r)?),
             2 => Self::Heartbeats(Decode::decode(r)?),
-            3 => Self::Completed { duplicate: r.bool("duplicate")? },
-            4 => Self::FailRecorded { state: Decode::decode(r)? },
-            5 => Self::Released { state: Decode::decode(r)? },
-            6 => Self::CancelRecorded { state: Decode::decode(r)? },
+            3 => Self::Completed {
+                duplicate: r.bool("duplicate")?,
+            },
+            4 => Self::FailRecorded {
+                state: Decode::decode(r)?,
+            },
+            5 => Self::Released {
+                state: Decode::decode(r)?,
+            },
+            6 => Self::CancelRecorded {
+                state: Decode::decode(r)?,
+            },
             7 => Self::Requeued,
             8 => Self::QueueUpdated,
             9 => Self::Broadcast { seq: r.u64("seq")? },

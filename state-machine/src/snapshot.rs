@@ -66,7 +66,10 @@ impl StateMachine {
                 supported: SNAPSHOT_FORMAT_VERSION,
             });
         }
-        let config = Config { retention_ms: r.u64("retention")?, tasks_max: r.u64("tasks max")? };
+        let config = Config {
+            retention_ms: r.u64("retention")?,
+            tasks_max: r.u64("tasks max")?,
+        };
         let mut sm = StateMachine::new(config);
         sm.last_applied = r.u64("last applied")?;
         sm.wall_ms = r.u64("wall ms")?;
@@ -93,10 +96,14 @@ impl StateMachine {
         for _ in 0..count {
             let task = Task::decode_version(&mut r, version)?;
             if task.id.0 == 0 || task.id.0 >= sm.next_task_id {
-                return Err(DecodeError::Inconsistent("task id outside the allocated range"));
+                return Err(DecodeError::Inconsistent(
+                    "task id outside the allocated range",
+                ));
             }
             if task.last_token.is_some_and(|t| t > sm.last_token) {
-                return Err(DecodeError::Inconsistent("a task token above the last token"));
+                return Err(DecodeError::Inconsistent(
+                    "a task token above the last token",
+                ));
             }
             if tasks.insert(task.id, task).is_some() {
                 return Err(DecodeError::Inconsistent("duplicate task id"));
@@ -106,13 +113,22 @@ impl StateMachine {
         let mut keys = std::collections::BTreeSet::new();
         let mut coalesce = std::collections::BTreeSet::new();
         for task in tasks.values() {
-            if task.idempotency_key.iter().chain(&task.joined_keys).any(|k| !keys.insert(k.clone())) {
-                return Err(DecodeError::Inconsistent("idempotency key held by two tasks"));
+            if task
+                .idempotency_key
+                .iter()
+                .chain(&task.joined_keys)
+                .any(|k| !keys.insert(k.clone()))
+            {
+                return Err(DecodeError::Inconsistent(
+                    "idempotency key held by two tasks",
+                ));
             }
             if !task.state.is_finished() {
                 if let Some(k) = &task.coalesce_key {
                     if !coalesce.insert((task.queue.clone(), k.clone())) {
-                        return Err(DecodeError::Inconsistent("coalesce key held by two open tasks"));
+                        return Err(DecodeError::Inconsistent(
+                            "coalesce key held by two open tasks",
+                        ));
                     }
                 }
             }

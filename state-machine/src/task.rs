@@ -55,7 +55,10 @@ impl TaskState {
     ];
 
     pub fn is_finished(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled | Self::Expired)
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Cancelled | Self::Expired
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -102,7 +105,10 @@ pub struct TaskError {
 
 impl TaskError {
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.to_owned(), message: message.into() }
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+        }
     }
 }
 
@@ -124,7 +130,8 @@ impl Backoff {
             if delay >= self.max_ms {
                 break;
             }
-            delay = (delay.saturating_mul(u64::from(self.multiplier_permille)) / 1000).min(self.max_ms);
+            delay =
+                (delay.saturating_mul(u64::from(self.multiplier_permille)) / 1000).min(self.max_ms);
         }
         let jitter_permille = splitmix64(task.0 ^ (u64::from(attempt) << 40)) % 200;
         delay - delay * jitter_permille / 1000
@@ -165,18 +172,38 @@ pub enum EventKind {
     /// A later enqueue with the same coalesce key joined this task.
     Joined,
     /// Waiting until a wall time (run_at, delay, backoff).
-    Scheduled { run_at_wall_ms: u64 },
-    Claimed { worker: String, token: Token, attempt: u32 },
-    Progress { token: Token, progress: String },
-    Released { token: Token },
+    Scheduled {
+        run_at_wall_ms: u64,
+    },
+    Claimed {
+        worker: String,
+        token: Token,
+        attempt: u32,
+    },
+    Progress {
+        token: Token,
+        progress: String,
+    },
+    Released {
+        token: Token,
+    },
     /// An attempt ended badly; the task will be retried (or see the next event).
-    AttemptFailed { token: Token, error: TaskError },
-    Succeeded { token: Token },
+    AttemptFailed {
+        token: Token,
+        error: TaskError,
+    },
+    Succeeded {
+        token: Token,
+    },
     /// Dead-lettered: attempts exhausted or not retryable.
-    Failed { error: TaskError },
+    Failed {
+        error: TaskError,
+    },
     CancelRequested,
     Cancelled,
-    Expired { error: TaskError },
+    Expired {
+        error: TaskError,
+    },
     /// Taken out of the dead-letter set and queued again.
     Requeued,
 }
@@ -301,7 +328,13 @@ impl Encode for TaskState {
 impl Decode for TaskState {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let tag = r.u8("task state")?;
-        TaskState::ALL.get(usize::from(tag)).copied().ok_or(DecodeError::BadTag { what: "task state", tag })
+        TaskState::ALL
+            .get(usize::from(tag))
+            .copied()
+            .ok_or(DecodeError::BadTag {
+                what: "task state",
+                tag,
+            })
     }
 }
 impl Encode for TaskError {
@@ -312,7 +345,10 @@ impl Encode for TaskError {
 }
 impl Decode for TaskError {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(TaskError { code: r.string("error code")?, message: r.string("error message")? })
+        Ok(TaskError {
+            code: r.string("error code")?,
+            message: r.string("error message")?,
+        })
     }
 }
 impl Encode for Backoff {
@@ -376,7 +412,11 @@ impl Encode for EventKind {
                 w.u8(2);
                 w.u64(*run_at_wall_ms);
             }
-            Self::Claimed { worker, token, attempt } => {
+            Self::Claimed {
+                worker,
+                token,
+                attempt,
+            } => {
                 w.u8(3);
                 w.str(worker);
                 token.encode(w);
@@ -419,18 +459,43 @@ impl Decode for EventKind {
         Ok(match r.u8("event kind")? {
             0 => Self::Enqueued,
             1 => Self::Joined,
-            2 => Self::Scheduled { run_at_wall_ms: r.u64("run at")? },
-            3 => Self::Claimed { worker: r.string("worker")?, token: Token::decode(r)?, attempt: r.u32("attempt")? },
-            4 => Self::Progress { token: Token::decode(r)?, progress: r.string("progress")? },
-            5 => Self::Released { token: Token::decode(r)? },
-            6 => Self::AttemptFailed { token: Token::decode(r)?, error: TaskError::decode(r)? },
-            7 => Self::Succeeded { token: Token::decode(r)? },
-            8 => Self::Failed { error: TaskError::decode(r)? },
+            2 => Self::Scheduled {
+                run_at_wall_ms: r.u64("run at")?,
+            },
+            3 => Self::Claimed {
+                worker: r.string("worker")?,
+                token: Token::decode(r)?,
+                attempt: r.u32("attempt")?,
+            },
+            4 => Self::Progress {
+                token: Token::decode(r)?,
+                progress: r.string("progress")?,
+            },
+            5 => Self::Released {
+                token: Token::decode(r)?,
+            },
+            6 => Self::AttemptFailed {
+                token: Token::decode(r)?,
+                error: TaskError::decode(r)?,
+            },
+            7 => Self::Succeeded {
+                token: Token::decode(r)?,
+            },
+            8 => Self::Failed {
+                error: TaskError::decode(r)?,
+            },
             9 => Self::CancelRequested,
             10 => Self::Cancelled,
-            11 => Self::Expired { error: TaskError::decode(r)? },
+            11 => Self::Expired {
+                error: TaskError::decode(r)?,
+            },
             12 => Self::Requeued,
-            tag => return Err(DecodeError::BadTag { what: "event kind", tag }),
+            tag => {
+                return Err(DecodeError::BadTag {
+                    what: "event kind",
+                    tag,
+                })
+            }
         })
     }
 }
@@ -442,7 +507,10 @@ impl Encode for Event {
 }
 impl Decode for Event {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Event { wall_ms: r.u64("event time")?, kind: EventKind::decode(r)? })
+        Ok(Event {
+            wall_ms: r.u64("event time")?,
+            kind: EventKind::decode(r)?,
+        })
     }
 }
 impl Encode for Task {
@@ -503,7 +571,11 @@ impl Task {
             timeouts: Timeouts::decode(r)?,
             group: Decode::decode(r)?,
             idempotency_key: Decode::decode(r)?,
-            joined_keys: if version >= 2 { Decode::decode(r)? } else { Vec::new() },
+            joined_keys: if version >= 2 {
+                Decode::decode(r)?
+            } else {
+                Vec::new()
+            },
             coalesce_key: Decode::decode(r)?,
             joined: r.u32("joined")?,
             created_wall_ms: r.u64("created wall")?,
@@ -523,10 +595,14 @@ impl Task {
             events_dropped: r.u64("events dropped")?,
         };
         if (task.state == TaskState::Running) != task.lease.is_some() {
-            return Err(DecodeError::Inconsistent("a task has a lease exactly while running"));
+            return Err(DecodeError::Inconsistent(
+                "a task has a lease exactly while running",
+            ));
         }
         if task.state.is_finished() != task.finished_cluster_ms.is_some() {
-            return Err(DecodeError::Inconsistent("a task has a finish time exactly while finished"));
+            return Err(DecodeError::Inconsistent(
+                "a task has a finish time exactly while finished",
+            ));
         }
         if task.events.len() > TASK_EVENTS_MAX {
             return Err(DecodeError::Inconsistent("too many events on a task"));
@@ -544,7 +620,11 @@ mod tests {
 
     #[test]
     fn backoff_grows_caps_and_jitters_deterministically() {
-        let b = Backoff { initial_ms: 1000, multiplier_permille: 2000, max_ms: 5000 };
+        let b = Backoff {
+            initial_ms: 1000,
+            multiplier_permille: 2000,
+            max_ms: 5000,
+        };
         let d1 = b.delay_ms(TaskId(7), 1);
         let d2 = b.delay_ms(TaskId(7), 2);
         let d5 = b.delay_ms(TaskId(7), 5);
@@ -552,13 +632,21 @@ mod tests {
         assert!((1600..=2000).contains(&d2), "{d2}");
         assert!((4000..=5000).contains(&d5), "{d5}");
         assert_eq!(d2, b.delay_ms(TaskId(7), 2), "same inputs, same delay");
-        let distinct: std::collections::BTreeSet<u64> = (1..50).map(|id| b.delay_ms(TaskId(id), 1)).collect();
-        assert!(distinct.len() > 10, "jitter spreads retries of different tasks");
+        let distinct: std::collections::BTreeSet<u64> =
+            (1..50).map(|id| b.delay_ms(TaskId(id), 1)).collect();
+        assert!(
+            distinct.len() > 10,
+            "jitter spreads retries of different tasks"
+        );
     }
 
     #[test]
     fn backoff_does_not_overflow_at_the_limits() {
-        let b = Backoff { initial_ms: u64::MAX / 2, multiplier_permille: 100_000, max_ms: u64::MAX };
+        let b = Backoff {
+            initial_ms: u64::MAX / 2,
+            multiplier_permille: 100_000,
+            max_ms: u64::MAX,
+        };
         let _ = b.delay_ms(TaskId(1), 1000);
     }
 
@@ -567,7 +655,10 @@ mod tests {
         let mut t = crate::test_support::task(1);
         t.events.clear();
         for i in 0..(TASK_EVENTS_MAX as u64 + 10) {
-            t.push_event(Event { wall_ms: i, kind: EventKind::Joined });
+            t.push_event(Event {
+                wall_ms: i,
+                kind: EventKind::Joined,
+            });
         }
         assert_eq!(t.events.len(), TASK_EVENTS_MAX);
         assert_eq!(t.events_dropped, 10);

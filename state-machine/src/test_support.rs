@@ -11,7 +11,12 @@ pub(crate) fn task(id: u64) -> Task {
         wall_ms: 1,
         cluster_ms: 1,
         commands: vec![crate::Command::Enqueue {
-            tasks: vec![NewTask { queue: "q".into(), kind: "k".into(), payload: "{}".into(), ..Default::default() }],
+            tasks: vec![NewTask {
+                queue: "q".into(),
+                kind: "k".into(),
+                payload: "{}".into(),
+                ..Default::default()
+            }],
         }],
     };
     sm.apply(1, &entry);

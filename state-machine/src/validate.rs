@@ -10,10 +10,19 @@ pub fn name(field: &str, value: &str) -> Result<(), Rejection> {
         return Err(Rejection::invalid(field, "must not be empty"));
     }
     if value.len() > NAME_BYTES_MAX {
-        return Err(Rejection::invalid(field, format!("longer than {NAME_BYTES_MAX} bytes")));
+        return Err(Rejection::invalid(
+            field,
+            format!("longer than {NAME_BYTES_MAX} bytes"),
+        ));
     }
-    if let Some(c) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'))) {
-        return Err(Rejection::invalid(field, format!("character {c:?} is not one of A-Z a-z 0-9 _ . : -")));
+    if let Some(c) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')))
+    {
+        return Err(Rejection::invalid(
+            field,
+            format!("character {c:?} is not one of A-Z a-z 0-9 _ . : -"),
+        ));
     }
     Ok(())
 }
@@ -25,7 +34,10 @@ pub fn key(field: &str, value: &str) -> Result<(), Rejection> {
         return Err(Rejection::invalid(field, "must not be empty"));
     }
     if value.len() > NAME_BYTES_MAX {
-        return Err(Rejection::invalid(field, format!("longer than {NAME_BYTES_MAX} bytes")));
+        return Err(Rejection::invalid(
+            field,
+            format!("longer than {NAME_BYTES_MAX} bytes"),
+        ));
     }
     if value.chars().any(char::is_control) {
         return Err(Rejection::invalid(field, "contains a control character"));
@@ -40,7 +52,11 @@ pub fn optional_key(field: &str, value: Option<&str>) -> Result<(), Rejection> {
 /// JSON text carried for a client (payload, result, progress, messages).
 pub fn blob(field: &str, value: &str, max: usize) -> Result<(), Rejection> {
     if value.len() > max {
-        return Err(Rejection::PayloadTooLarge { field: field.to_owned(), bytes: value.len() as u64, max: max as u64 });
+        return Err(Rejection::PayloadTooLarge {
+            field: field.to_owned(),
+            bytes: value.len() as u64,
+            max: max as u64,
+        });
     }
     Ok(())
 }
@@ -50,7 +66,12 @@ pub fn payload(field: &str, value: &str) -> Result<(), Rejection> {
 }
 
 pub fn lease_ms(value: u64) -> Result<(), Rejection> {
-    range("lease_ms", value, limits::LEASE_MS_MIN, limits::LEASE_MS_MAX)
+    range(
+        "lease_ms",
+        value,
+        limits::LEASE_MS_MIN,
+        limits::LEASE_MS_MAX,
+    )
 }
 
 pub fn duration_ms(field: &str, value: u64) -> Result<(), Rejection> {
@@ -62,16 +83,28 @@ pub fn timeout_ms(field: &str, value: Option<u64>) -> Result<(), Rejection> {
     value.map_or(Ok(()), |v| range(field, v, 1, limits::DURATION_MS_MAX))
 }
 
-pub fn range<T: PartialOrd + std::fmt::Display>(field: &str, value: T, min: T, max: T) -> Result<(), Rejection> {
+pub fn range<T: PartialOrd + std::fmt::Display>(
+    field: &str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<(), Rejection> {
     if value < min || value > max {
-        return Err(Rejection::invalid(field, format!("{value} is outside {min}..={max}")));
+        return Err(Rejection::invalid(
+            field,
+            format!("{value} is outside {min}..={max}"),
+        ));
     }
     Ok(())
 }
 
 pub fn batch(what: &str, len: usize, max: usize) -> Result<(), Rejection> {
     if len > max {
-        return Err(Rejection::BatchTooLarge { what: what.to_owned(), len: len as u64, max: max as u64 });
+        return Err(Rejection::BatchTooLarge {
+            what: what.to_owned(),
+            len: len as u64,
+            max: max as u64,
+        });
     }
     Ok(())
 }
@@ -83,8 +116,19 @@ mod tests {
     #[test]
     fn names_accept_the_charset_and_refuse_the_rest() {
         assert!(name("queue", "emails.high-1:v2_x").is_ok());
-        for bad in ["", "a b", "a/b", "ünï", "a\n", &"q".repeat(NAME_BYTES_MAX + 1)] {
-            assert_eq!(name("queue", bad).unwrap_err().code(), "invalid_request", "{bad:?}");
+        for bad in [
+            "",
+            "a b",
+            "a/b",
+            "ünï",
+            "a\n",
+            &"q".repeat(NAME_BYTES_MAX + 1),
+        ] {
+            assert_eq!(
+                name("queue", bad).unwrap_err().code(),
+                "invalid_request",
+                "{bad:?}"
+            );
         }
         assert!(name("queue", &"q".repeat(NAME_BYTES_MAX)).is_ok());
     }

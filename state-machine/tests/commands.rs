@@ -12,7 +12,10 @@ fn enqueue_creates_queued_tasks_with_increasing_ids() {
     let mut s = Sm::default();
     let a = s.enqueue(new_task("q", "k")).unwrap();
     let b = s.enqueue(new_task("q", "k")).unwrap();
-    assert_eq!((a.id, a.created, a.coalesced, a.state), (TaskId(1), true, false, TaskState::Queued));
+    assert_eq!(
+        (a.id, a.created, a.coalesced, a.state),
+        (TaskId(1), true, false, TaskState::Queued)
+    );
     assert_eq!(b.id, TaskId(2));
     assert_eq!(s.sm.queue("q").unwrap().counts.get(TaskState::Queued), 2);
     assert_eq!(s.task(a.id).events[0].kind, EventKind::Enqueued);
@@ -21,9 +24,13 @@ fn enqueue_creates_queued_tasks_with_increasing_ids() {
 #[test]
 fn enqueue_batch_gives_each_item_its_own_result() {
     let mut s = Sm::default();
-    let bad = NewTask { queue: "bad queue".into(), ..new_task("q", "k") };
-    let Ok(Reply::Enqueued(results)) = s.apply(Command::Enqueue { tasks: vec![new_task("q", "k"), bad, new_task("q", "k")] })
-    else {
+    let bad = NewTask {
+        queue: "bad queue".into(),
+        ..new_task("q", "k")
+    };
+    let Ok(Reply::Enqueued(results)) = s.apply(Command::Enqueue {
+        tasks: vec![new_task("q", "k"), bad, new_task("q", "k")],
+    }) else {
         panic!("batch applies")
     };
     assert_eq!(results[0].as_ref().unwrap().id, TaskId(1));
@@ -34,7 +41,10 @@ fn enqueue_batch_gives_each_item_its_own_result() {
 #[test]
 fn enqueue_of_an_empty_batch_is_refused() {
     let mut s = Sm::default();
-    assert_eq!(code(s.apply(Command::Enqueue { tasks: vec![] })), "invalid_request");
+    assert_eq!(
+        code(s.apply(Command::Enqueue { tasks: vec![] })),
+        "invalid_request"
+    );
 }
 
 #[test]
@@ -42,23 +52,93 @@ fn enqueue_refuses_bad_fields_and_changes_nothing() {
     let mut s = Sm::default();
     let before = s.sm.snapshot();
     let cases: Vec<(NewTask, &str)> = vec![
-        (NewTask { queue: "".into(), ..new_task("q", "k") }, "queue"),
-        (NewTask { queue: "a/b".into(), ..new_task("q", "k") }, "queue"),
-        (NewTask { kind: "".into(), ..new_task("q", "k") }, "kind"),
-        (NewTask { priority: limits::PRIORITY_MAX + 1, ..new_task("q", "k") }, "priority"),
-        (NewTask { max_attempts: Some(0), ..new_task("q", "k") }, "max_attempts"),
-        (NewTask { lease_ms: Some(limits::LEASE_MS_MIN - 1), ..new_task("q", "k") }, "lease_ms"),
-        (NewTask { idempotency_key: Some("".into()), ..new_task("q", "k") }, "idempotency_key"),
-        (NewTask { coalesce_key: Some("a\nb".into()), ..new_task("q", "k") }, "coalesce_key"),
-        (NewTask { group: Some("x".repeat(limits::NAME_BYTES_MAX + 1)), ..new_task("q", "k") }, "group"),
-        (NewTask { delay_ms: Some(limits::DURATION_MS_MAX + 1), ..new_task("q", "k") }, "delay_ms"),
         (
-            NewTask { timeouts: Timeouts { schedule_to_start_ms: Some(0), ..Default::default() }, ..new_task("q", "k") },
+            NewTask {
+                queue: "".into(),
+                ..new_task("q", "k")
+            },
+            "queue",
+        ),
+        (
+            NewTask {
+                queue: "a/b".into(),
+                ..new_task("q", "k")
+            },
+            "queue",
+        ),
+        (
+            NewTask {
+                kind: "".into(),
+                ..new_task("q", "k")
+            },
+            "kind",
+        ),
+        (
+            NewTask {
+                priority: limits::PRIORITY_MAX + 1,
+                ..new_task("q", "k")
+            },
+            "priority",
+        ),
+        (
+            NewTask {
+                max_attempts: Some(0),
+                ..new_task("q", "k")
+            },
+            "max_attempts",
+        ),
+        (
+            NewTask {
+                lease_ms: Some(limits::LEASE_MS_MIN - 1),
+                ..new_task("q", "k")
+            },
+            "lease_ms",
+        ),
+        (
+            NewTask {
+                idempotency_key: Some("".into()),
+                ..new_task("q", "k")
+            },
+            "idempotency_key",
+        ),
+        (
+            NewTask {
+                coalesce_key: Some("a\nb".into()),
+                ..new_task("q", "k")
+            },
+            "coalesce_key",
+        ),
+        (
+            NewTask {
+                group: Some("x".repeat(limits::NAME_BYTES_MAX + 1)),
+                ..new_task("q", "k")
+            },
+            "group",
+        ),
+        (
+            NewTask {
+                delay_ms: Some(limits::DURATION_MS_MAX + 1),
+                ..new_task("q", "k")
+            },
+            "delay_ms",
+        ),
+        (
+            NewTask {
+                timeouts: Timeouts {
+                    schedule_to_start_ms: Some(0),
+                    ..Default::default()
+                },
+                ..new_task("q", "k")
+            },
             "schedule_to_start_ms",
         ),
         (
             NewTask {
-                backoff: Some(Backoff { initial_ms: 1, multiplier_permille: 999, max_ms: 10 }),
+                backoff: Some(Backoff {
+                    initial_ms: 1,
+                    multiplier_permille: 999,
+                    max_ms: 10,
+                }),
                 ..new_task("q", "k")
             },
             "backoff.multiplier",
@@ -73,7 +153,14 @@ fn enqueue_refuses_bad_fields_and_changes_nothing() {
     // The log index moved, nothing else did.
     let mut after = StateMachine::restore(&s.sm.snapshot()).unwrap();
     let mut expected = StateMachine::restore(&before).unwrap();
-    expected.apply(s.index, &Entry { wall_ms: s.wall_ms, cluster_ms: s.cluster_ms, commands: vec![] });
+    expected.apply(
+        s.index,
+        &Entry {
+            wall_ms: s.wall_ms,
+            cluster_ms: s.cluster_ms,
+            commands: vec![],
+        },
+    );
     after.apply(s.index + 1, &Entry::default());
     expected.apply(s.index + 1, &Entry::default());
     assert_eq!(after.snapshot(), expected.snapshot());
@@ -82,17 +169,34 @@ fn enqueue_refuses_bad_fields_and_changes_nothing() {
 #[test]
 fn idempotency_key_returns_the_first_task() {
     let mut s = Sm::default();
-    let t = NewTask { idempotency_key: Some("order-42".into()), ..new_task("q", "k") };
+    let t = NewTask {
+        idempotency_key: Some("order-42".into()),
+        ..new_task("q", "k")
+    };
     let first = s.enqueue(t.clone()).unwrap();
-    let again = s.enqueue(NewTask { payload: "\"different\"".into(), ..t }).unwrap();
-    assert_eq!((again.id, again.created, again.coalesced), (first.id, false, false));
+    let again = s
+        .enqueue(NewTask {
+            payload: "\"different\"".into(),
+            ..t
+        })
+        .unwrap();
+    assert_eq!(
+        (again.id, again.created, again.coalesced),
+        (first.id, false, false)
+    );
     assert_eq!(s.sm.task_count(), 1);
 }
 
 #[test]
 fn idempotency_key_is_forgotten_when_its_task_is_dropped_after_retention() {
-    let mut s = Sm::new(Config { retention_ms: 1_000, ..Config::default() });
-    let t = NewTask { idempotency_key: Some("k1".into()), ..new_task("q", "k") };
+    let mut s = Sm::new(Config {
+        retention_ms: 1_000,
+        ..Config::default()
+    });
+    let t = NewTask {
+        idempotency_key: Some("k1".into()),
+        ..new_task("q", "k")
+    };
     let first = s.enqueue(t.clone()).unwrap();
     let c = s.claim_one("q");
     s.complete(c.id, c.token).unwrap();
@@ -108,12 +212,23 @@ fn idempotency_key_is_forgotten_when_its_task_is_dropped_after_retention() {
 #[test]
 fn coalesce_key_joins_an_unfinished_task_and_shares_its_result() {
     let mut s = Sm::default();
-    let t = NewTask { coalesce_key: Some("thumb:7".into()), ..new_task("q", "k") };
+    let t = NewTask {
+        coalesce_key: Some("thumb:7".into()),
+        ..new_task("q", "k")
+    };
     let first = s.enqueue(t.clone()).unwrap();
     let joined = s.enqueue(t.clone()).unwrap();
-    assert_eq!((joined.id, joined.created, joined.coalesced), (first.id, false, true));
+    assert_eq!(
+        (joined.id, joined.created, joined.coalesced),
+        (first.id, false, true)
+    );
     // Same key in another queue is another task.
-    let other = s.enqueue(NewTask { queue: "r".into(), ..t.clone() }).unwrap();
+    let other = s
+        .enqueue(NewTask {
+            queue: "r".into(),
+            ..t.clone()
+        })
+        .unwrap();
     assert!(other.created);
     let c = s.claim_one("q");
     let joined_running = s.enqueue(t.clone()).unwrap();
@@ -126,27 +241,63 @@ fn coalesce_key_joins_an_unfinished_task_and_shares_its_result() {
 
 #[test]
 fn a_retried_enqueue_that_had_joined_a_coalesced_task_finds_it_again() {
-    let mut s = Sm::new(Config { retention_ms: 60_000, ..Config::default() });
-    let first = s.enqueue(NewTask { coalesce_key: Some("c".into()), ..new_task("q", "k") }).unwrap();
-    let joiner = NewTask { coalesce_key: Some("c".into()), idempotency_key: Some("j1".into()), ..new_task("q", "k") };
+    let mut s = Sm::new(Config {
+        retention_ms: 60_000,
+        ..Config::default()
+    });
+    let first = s
+        .enqueue(NewTask {
+            coalesce_key: Some("c".into()),
+            ..new_task("q", "k")
+        })
+        .unwrap();
+    let joiner = NewTask {
+        coalesce_key: Some("c".into()),
+        idempotency_key: Some("j1".into()),
+        ..new_task("q", "k")
+    };
     let joined = s.enqueue(joiner.clone()).unwrap();
-    assert_eq!((joined.id, joined.created, joined.coalesced), (first.id, false, true));
+    assert_eq!(
+        (joined.id, joined.created, joined.coalesced),
+        (first.id, false, true)
+    );
     let retry = s.enqueue(joiner.clone()).unwrap();
-    assert_eq!((retry.id, retry.created, retry.coalesced), (first.id, false, true));
+    assert_eq!(
+        (retry.id, retry.created, retry.coalesced),
+        (first.id, false, true)
+    );
     assert_eq!(s.task(first.id).joined, 1, "a retry is not a second join");
     let c = s.claim_one("q");
     s.complete(c.id, c.token).unwrap();
     let after = s.enqueue(joiner).unwrap();
-    assert_eq!((after.id, after.created), (first.id, false), "still the same task once finished");
+    assert_eq!(
+        (after.id, after.created),
+        (first.id, false),
+        "still the same task once finished"
+    );
     let snapshot = s.sm.snapshot();
-    assert_eq!(StateMachine::restore(&snapshot).unwrap(), s.sm, "joined keys survive a snapshot");
+    assert_eq!(
+        StateMachine::restore(&snapshot).unwrap(),
+        s.sm,
+        "joined keys survive a snapshot"
+    );
 }
 
 #[test]
 fn delay_and_run_at_schedule_and_a_tick_promotes_when_due() {
     let mut s = Sm::default();
-    let delayed = s.enqueue(NewTask { delay_ms: Some(500), ..new_task("q", "k") }).unwrap();
-    let at = s.enqueue(NewTask { run_at_wall_ms: Some(s.wall_ms + 100), ..new_task("q", "k") }).unwrap();
+    let delayed = s
+        .enqueue(NewTask {
+            delay_ms: Some(500),
+            ..new_task("q", "k")
+        })
+        .unwrap();
+    let at = s
+        .enqueue(NewTask {
+            run_at_wall_ms: Some(s.wall_ms + 100),
+            ..new_task("q", "k")
+        })
+        .unwrap();
     assert_eq!(delayed.state, TaskState::Scheduled);
     assert_eq!(s.sm.next_due().wall_ms, Some(s.wall_ms + 100));
     assert!(s.claim("q", 10).is_empty(), "not yet due");
@@ -161,13 +312,21 @@ fn delay_and_run_at_schedule_and_a_tick_promotes_when_due() {
 #[test]
 fn run_at_in_the_past_is_ready_at_once() {
     let mut s = Sm::default();
-    let t = s.enqueue(NewTask { run_at_wall_ms: Some(5), ..new_task("q", "k") }).unwrap();
+    let t = s
+        .enqueue(NewTask {
+            run_at_wall_ms: Some(5),
+            ..new_task("q", "k")
+        })
+        .unwrap();
     assert_eq!(t.state, TaskState::Queued);
 }
 
 #[test]
 fn enqueue_is_refused_when_the_task_limit_is_reached() {
-    let mut s = Sm::new(Config { tasks_max: 2, ..Config::default() });
+    let mut s = Sm::new(Config {
+        tasks_max: 2,
+        ..Config::default()
+    });
     s.add("q", "k");
     s.add("q", "k");
     assert_eq!(code(s.enqueue(new_task("q", "k"))), "queue_full");
@@ -178,9 +337,21 @@ fn enqueue_is_refused_when_the_task_limit_is_reached() {
 #[test]
 fn claim_takes_higher_priority_first_then_fifo() {
     let mut s = Sm::default();
-    let low = s.enqueue(NewTask { priority: -1, ..new_task("q", "k") }).unwrap().id;
+    let low = s
+        .enqueue(NewTask {
+            priority: -1,
+            ..new_task("q", "k")
+        })
+        .unwrap()
+        .id;
     let a = s.add("q", "k");
-    let high = s.enqueue(NewTask { priority: 5, ..new_task("q", "k") }).unwrap().id;
+    let high = s
+        .enqueue(NewTask {
+            priority: 5,
+            ..new_task("q", "k")
+        })
+        .unwrap()
+        .id;
     let b = s.add("q", "k");
     let order: Vec<TaskId> = s.claim("q", 10).iter().map(|c| c.id).collect();
     assert_eq!(order, vec![high, a, b, low]);
@@ -190,8 +361,19 @@ fn claim_takes_higher_priority_first_then_fifo() {
 fn claim_across_queues_takes_the_best_of_all() {
     let mut s = Sm::default();
     let a = s.add("a", "k");
-    let b = s.enqueue(NewTask { priority: 1, ..new_task("b", "k") }).unwrap().id;
-    let got = s.claim_with(Claim { queues: vec!["a".into(), "b".into()], ..claim("a", 2) }).unwrap();
+    let b = s
+        .enqueue(NewTask {
+            priority: 1,
+            ..new_task("b", "k")
+        })
+        .unwrap()
+        .id;
+    let got = s
+        .claim_with(Claim {
+            queues: vec!["a".into(), "b".into()],
+            ..claim("a", 2)
+        })
+        .unwrap();
     assert_eq!(got.iter().map(|c| c.id).collect::<Vec<_>>(), vec![b, a]);
 }
 
@@ -200,7 +382,12 @@ fn claim_filters_by_kind() {
     let mut s = Sm::default();
     s.add("q", "resize");
     let email = s.add("q", "email");
-    let got = s.claim_with(Claim { kinds: Some(vec!["email".into()]), ..claim("q", 10) }).unwrap();
+    let got = s
+        .claim_with(Claim {
+            kinds: Some(vec!["email".into()]),
+            ..claim("q", 10)
+        })
+        .unwrap();
     assert_eq!(got.iter().map(|c| c.id).collect::<Vec<_>>(), vec![email]);
 }
 
@@ -208,8 +395,19 @@ fn claim_filters_by_kind() {
 fn claim_with_min_priority_leaves_lower_priority_tasks() {
     let mut s = Sm::default();
     s.add("q", "k");
-    let urgent = s.enqueue(NewTask { priority: 10, ..new_task("q", "k") }).unwrap().id;
-    let got = s.claim_with(Claim { min_priority: Some(5), ..claim("q", 10) }).unwrap();
+    let urgent = s
+        .enqueue(NewTask {
+            priority: 10,
+            ..new_task("q", "k")
+        })
+        .unwrap()
+        .id;
+    let got = s
+        .claim_with(Claim {
+            min_priority: Some(5),
+            ..claim("q", 10)
+        })
+        .unwrap();
     assert_eq!(got.iter().map(|c| c.id).collect::<Vec<_>>(), vec![urgent]);
     assert_eq!(s.sm.queue("q").unwrap().counts.get(TaskState::Queued), 1);
 }
@@ -239,7 +437,10 @@ fn claim_tokens_come_from_the_log_index_and_grow_within_an_entry() {
     // Two claims in one entry still get distinct, growing tokens.
     s.add("q", "k");
     s.add("q", "k");
-    let results = s.apply_all(vec![Command::Claim(claim("q", 1)), Command::Claim(claim("q", 1))]);
+    let results = s.apply_all(vec![
+        Command::Claim(claim("q", 1)),
+        Command::Claim(claim("q", 1)),
+    ]);
     let t: Vec<Token> = results
         .into_iter()
         .map(|r| match r {
@@ -255,8 +456,18 @@ fn claim_sets_the_lease_in_cluster_time() {
     let mut s = Sm::default();
     s.add("q", "k");
     s.cluster_ms = 5_000;
-    let c = s.claim_with(Claim { lease_ms: Some(2_000), ..claim("q", 1) }).unwrap().pop().unwrap();
-    assert_eq!((c.lease_ms, c.expires_cluster_ms, c.attempt), (2_000, 7_000, 1));
+    let c = s
+        .claim_with(Claim {
+            lease_ms: Some(2_000),
+            ..claim("q", 1)
+        })
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(
+        (c.lease_ms, c.expires_cluster_ms, c.attempt),
+        (2_000, 7_000, 1)
+    );
     assert_eq!(s.sm.next_due().cluster_ms, Some(7_000));
 }
 
@@ -269,12 +480,39 @@ fn claim_on_an_empty_queue_returns_nothing() {
 #[test]
 fn claim_refuses_bad_requests() {
     let mut s = Sm::default();
-    assert_eq!(code(s.claim_with(Claim { queues: vec![], ..claim("q", 1) })), "invalid_request");
+    assert_eq!(
+        code(s.claim_with(Claim {
+            queues: vec![],
+            ..claim("q", 1)
+        })),
+        "invalid_request"
+    );
     assert_eq!(code(s.claim_with(claim("q", 0))), "invalid_request");
-    assert_eq!(code(s.claim_with(claim("q", limits::CLAIM_MAX + 1))), "invalid_request");
-    assert_eq!(code(s.claim_with(Claim { worker: "".into(), ..claim("q", 1) })), "invalid_request");
-    assert_eq!(code(s.claim_with(Claim { lease_ms: Some(limits::LEASE_MS_MAX + 1), ..claim("q", 1) })), "invalid_request");
-    assert_eq!(code(s.claim_with(Claim { kinds: Some(vec!["a b".into()]), ..claim("q", 1) })), "invalid_request");
+    assert_eq!(
+        code(s.claim_with(claim("q", limits::CLAIM_MAX + 1))),
+        "invalid_request"
+    );
+    assert_eq!(
+        code(s.claim_with(Claim {
+            worker: "".into(),
+            ..claim("q", 1)
+        })),
+        "invalid_request"
+    );
+    assert_eq!(
+        code(s.claim_with(Claim {
+            lease_ms: Some(limits::LEASE_MS_MAX + 1),
+            ..claim("q", 1)
+        })),
+        "invalid_request"
+    );
+    assert_eq!(
+        code(s.claim_with(Claim {
+            kinds: Some(vec!["a b".into()]),
+            ..claim("q", 1)
+        })),
+        "invalid_request"
+    );
 }
 
 // ---- heartbeat -------------------------------------------------------------------------
@@ -286,14 +524,35 @@ fn heartbeat_extends_the_lease_and_records_progress() {
     let c = s.claim_one("q");
     s.advance(10_000);
     let ack = s
-        .heartbeat_with(LeaseBeat { task: c.id, token: c.token, progress: Some("{\"pct\":50}".into()), lease_ms: None })
+        .heartbeat_with(LeaseBeat {
+            task: c.id,
+            token: c.token,
+            progress: Some("{\"pct\":50}".into()),
+            lease_ms: None,
+        })
         .unwrap();
-    assert_eq!(ack.expires_cluster_ms, s.cluster_ms + limits::DEFAULT_LEASE_MS);
+    assert_eq!(
+        ack.expires_cluster_ms,
+        s.cluster_ms + limits::DEFAULT_LEASE_MS
+    );
     assert!(!ack.cancel_requested);
     assert_eq!(s.task(c.id).progress.as_deref(), Some("{\"pct\":50}"));
-    assert!(matches!(s.task(c.id).events.back().unwrap().kind, EventKind::Progress { .. }));
-    let ack = s.heartbeat_with(LeaseBeat { task: c.id, token: c.token, progress: None, lease_ms: Some(60_000) }).unwrap();
-    assert_eq!((ack.lease_ms, ack.expires_cluster_ms), (60_000, s.cluster_ms + 60_000));
+    assert!(matches!(
+        s.task(c.id).events.back().unwrap().kind,
+        EventKind::Progress { .. }
+    ));
+    let ack = s
+        .heartbeat_with(LeaseBeat {
+            task: c.id,
+            token: c.token,
+            progress: None,
+            lease_ms: Some(60_000),
+        })
+        .unwrap();
+    assert_eq!(
+        (ack.lease_ms, ack.expires_cluster_ms),
+        (60_000, s.cluster_ms + 60_000)
+    );
 }
 
 #[test]
@@ -309,10 +568,21 @@ fn heartbeat_with_a_stale_or_unknown_token_is_lease_lost() {
 fn heartbeat_after_the_lease_deadline_is_lease_lost_even_before_a_tick() {
     let mut s = Sm::default();
     s.add("q", "k");
-    let c = s.claim_with(Claim { lease_ms: Some(1_000), ..claim("q", 1) }).unwrap().pop().unwrap();
+    let c = s
+        .claim_with(Claim {
+            lease_ms: Some(1_000),
+            ..claim("q", 1)
+        })
+        .unwrap()
+        .pop()
+        .unwrap();
     s.advance(1_000);
     assert_eq!(code(s.heartbeat(c.id, c.token)), "lease_lost");
-    assert_ne!(s.state(c.id), TaskState::Running, "the expiry was applied on the spot");
+    assert_ne!(
+        s.state(c.id),
+        TaskState::Running,
+        "the expiry was applied on the spot"
+    );
 }
 
 #[test]
@@ -322,10 +592,25 @@ fn heartbeat_batch_answers_each_lease() {
     s.add("q", "k");
     let got = s.claim("q", 2);
     let leases = vec![
-        LeaseBeat { task: got[0].id, token: got[0].token, progress: None, lease_ms: None },
-        LeaseBeat { task: got[1].id, token: Token(1), progress: None, lease_ms: None },
+        LeaseBeat {
+            task: got[0].id,
+            token: got[0].token,
+            progress: None,
+            lease_ms: None,
+        },
+        LeaseBeat {
+            task: got[1].id,
+            token: Token(1),
+            progress: None,
+            lease_ms: None,
+        },
     ];
-    let Ok(Reply::Heartbeats(r)) = s.apply(Command::Heartbeat { worker: "w1".into(), leases }) else { panic!() };
+    let Ok(Reply::Heartbeats(r)) = s.apply(Command::Heartbeat {
+        worker: "w1".into(),
+        leases,
+    }) else {
+        panic!()
+    };
     assert!(r[0].is_ok());
     assert_eq!(r[1].as_ref().unwrap_err().code(), "lease_lost");
 }
@@ -337,11 +622,20 @@ fn complete_stores_the_result_and_a_repeat_is_acknowledged_without_change() {
     let mut s = Sm::default();
     s.add("q", "k");
     let c = s.claim_one("q");
-    assert_eq!(s.complete(c.id, c.token), Ok(Reply::Completed { duplicate: false }));
+    assert_eq!(
+        s.complete(c.id, c.token),
+        Ok(Reply::Completed { duplicate: false })
+    );
     let t = s.task(c.id);
-    assert_eq!((t.state, t.result.as_deref()), (TaskState::Succeeded, Some("\"ok\"")));
+    assert_eq!(
+        (t.state, t.result.as_deref()),
+        (TaskState::Succeeded, Some("\"ok\""))
+    );
     let events_before = t.events.len();
-    assert_eq!(s.complete(c.id, c.token), Ok(Reply::Completed { duplicate: true }));
+    assert_eq!(
+        s.complete(c.id, c.token),
+        Ok(Reply::Completed { duplicate: true })
+    );
     assert_eq!(s.task(c.id).events.len(), events_before);
 }
 
@@ -349,7 +643,14 @@ fn complete_stores_the_result_and_a_repeat_is_acknowledged_without_change() {
 fn complete_with_a_stale_token_after_reclaim_is_lease_lost() {
     let mut s = Sm::default();
     s.add("q", "k");
-    let old = s.claim_with(Claim { lease_ms: Some(1_000), ..claim("q", 1) }).unwrap().pop().unwrap();
+    let old = s
+        .claim_with(Claim {
+            lease_ms: Some(1_000),
+            ..claim("q", 1)
+        })
+        .unwrap()
+        .pop()
+        .unwrap();
     s.advance(1_000);
     s.tick();
     s.advance(limits::DEFAULT_BACKOFF_INITIAL_MS);
@@ -357,7 +658,10 @@ fn complete_with_a_stale_token_after_reclaim_is_lease_lost() {
     let new = s.claim_one("q");
     assert!(new.token > old.token);
     assert_eq!(code(s.complete(old.id, old.token)), "lease_lost");
-    assert_eq!(s.complete(new.id, new.token), Ok(Reply::Completed { duplicate: false }));
+    assert_eq!(
+        s.complete(new.id, new.token),
+        Ok(Reply::Completed { duplicate: false })
+    );
 }
 
 #[test]
@@ -375,7 +679,14 @@ fn complete_refuses_a_result_over_the_limit() {
     s.add("q", "k");
     let c = s.claim_one("q");
     let big = "x".repeat(limits::PAYLOAD_BYTES_MAX + 1);
-    assert_eq!(code(s.apply(Command::Complete { task: c.id, token: c.token, result: big })), "payload_too_large");
+    assert_eq!(
+        code(s.apply(Command::Complete {
+            task: c.id,
+            token: c.token,
+            result: big
+        })),
+        "payload_too_large"
+    );
     assert_eq!(s.state(c.id), TaskState::Running);
 }
 
@@ -387,22 +698,42 @@ fn fail_retries_with_backoff_then_dead_letters() {
     let id = s
         .enqueue(NewTask {
             max_attempts: Some(2),
-            backoff: Some(Backoff { initial_ms: 1_000, multiplier_permille: 2_000, max_ms: 10_000 }),
+            backoff: Some(Backoff {
+                initial_ms: 1_000,
+                multiplier_permille: 2_000,
+                max_ms: 10_000,
+            }),
             ..new_task("q", "k")
         })
         .unwrap()
         .id;
     let c = s.claim_one("q");
-    assert_eq!(s.fail(id, c.token, true), Ok(Reply::FailRecorded { state: TaskState::Scheduled }));
+    assert_eq!(
+        s.fail(id, c.token, true),
+        Ok(Reply::FailRecorded {
+            state: TaskState::Scheduled
+        })
+    );
     let run_at = s.task(id).run_at_wall_ms;
     let delay = run_at - s.wall_ms;
-    assert!((800..=1_000).contains(&delay), "backoff with jitter: {delay}");
-    assert_eq!(s.task(id).error.as_ref().unwrap().code, error_code::HANDLER_ERROR);
+    assert!(
+        (800..=1_000).contains(&delay),
+        "backoff with jitter: {delay}"
+    );
+    assert_eq!(
+        s.task(id).error.as_ref().unwrap().code,
+        error_code::HANDLER_ERROR
+    );
     s.advance(delay);
     s.tick();
     let c2 = s.claim_one("q");
     assert_eq!(c2.attempt, 2);
-    assert_eq!(s.fail(id, c2.token, true), Ok(Reply::FailRecorded { state: TaskState::Failed }));
+    assert_eq!(
+        s.fail(id, c2.token, true),
+        Ok(Reply::FailRecorded {
+            state: TaskState::Failed
+        })
+    );
     assert_eq!(s.sm.queue("q").unwrap().counts.get(TaskState::Failed), 1);
 }
 
@@ -419,8 +750,16 @@ fn fail_not_retryable_dead_letters_at_once_with_its_code() {
         retryable: false,
         retry_after_ms: None,
     });
-    assert_eq!(r, Ok(Reply::FailRecorded { state: TaskState::Failed }));
-    assert_eq!(s.task(c.id).error, Some(TaskError::new("bad_input", "no such user")));
+    assert_eq!(
+        r,
+        Ok(Reply::FailRecorded {
+            state: TaskState::Failed
+        })
+    );
+    assert_eq!(
+        s.task(c.id).error,
+        Some(TaskError::new("bad_input", "no such user"))
+    );
 }
 
 #[test]
@@ -436,7 +775,12 @@ fn fail_with_retry_after_zero_requeues_at_once() {
         retryable: true,
         retry_after_ms: Some(0),
     });
-    assert_eq!(r, Ok(Reply::FailRecorded { state: TaskState::Queued }));
+    assert_eq!(
+        r,
+        Ok(Reply::FailRecorded {
+            state: TaskState::Queued
+        })
+    );
 }
 
 #[test]
@@ -445,7 +789,14 @@ fn fail_refuses_a_stale_token_and_a_bad_code() {
     s.add("q", "k");
     let c = s.claim_one("q");
     assert_eq!(code(s.fail(c.id, Token(3), true)), "lease_lost");
-    let bad = Command::Fail { task: c.id, token: c.token, code: Some("a b".into()), message: "".into(), retryable: true, retry_after_ms: None };
+    let bad = Command::Fail {
+        task: c.id,
+        token: c.token,
+        code: Some("a b".into()),
+        message: "".into(),
+        retryable: true,
+        retry_after_ms: None,
+    };
     assert_eq!(code(s.apply(bad)), "invalid_request");
     assert_eq!(s.state(c.id), TaskState::Running);
 }
@@ -455,13 +806,25 @@ fn fail_refuses_a_stale_token_and_a_bad_code() {
 #[test]
 fn release_gives_the_attempt_back() {
     let mut s = Sm::default();
-    let id = s.enqueue(NewTask { max_attempts: Some(1), ..new_task("q", "k") }).unwrap().id;
+    let id = s
+        .enqueue(NewTask {
+            max_attempts: Some(1),
+            ..new_task("q", "k")
+        })
+        .unwrap()
+        .id;
     for _ in 0..3 {
         let c = s.claim_one("q");
         assert_eq!(c.attempt, 1);
         assert_eq!(
-            s.apply(Command::Release { task: id, token: c.token, delay_ms: 0 }),
-            Ok(Reply::Released { state: TaskState::Queued })
+            s.apply(Command::Release {
+                task: id,
+                token: c.token,
+                delay_ms: 0
+            }),
+            Ok(Reply::Released {
+                state: TaskState::Queued
+            })
         );
     }
     assert_eq!(s.task(id).attempt, 0);
@@ -472,10 +835,26 @@ fn release_with_a_delay_schedules_the_task() {
     let mut s = Sm::default();
     s.add("q", "k");
     let c = s.claim_one("q");
-    let r = s.apply(Command::Release { task: c.id, token: c.token, delay_ms: 5_000 });
-    assert_eq!(r, Ok(Reply::Released { state: TaskState::Scheduled }));
+    let r = s.apply(Command::Release {
+        task: c.id,
+        token: c.token,
+        delay_ms: 5_000,
+    });
+    assert_eq!(
+        r,
+        Ok(Reply::Released {
+            state: TaskState::Scheduled
+        })
+    );
     assert_eq!(s.task(c.id).run_at_wall_ms, s.wall_ms + 5_000);
-    assert_eq!(code(s.apply(Command::Release { task: c.id, token: c.token, delay_ms: 0 })), "lease_lost");
+    assert_eq!(
+        code(s.apply(Command::Release {
+            task: c.id,
+            token: c.token,
+            delay_ms: 0
+        })),
+        "lease_lost"
+    );
 }
 
 // ---- cancel ---------------------------------------------------------------------------------
@@ -484,13 +863,27 @@ fn release_with_a_delay_schedules_the_task() {
 fn cancel_of_a_waiting_task_is_immediate() {
     let mut s = Sm::default();
     let q = s.add("q", "k");
-    let d = s.enqueue(NewTask { delay_ms: Some(60_000), ..new_task("q", "k") }).unwrap().id;
+    let d = s
+        .enqueue(NewTask {
+            delay_ms: Some(60_000),
+            ..new_task("q", "k")
+        })
+        .unwrap()
+        .id;
     for id in [q, d] {
-        assert_eq!(s.apply(Command::Cancel { task: id }), Ok(Reply::CancelRecorded { state: TaskState::Cancelled }));
+        assert_eq!(
+            s.apply(Command::Cancel { task: id }),
+            Ok(Reply::CancelRecorded {
+                state: TaskState::Cancelled
+            })
+        );
         assert_eq!(s.state(id), TaskState::Cancelled);
     }
     assert_eq!(code(s.apply(Command::Cancel { task: q })), "task_finished");
-    assert_eq!(code(s.apply(Command::Cancel { task: TaskId(77) })), "not_found");
+    assert_eq!(
+        code(s.apply(Command::Cancel { task: TaskId(77) })),
+        "not_found"
+    );
 }
 
 #[test]
@@ -498,16 +891,33 @@ fn cancel_of_a_running_task_reaches_the_worker_on_its_heartbeat() {
     let mut s = Sm::default();
     s.add("q", "k");
     let c = s.claim_one("q");
-    assert_eq!(s.apply(Command::Cancel { task: c.id }), Ok(Reply::CancelRecorded { state: TaskState::Running }));
+    assert_eq!(
+        s.apply(Command::Cancel { task: c.id }),
+        Ok(Reply::CancelRecorded {
+            state: TaskState::Running
+        })
+    );
     assert!(s.heartbeat(c.id, c.token).unwrap().cancel_requested);
-    assert_eq!(s.fail(c.id, c.token, true), Ok(Reply::FailRecorded { state: TaskState::Cancelled }));
+    assert_eq!(
+        s.fail(c.id, c.token, true),
+        Ok(Reply::FailRecorded {
+            state: TaskState::Cancelled
+        })
+    );
 }
 
 #[test]
 fn cancel_of_a_running_task_ends_it_when_the_lease_ends() {
     let mut s = Sm::default();
     s.add("q", "k");
-    let c = s.claim_with(Claim { lease_ms: Some(1_000), ..claim("q", 1) }).unwrap().pop().unwrap();
+    let c = s
+        .claim_with(Claim {
+            lease_ms: Some(1_000),
+            ..claim("q", 1)
+        })
+        .unwrap()
+        .pop()
+        .unwrap();
     s.apply(Command::Cancel { task: c.id }).unwrap();
     s.advance(1_000);
     assert_eq!(s.tick().leases_expired, 1);
@@ -520,8 +930,17 @@ fn release_after_cancel_acknowledges_it() {
     s.add("q", "k");
     let c = s.claim_one("q");
     s.apply(Command::Cancel { task: c.id }).unwrap();
-    let r = s.apply(Command::Release { task: c.id, token: c.token, delay_ms: 0 });
-    assert_eq!(r, Ok(Reply::Released { state: TaskState::Cancelled }));
+    let r = s.apply(Command::Release {
+        task: c.id,
+        token: c.token,
+        delay_ms: 0,
+    });
+    assert_eq!(
+        r,
+        Ok(Reply::Released {
+            state: TaskState::Cancelled
+        })
+    );
 }
 
 #[test]
@@ -542,9 +961,15 @@ fn requeue_takes_a_task_out_of_the_dead_letter_set() {
     s.add("q", "k");
     let c = s.claim_one("q");
     s.fail(c.id, c.token, false).unwrap();
-    assert_eq!(s.apply(Command::Requeue { task: c.id }), Ok(Reply::Requeued));
+    assert_eq!(
+        s.apply(Command::Requeue { task: c.id }),
+        Ok(Reply::Requeued)
+    );
     let t = s.task(c.id);
-    assert_eq!((t.state, t.attempt, t.error.is_none()), (TaskState::Queued, 0, true));
+    assert_eq!(
+        (t.state, t.attempt, t.error.is_none()),
+        (TaskState::Queued, 0, true)
+    );
     assert_eq!(s.claim_one("q").attempt, 1);
 }
 
@@ -552,8 +977,14 @@ fn requeue_takes_a_task_out_of_the_dead_letter_set() {
 fn requeue_refuses_tasks_not_in_the_dead_letter_set() {
     let mut s = Sm::default();
     let id = s.add("q", "k");
-    assert_eq!(code(s.apply(Command::Requeue { task: id })), "not_requeueable");
-    assert_eq!(code(s.apply(Command::Requeue { task: TaskId(9) })), "not_found");
+    assert_eq!(
+        code(s.apply(Command::Requeue { task: id })),
+        "not_requeueable"
+    );
+    assert_eq!(
+        code(s.apply(Command::Requeue { task: TaskId(9) })),
+        "not_found"
+    );
 }
 
 // ---- pause / resume ----------------------------------------------------------------------
@@ -561,11 +992,22 @@ fn requeue_refuses_tasks_not_in_the_dead_letter_set() {
 #[test]
 fn pause_of_an_empty_queue_keeps_it_listed_until_resumed() {
     let mut s = Sm::default();
-    s.apply(Command::Pause { queue: "later".into() }).unwrap();
+    s.apply(Command::Pause {
+        queue: "later".into(),
+    })
+    .unwrap();
     assert!(s.sm.queue("later").unwrap().paused);
-    s.apply(Command::Resume { queue: "later".into() }).unwrap();
+    s.apply(Command::Resume {
+        queue: "later".into(),
+    })
+    .unwrap();
     assert!(s.sm.queue("later").is_none());
-    assert_eq!(code(s.apply(Command::Pause { queue: "no way".into() })), "invalid_request");
+    assert_eq!(
+        code(s.apply(Command::Pause {
+            queue: "no way".into()
+        })),
+        "invalid_request"
+    );
 }
 
 // ---- broadcast -----------------------------------------------------------------------------
@@ -574,26 +1016,48 @@ fn pause_of_an_empty_queue_keeps_it_listed_until_resumed() {
 fn broadcast_numbers_messages_and_keeps_a_bounded_tail() {
     let mut s = Sm::default();
     for i in 1..=(limits::BROADCASTS_KEPT_MAX as u64 + 5) {
-        let r = s.sm.apply(i, &Entry {
-            wall_ms: 1,
-            cluster_ms: 1,
-            commands: vec![Command::Broadcast { channel: "ops".into(), message: format!("{i}") }],
-        });
+        let r = s.sm.apply(
+            i,
+            &Entry {
+                wall_ms: 1,
+                cluster_ms: 1,
+                commands: vec![Command::Broadcast {
+                    channel: "ops".into(),
+                    message: format!("{i}"),
+                }],
+            },
+        );
         assert_eq!(r.results[0], Ok(Reply::Broadcast { seq: i }));
     }
     let kept: Vec<u64> = s.sm.broadcasts_after(0).map(|m| m.seq).collect();
     assert_eq!(kept.len(), limits::BROADCASTS_KEPT_MAX);
     assert_eq!(kept[0], 6);
-    assert_eq!(s.sm.broadcasts_after(limits::BROADCASTS_KEPT_MAX as u64 + 3).count(), 2);
+    assert_eq!(
+        s.sm.broadcasts_after(limits::BROADCASTS_KEPT_MAX as u64 + 3)
+            .count(),
+        2
+    );
     s.sm.check_invariants();
 }
 
 #[test]
 fn broadcast_refuses_bad_channels_and_large_messages() {
     let mut s = Sm::default();
-    assert_eq!(code(s.apply(Command::Broadcast { channel: "".into(), message: "1".into() })), "invalid_request");
+    assert_eq!(
+        code(s.apply(Command::Broadcast {
+            channel: "".into(),
+            message: "1".into()
+        })),
+        "invalid_request"
+    );
     let big = "x".repeat(limits::BROADCAST_BYTES_MAX + 1);
-    assert_eq!(code(s.apply(Command::Broadcast { channel: "c".into(), message: big })), "payload_too_large");
+    assert_eq!(
+        code(s.apply(Command::Broadcast {
+            channel: "c".into(),
+            message: big
+        })),
+        "payload_too_large"
+    );
 }
 
 // ---- tick ------------------------------------------------------------------------------
@@ -605,7 +1069,11 @@ fn tick_requeues_an_expired_lease_then_dead_letters_when_attempts_run_out() {
         .enqueue(NewTask {
             max_attempts: Some(2),
             lease_ms: Some(1_000),
-            backoff: Some(Backoff { initial_ms: 0, multiplier_permille: 1_000, max_ms: 0 }),
+            backoff: Some(Backoff {
+                initial_ms: 0,
+                multiplier_permille: 1_000,
+                max_ms: 0,
+            }),
             ..new_task("q", "k")
         })
         .unwrap()
@@ -620,63 +1088,119 @@ fn tick_requeues_an_expired_lease_then_dead_letters_when_attempts_run_out() {
     s.advance(1_000);
     s.tick();
     assert_eq!(s.state(id), TaskState::Failed);
-    assert_eq!(s.task(id).error.as_ref().unwrap().code, error_code::LEASE_EXPIRED);
+    assert_eq!(
+        s.task(id).error.as_ref().unwrap().code,
+        error_code::LEASE_EXPIRED
+    );
 }
 
 #[test]
 fn schedule_to_start_expires_an_unclaimed_task() {
     let mut s = Sm::default();
-    let t = Timeouts { schedule_to_start_ms: Some(500), ..Default::default() };
-    let id = s.enqueue(NewTask { timeouts: t, ..new_task("q", "k") }).unwrap().id;
+    let t = Timeouts {
+        schedule_to_start_ms: Some(500),
+        ..Default::default()
+    };
+    let id = s
+        .enqueue(NewTask {
+            timeouts: t,
+            ..new_task("q", "k")
+        })
+        .unwrap()
+        .id;
     s.advance(500);
     assert_eq!(s.tick().timeouts_fired, 1);
     assert_eq!(s.state(id), TaskState::Expired);
-    assert_eq!(s.task(id).error.as_ref().unwrap().code, error_code::ASSIGN_TIMEOUT);
+    assert_eq!(
+        s.task(id).error.as_ref().unwrap().code,
+        error_code::ASSIGN_TIMEOUT
+    );
 }
 
 #[test]
 fn schedule_to_start_fires_at_claim_time_when_no_tick_ran_yet() {
     let mut s = Sm::default();
-    let t = Timeouts { schedule_to_start_ms: Some(500), ..Default::default() };
-    let late = s.enqueue(NewTask { timeouts: t, priority: 1, ..new_task("q", "k") }).unwrap().id;
+    let t = Timeouts {
+        schedule_to_start_ms: Some(500),
+        ..Default::default()
+    };
+    let late = s
+        .enqueue(NewTask {
+            timeouts: t,
+            priority: 1,
+            ..new_task("q", "k")
+        })
+        .unwrap()
+        .id;
     let fine = s.add("q", "k");
     s.advance(600);
-    assert_eq!(s.claim("q", 5).iter().map(|c| c.id).collect::<Vec<_>>(), vec![fine]);
+    assert_eq!(
+        s.claim("q", 5).iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![fine]
+    );
     assert_eq!(s.state(late), TaskState::Expired);
 }
 
 #[test]
 fn start_to_close_fails_an_attempt_that_runs_too_long() {
     let mut s = Sm::default();
-    let t = Timeouts { start_to_close_ms: Some(2_000), ..Default::default() };
-    let id = s.enqueue(NewTask { timeouts: t, max_attempts: Some(1), ..new_task("q", "k") }).unwrap().id;
+    let t = Timeouts {
+        start_to_close_ms: Some(2_000),
+        ..Default::default()
+    };
+    let id = s
+        .enqueue(NewTask {
+            timeouts: t,
+            max_attempts: Some(1),
+            ..new_task("q", "k")
+        })
+        .unwrap()
+        .id;
     let c = s.claim_one("q");
     s.advance(1_000);
     s.heartbeat(id, c.token).unwrap();
     s.advance(1_000);
     assert_eq!(s.tick().timeouts_fired, 1);
     assert_eq!(s.state(id), TaskState::Failed);
-    assert_eq!(s.task(id).error.as_ref().unwrap().code, error_code::RUN_TIMEOUT);
+    assert_eq!(
+        s.task(id).error.as_ref().unwrap().code,
+        error_code::RUN_TIMEOUT
+    );
 }
 
 #[test]
 fn schedule_to_close_expires_the_task_even_while_running() {
     let mut s = Sm::default();
-    let t = Timeouts { schedule_to_close_ms: Some(3_000), ..Default::default() };
-    let id = s.enqueue(NewTask { timeouts: t, ..new_task("q", "k") }).unwrap().id;
+    let t = Timeouts {
+        schedule_to_close_ms: Some(3_000),
+        ..Default::default()
+    };
+    let id = s
+        .enqueue(NewTask {
+            timeouts: t,
+            ..new_task("q", "k")
+        })
+        .unwrap()
+        .id;
     let c = s.claim_one("q");
     s.advance(2_000);
     s.heartbeat(id, c.token).unwrap();
     s.advance(1_000);
     s.tick();
     assert_eq!(s.state(id), TaskState::Expired);
-    assert_eq!(s.task(id).error.as_ref().unwrap().code, error_code::DEADLINE_EXCEEDED);
+    assert_eq!(
+        s.task(id).error.as_ref().unwrap().code,
+        error_code::DEADLINE_EXCEEDED
+    );
     assert_eq!(code(s.complete(id, c.token)), "task_finished");
 }
 
 #[test]
 fn tick_drops_finished_tasks_after_retention() {
-    let mut s = Sm::new(Config { retention_ms: 10_000, ..Config::default() });
+    let mut s = Sm::new(Config {
+        retention_ms: 10_000,
+        ..Config::default()
+    });
     let id = s.add("q", "k");
     s.apply(Command::Cancel { task: id }).unwrap();
     assert_eq!(s.sm.next_due().cluster_ms, Some(s.cluster_ms + 10_000));
@@ -694,12 +1218,22 @@ fn time_never_goes_back_whatever_a_leader_stamps() {
     let mut s = Sm::default();
     s.add("q", "k");
     s.cluster_ms = 10_000;
-    let c = s.claim_with(Claim { lease_ms: Some(1_000), ..claim("q", 1) }).unwrap().pop().unwrap();
+    let c = s
+        .claim_with(Claim {
+            lease_ms: Some(1_000),
+            ..claim("q", 1)
+        })
+        .unwrap()
+        .pop()
+        .unwrap();
     s.cluster_ms = 0; // a confused leader
     s.wall_ms = 0;
     assert_eq!(s.sm.cluster_ms(), 10_000);
     let ack = s.heartbeat(c.id, c.token).unwrap();
-    assert_eq!(ack.expires_cluster_ms, 11_000, "renewal counted from the applied time");
+    assert_eq!(
+        ack.expires_cluster_ms, 11_000,
+        "renewal counted from the applied time"
+    );
     assert_eq!(s.sm.cluster_ms(), 10_000);
     assert!(s.sm.wall_ms() > 0);
 }
@@ -711,7 +1245,10 @@ fn events_record_the_life_of_a_task_in_order() {
     let c = s.claim_one("q");
     s.fail(c.id, c.token, true).unwrap();
     let names: Vec<&str> = s.task(c.id).events.iter().map(|e| e.kind.name()).collect();
-    assert_eq!(names, vec!["enqueued", "claimed", "attempt_failed", "scheduled"]);
+    assert_eq!(
+        names,
+        vec!["enqueued", "claimed", "attempt_failed", "scheduled"]
+    );
 }
 
 #[test]
@@ -719,21 +1256,42 @@ fn outcome_streams_the_events_of_its_entry() {
     let mut s = Sm::default();
     s.add("q", "k");
     s.index += 1;
-    let out = s.sm.apply(s.index, &Entry { wall_ms: s.wall_ms, cluster_ms: 0, commands: vec![Command::Claim(claim("q", 1))] });
+    let out = s.sm.apply(
+        s.index,
+        &Entry {
+            wall_ms: s.wall_ms,
+            cluster_ms: 0,
+            commands: vec![Command::Claim(claim("q", 1))],
+        },
+    );
     assert_eq!(out.events.len(), 1);
-    assert_eq!((out.events[0].task, out.events[0].state), (TaskId(1), TaskState::Running));
+    assert_eq!(
+        (out.events[0].task, out.events[0].state),
+        (TaskId(1), TaskState::Running)
+    );
 }
 
 #[test]
 fn groups_count_their_tasks_by_state() {
     let mut s = Sm::default();
     for _ in 0..3 {
-        s.enqueue(NewTask { group: Some("batch-1".into()), ..new_task("q", "k") }).unwrap();
+        s.enqueue(NewTask {
+            group: Some("batch-1".into()),
+            ..new_task("q", "k")
+        })
+        .unwrap();
     }
     let c = s.claim_one("q");
     s.complete(c.id, c.token).unwrap();
     let g = s.sm.group("batch-1").unwrap();
-    assert_eq!((g.get(TaskState::Queued), g.get(TaskState::Succeeded), g.open()), (2, 1, 2));
+    assert_eq!(
+        (
+            g.get(TaskState::Queued),
+            g.get(TaskState::Succeeded),
+            g.open()
+        ),
+        (2, 1, 2)
+    );
 }
 
 #[test]
@@ -742,12 +1300,32 @@ fn list_filters_and_pages_in_id_order() {
     for i in 0..10 {
         s.add(if i % 2 == 0 { "even" } else { "odd" }, "k");
     }
-    let page = s.sm.list(&ListFilter { queue: Some("even"), state: None, after: None, limit: 3 });
-    assert_eq!(page.tasks.iter().map(|t| t.id.0).collect::<Vec<_>>(), vec![1, 3, 5]);
-    let next = s.sm.list(&ListFilter { queue: Some("even"), state: None, after: page.next, limit: 3 });
-    assert_eq!(next.tasks.iter().map(|t| t.id.0).collect::<Vec<_>>(), vec![7, 9]);
+    let page = s.sm.list(&ListFilter {
+        queue: Some("even"),
+        state: None,
+        after: None,
+        limit: 3,
+    });
+    assert_eq!(
+        page.tasks.iter().map(|t| t.id.0).collect::<Vec<_>>(),
+        vec![1, 3, 5]
+    );
+    let next = s.sm.list(&ListFilter {
+        queue: Some("even"),
+        state: None,
+        after: page.next,
+        limit: 3,
+    });
+    assert_eq!(
+        next.tasks.iter().map(|t| t.id.0).collect::<Vec<_>>(),
+        vec![7, 9]
+    );
     assert_eq!(next.next, None);
-    let queued = s.sm.list(&ListFilter { state: Some(TaskState::Running), limit: 100, ..Default::default() });
+    let queued = s.sm.list(&ListFilter {
+        state: Some(TaskState::Running),
+        limit: 100,
+        ..Default::default()
+    });
     assert!(queued.tasks.is_empty());
 }
 
@@ -755,10 +1333,20 @@ fn list_filters_and_pages_in_id_order() {
 fn claimable_tells_whether_a_claim_would_get_a_task() {
     let mut s = Sm::default();
     assert!(!s.sm.claimable(&claim("q", 1)));
-    s.enqueue(NewTask { priority: 1, ..new_task("q", "k") }).unwrap();
+    s.enqueue(NewTask {
+        priority: 1,
+        ..new_task("q", "k")
+    })
+    .unwrap();
     assert!(s.sm.claimable(&claim("q", 1)));
-    assert!(!s.sm.claimable(&Claim { min_priority: Some(2), ..claim("q", 1) }));
-    assert!(!s.sm.claimable(&Claim { kinds: Some(vec!["other".into()]), ..claim("q", 1) }));
+    assert!(!s.sm.claimable(&Claim {
+        min_priority: Some(2),
+        ..claim("q", 1)
+    }));
+    assert!(!s.sm.claimable(&Claim {
+        kinds: Some(vec!["other".into()]),
+        ..claim("q", 1)
+    }));
     s.apply(Command::Pause { queue: "q".into() }).unwrap();
     assert!(!s.sm.claimable(&claim("q", 1)));
 }
@@ -767,12 +1355,27 @@ fn claimable_tells_whether_a_claim_would_get_a_task() {
 
 #[test]
 fn configure_changes_retention_for_tasks_already_finished() {
-    let mut s = Sm::new(Config { retention_ms: 60_000, ..Config::default() });
+    let mut s = Sm::new(Config {
+        retention_ms: 60_000,
+        ..Config::default()
+    });
     let id = s.add("q", "k");
     s.apply(Command::Cancel { task: id }).unwrap();
     assert_eq!(s.sm.next_due().cluster_ms, Some(s.cluster_ms + 60_000));
-    assert_eq!(s.apply(Command::Configure { retention_ms: 1_000, tasks_max: 5 }), Ok(Reply::Configured));
-    assert_eq!(s.sm.config(), Config { retention_ms: 1_000, tasks_max: 5 });
+    assert_eq!(
+        s.apply(Command::Configure {
+            retention_ms: 1_000,
+            tasks_max: 5
+        }),
+        Ok(Reply::Configured)
+    );
+    assert_eq!(
+        s.sm.config(),
+        Config {
+            retention_ms: 1_000,
+            tasks_max: 5
+        }
+    );
     assert_eq!(s.sm.next_due().cluster_ms, Some(s.cluster_ms + 1_000));
     s.advance(1_000);
     assert_eq!(s.tick().dropped, 1);
@@ -782,8 +1385,26 @@ fn configure_changes_retention_for_tasks_already_finished() {
 fn configure_refuses_out_of_range_settings() {
     let mut s = Sm::default();
     let before = s.sm.config();
-    assert_eq!(code(s.apply(Command::Configure { retention_ms: limits::DURATION_MS_MAX + 1, tasks_max: 10 })), "invalid_request");
-    assert_eq!(code(s.apply(Command::Configure { retention_ms: 1, tasks_max: 0 })), "invalid_request");
-    assert_eq!(code(s.apply(Command::Configure { retention_ms: 1, tasks_max: limits::TASKS_MAX_LIMIT + 1 })), "invalid_request");
+    assert_eq!(
+        code(s.apply(Command::Configure {
+            retention_ms: limits::DURATION_MS_MAX + 1,
+            tasks_max: 10
+        })),
+        "invalid_request"
+    );
+    assert_eq!(
+        code(s.apply(Command::Configure {
+            retention_ms: 1,
+            tasks_max: 0
+        })),
+        "invalid_request"
+    );
+    assert_eq!(
+        code(s.apply(Command::Configure {
+            retention_ms: 1,
+            tasks_max: limits::TASKS_MAX_LIMIT + 1
+        })),
+        "invalid_request"
+    );
     assert_eq!(s.sm.config(), before);
 }

@@ -9,11 +9,14 @@ use std::path::PathBuf;
 use taskswarm_state_machine::*;
 
 fn fixture(name: &str, bytes: &[u8]) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     if std::env::var_os("TASKSWARM_BLESS").is_some() && !path.exists() {
         std::fs::write(&path, bytes).unwrap();
     }
-    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {} missing ({e}); bless it once", path.display()))
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("fixture {} missing ({e}); bless it once", path.display()))
 }
 
 /// An entry using every command and every optional field.
@@ -34,12 +37,26 @@ fn every_command() -> Entry {
                         run_at_wall_ms: None,
                         delay_ms: Some(0),
                         max_attempts: Some(5),
-                        backoff: Some(Backoff { initial_ms: 100, multiplier_permille: 1_500, max_ms: 10_000 }),
+                        backoff: Some(Backoff {
+                            initial_ms: 100,
+                            multiplier_permille: 1_500,
+                            max_ms: 10_000,
+                        }),
                         lease_ms: Some(2_000),
-                        timeouts: Timeouts { schedule_to_start_ms: Some(60_000), start_to_close_ms: Some(30_000), schedule_to_close_ms: Some(600_000) },
+                        timeouts: Timeouts {
+                            schedule_to_start_ms: Some(60_000),
+                            start_to_close_ms: Some(30_000),
+                            schedule_to_close_ms: Some(600_000),
+                        },
                         group: Some("batch-9".into()),
                     },
-                    NewTask { queue: "emails".into(), kind: "send".into(), payload: "2".into(), priority: 7, ..Default::default() },
+                    NewTask {
+                        queue: "emails".into(),
+                        kind: "send".into(),
+                        payload: "2".into(),
+                        priority: 7,
+                        ..Default::default()
+                    },
                 ],
             },
             Command::Claim(Claim {
@@ -50,27 +67,66 @@ fn every_command() -> Entry {
                 lease_ms: Some(1_000),
                 min_priority: Some(5),
             }),
-            Command::Claim(Claim { worker: "w-2".into(), queues: vec!["emails".into()], kinds: None, max: 2, lease_ms: None, min_priority: None }),
+            Command::Claim(Claim {
+                worker: "w-2".into(),
+                queues: vec!["emails".into()],
+                kinds: None,
+                max: 2,
+                lease_ms: None,
+                min_priority: None,
+            }),
             Command::Heartbeat {
                 worker: "w-2".into(),
-                leases: vec![LeaseBeat { task: TaskId(1), token: Token(65_537), progress: Some("{\"pct\":10}".into()), lease_ms: Some(5_000) }],
+                leases: vec![LeaseBeat {
+                    task: TaskId(1),
+                    token: Token(65_537),
+                    progress: Some("{\"pct\":10}".into()),
+                    lease_ms: Some(5_000),
+                }],
             },
-            Command::Fail { task: TaskId(1), token: Token(65_537), code: Some("smtp".into()), message: "421".into(), retryable: true, retry_after_ms: Some(10) },
-            Command::Complete { task: TaskId(2), token: Token(65_536), result: "{\"ok\":true}".into() },
-            Command::Release { task: TaskId(2), token: Token(65_536), delay_ms: 5 },
+            Command::Fail {
+                task: TaskId(1),
+                token: Token(65_537),
+                code: Some("smtp".into()),
+                message: "421".into(),
+                retryable: true,
+                retry_after_ms: Some(10),
+            },
+            Command::Complete {
+                task: TaskId(2),
+                token: Token(65_536),
+                result: "{\"ok\":true}".into(),
+            },
+            Command::Release {
+                task: TaskId(2),
+                token: Token(65_536),
+                delay_ms: 5,
+            },
             Command::Cancel { task: TaskId(1) },
             Command::Requeue { task: TaskId(1) },
-            Command::Pause { queue: "emails".into() },
-            Command::Resume { queue: "emails".into() },
-            Command::Pause { queue: "later".into() },
-            Command::Broadcast { channel: "ops".into(), message: "{\"drain\":true}".into() },
+            Command::Pause {
+                queue: "emails".into(),
+            },
+            Command::Resume {
+                queue: "emails".into(),
+            },
+            Command::Pause {
+                queue: "later".into(),
+            },
+            Command::Broadcast {
+                channel: "ops".into(),
+                message: "{\"drain\":true}".into(),
+            },
             Command::Tick,
         ],
     }
 }
 
 fn applied() -> (StateMachine, Outcome) {
-    let mut sm = StateMachine::new(Config { retention_ms: 60_000, tasks_max: 1_000 });
+    let mut sm = StateMachine::new(Config {
+        retention_ms: 60_000,
+        tasks_max: 1_000,
+    });
     let outcome = sm.apply(1, &every_command());
     sm.check_invariants();
     (sm, outcome)
@@ -79,10 +135,29 @@ fn applied() -> (StateMachine, Outcome) {
 #[test]
 fn the_sample_entry_exercises_accepted_and_refused_paths() {
     let (_, outcome) = applied();
-    let codes: Vec<&str> = outcome.results.iter().map(|r| r.as_ref().map_or_else(Rejection::code, |_| "ok")).collect();
+    let codes: Vec<&str> = outcome
+        .results
+        .iter()
+        .map(|r| r.as_ref().map_or_else(Rejection::code, |_| "ok"))
+        .collect();
     assert_eq!(
         codes,
-        vec!["ok", "ok", "ok", "ok", "ok", "ok", "task_finished", "ok", "not_requeueable", "ok", "ok", "ok", "ok", "ok"]
+        vec![
+            "ok",
+            "ok",
+            "ok",
+            "ok",
+            "ok",
+            "ok",
+            "task_finished",
+            "ok",
+            "not_requeueable",
+            "ok",
+            "ok",
+            "ok",
+            "ok",
+            "ok"
+        ]
     );
 }
 

@@ -10,7 +10,10 @@ use taskswarm_state_machine::*;
 
 /// Applies the generated log, returning the concrete entries it resolved to.
 /// Every machine starts from these settings; `Configure` entries in the log change them.
-const INITIAL: Config = Config { retention_ms: 3_000, tasks_max: taskswarm_state_machine::limits::DEFAULT_TASKS_MAX };
+const INITIAL: Config = Config {
+    retention_ms: 3_000,
+    tasks_max: taskswarm_state_machine::limits::DEFAULT_TASKS_MAX,
+};
 
 fn record(log: &[GenEntry]) -> (StateMachine, Vec<(u64, Entry)>) {
     let mut sm = StateMachine::new(INITIAL);
@@ -20,8 +23,16 @@ fn record(log: &[GenEntry]) -> (StateMachine, Vec<(u64, Entry)>) {
         wall += e.advance_ms;
         cluster += e.advance_ms;
         let index = 2 * i as u64 + 1; // gaps, as when raft applies blank entries without us
-        let entry = Entry { wall_ms: wall, cluster_ms: cluster, commands: e.commands.iter().map(|g| gen::resolve(g, &sm)).collect() };
-        assert_eq!(Entry::from_bytes(&entry.to_bytes()).unwrap(), entry, "entry round-trips");
+        let entry = Entry {
+            wall_ms: wall,
+            cluster_ms: cluster,
+            commands: e.commands.iter().map(|g| gen::resolve(g, &sm)).collect(),
+        };
+        assert_eq!(
+            Entry::from_bytes(&entry.to_bytes()).unwrap(),
+            entry,
+            "entry round-trips"
+        );
         sm.apply(index, &entry);
         sm.check_invariants();
         entries.push((index, entry));
@@ -65,15 +76,28 @@ fn a_corrupt_snapshot_is_an_error_not_a_panic() {
     let mut index = 0;
     for _ in 0..5 {
         index += 1;
-        sm.apply(index, &Entry {
-            wall_ms: 1,
-            cluster_ms: 1,
-            commands: vec![Command::Enqueue { tasks: vec![NewTask { queue: "q".into(), kind: "k".into(), payload: "{}".into(), ..Default::default() }] }],
-        });
+        sm.apply(
+            index,
+            &Entry {
+                wall_ms: 1,
+                cluster_ms: 1,
+                commands: vec![Command::Enqueue {
+                    tasks: vec![NewTask {
+                        queue: "q".into(),
+                        kind: "k".into(),
+                        payload: "{}".into(),
+                        ..Default::default()
+                    }],
+                }],
+            },
+        );
     }
     let bytes = sm.snapshot();
     for cut in 0..bytes.len() {
-        assert!(StateMachine::restore(&bytes[..cut]).is_err(), "truncated at {cut}");
+        assert!(
+            StateMachine::restore(&bytes[..cut]).is_err(),
+            "truncated at {cut}"
+        );
     }
     let mut flipped = bytes.clone();
     for i in 0..flipped.len() {
@@ -83,5 +107,8 @@ fn a_corrupt_snapshot_is_an_error_not_a_panic() {
     }
     let mut bad_version = bytes;
     bad_version[8] = 99;
-    assert!(matches!(StateMachine::restore(&bad_version), Err(DecodeError::UnsupportedVersion { .. })));
+    assert!(matches!(
+        StateMachine::restore(&bad_version),
+        Err(DecodeError::UnsupportedVersion { .. })
+    ));
 }

@@ -67,21 +67,49 @@ fn reduce(r: &CommandResult) -> R {
     match r {
         Err(e) => R::Refused(e.code()),
         Ok(Reply::Enqueued(v)) => R::Enqueued(
-            v.iter().map(|x| x.as_ref().map(|e| (e.id.0, e.created, e.coalesced)).map_err(Rejection::code)).collect(),
+            v.iter()
+                .map(|x| {
+                    x.as_ref()
+                        .map(|e| (e.id.0, e.created, e.coalesced))
+                        .map_err(Rejection::code)
+                })
+                .collect(),
         ),
         Ok(Reply::Claimed(v)) => R::Claimed(v.iter().map(|c| (c.id.0, c.token.0)).collect()),
         Ok(Reply::Heartbeats(v)) => R::Beats(
-            v.iter().map(|x| x.as_ref().map(|a| (a.expires_cluster_ms, a.cancel_requested)).map_err(Rejection::code)).collect(),
+            v.iter()
+                .map(|x| {
+                    x.as_ref()
+                        .map(|a| (a.expires_cluster_ms, a.cancel_requested))
+                        .map_err(Rejection::code)
+                })
+                .collect(),
         ),
         Ok(Reply::Completed { duplicate }) => R::Completed(*duplicate),
-        Ok(Reply::FailRecorded { state } | Reply::Released { state } | Reply::CancelRecorded { state }) => R::State(*state),
-        Ok(Reply::Requeued | Reply::QueueUpdated | Reply::Broadcast { .. } | Reply::Ticked(_) | Reply::Configured) => R::Done,
+        Ok(
+            Reply::FailRecorded { state }
+            | Reply::Released { state }
+            | Reply::CancelRecorded { state },
+        ) => R::State(*state),
+        Ok(
+            Reply::Requeued
+            | Reply::QueueUpdated
+            | Reply::Broadcast { .. }
+            | Reply::Ticked(_)
+            | Reply::Configured,
+        ) => R::Done,
     }
 }
 
 impl Model {
     fn new() -> Self {
-        Self { next_id: 1, next_seq: 1, retention_ms: RETENTION_MS, tasks_max: Config::default().tasks_max, ..Self::default() }
+        Self {
+            next_id: 1,
+            next_seq: 1,
+            retention_ms: RETENTION_MS,
+            tasks_max: Config::default().tasks_max,
+            ..Self::default()
+        }
     }
 
     fn make_ready(&mut self, id: u64, delay: u64) {
@@ -142,7 +170,9 @@ impl Model {
 
     fn apply(&mut self, c: &Command) -> R {
         match c {
-            Command::Enqueue { tasks } => R::Enqueued(tasks.iter().map(|t| self.enqueue(t)).collect()),
+            Command::Enqueue { tasks } => {
+                R::Enqueued(tasks.iter().map(|t| self.enqueue(t)).collect())
+            }
             Command::Claim(c) => {
                 let mut out = Vec::new();
                 while out.len() < c.max as usize {
@@ -150,13 +180,16 @@ impl Model {
                         .tasks
                         .iter()
                         .filter(|(_, t)| t.state == TaskState::Queued)
-                        .filter(|(_, t)| c.queues.contains(&t.queue) && !self.paused.contains(&t.queue))
+                        .filter(|(_, t)| {
+                            c.queues.contains(&t.queue) && !self.paused.contains(&t.queue)
+                        })
                         .filter(|(_, t)| c.kinds.as_ref().is_none_or(|k| k.contains(&t.kind)))
                         .filter(|(_, t)| c.min_priority.is_none_or(|m| t.priority >= m))
                         .min_by_key(|(_, t)| (-t.priority, t.seq))
                         .map(|(id, _)| *id);
                     let Some(id) = best else { break };
-                    let token = Token(self.index * limits::TOKEN_SLOTS_PER_ENTRY + self.claims_in_entry);
+                    let token =
+                        Token(self.index * limits::TOKEN_SLOTS_PER_ENTRY + self.claims_in_entry);
                     self.claims_in_entry += 1;
                     assert!(token.0 > self.last_token, "tokens only grow");
                     self.last_token = token.0;
@@ -193,14 +226,28 @@ impl Model {
                     self.finish(task.0, TaskState::Succeeded);
                     R::Completed(false)
                 }
-                Err("task_finished") if self.tasks[&task.0].state == TaskState::Succeeded => R::Completed(true),
+                Err("task_finished") if self.tasks[&task.0].state == TaskState::Succeeded => {
+                    R::Completed(true)
+                }
                 Err(e) => R::Refused(e),
             },
-            Command::Fail { task, token, retryable, retry_after_ms, .. } => match self.check(task.0, *token) {
-                Ok(()) => R::State(self.attempt_failed(task.0, *retryable, retry_after_ms.unwrap_or(0))),
+            Command::Fail {
+                task,
+                token,
+                retryable,
+                retry_after_ms,
+                ..
+            } => match self.check(task.0, *token) {
+                Ok(()) => {
+                    R::State(self.attempt_failed(task.0, *retryable, retry_after_ms.unwrap_or(0)))
+                }
                 Err(e) => R::Refused(e),
             },
-            Command::Release { task, token, delay_ms } => match self.check(task.0, *token) {
+            Command::Release {
+                task,
+                token,
+                delay_ms,
+            } => match self.check(task.0, *token) {
                 Ok(()) => {
                     if self.tasks[&task.0].cancel {
                         self.finish(task.0, TaskState::Cancelled);
@@ -231,13 +278,18 @@ impl Model {
                 }
             }
             Command::Requeue { task } => {
-                let Some(t) = self.tasks.get(&task.0) else { return R::Refused("not_found") };
+                let Some(t) = self.tasks.get(&task.0) else {
+                    return R::Refused("not_found");
+                };
                 if !matches!(t.state, TaskState::Failed | TaskState::Expired) {
                     return R::Refused("not_requeueable");
                 }
                 let (queue, key) = (t.queue.clone(), t.coalesce.clone());
                 let taken = key.is_some()
-                    && self.tasks.values().any(|o| !o.state.is_finished() && o.queue == queue && o.coalesce == key);
+                    && self
+                        .tasks
+                        .values()
+                        .any(|o| !o.state.is_finished() && o.queue == queue && o.coalesce == key);
                 let t = self.tasks.get_mut(&task.0).unwrap();
                 if taken {
                     t.coalesce = None;
@@ -259,14 +311,20 @@ impl Model {
                 R::Done
             }
             Command::Broadcast { .. } => R::Done,
-            Command::Configure { retention_ms, tasks_max } => {
+            Command::Configure {
+                retention_ms,
+                tasks_max,
+            } => {
                 self.retention_ms = *retention_ms;
                 self.tasks_max = *tasks_max;
                 R::Done
             }
             Command::Tick => {
-                let mut due: Vec<(u64, u64)> =
-                    self.tasks.iter().filter_map(|(id, t)| t.lease.map(|(_, exp, _)| (exp, *id))).collect();
+                let mut due: Vec<(u64, u64)> = self
+                    .tasks
+                    .iter()
+                    .filter_map(|(id, t)| t.lease.map(|(_, exp, _)| (exp, *id)))
+                    .collect();
                 due.sort();
                 for (exp, id) in due {
                     if exp <= self.cluster {
@@ -286,7 +344,8 @@ impl Model {
                     }
                 }
                 let (cluster, retention) = (self.cluster, self.retention_ms);
-                self.tasks.retain(|_, t| t.finished_at.is_none_or(|f| f + retention > cluster));
+                self.tasks
+                    .retain(|_, t| t.finished_at.is_none_or(|f| f + retention > cluster));
                 R::Done
             }
         }
@@ -297,16 +356,26 @@ impl Model {
             return Err("invalid_request");
         }
         if let Some(k) = &n.idempotency_key {
-            if let Some((id, t)) = self.tasks.iter().find(|(_, t)| t.idem.as_ref() == Some(k) || t.joined_keys.contains(k)) {
+            if let Some((id, t)) = self
+                .tasks
+                .iter()
+                .find(|(_, t)| t.idem.as_ref() == Some(k) || t.joined_keys.contains(k))
+            {
                 return Ok((*id, false, t.idem.as_ref() != Some(k)));
             }
         }
         if let Some(k) = &n.coalesce_key {
-            let open = self.tasks.iter().find(|(_, t)| !t.state.is_finished() && t.queue == n.queue && t.coalesce.as_ref() == Some(k));
+            let open = self.tasks.iter().find(|(_, t)| {
+                !t.state.is_finished() && t.queue == n.queue && t.coalesce.as_ref() == Some(k)
+            });
             if let Some((id, _)) = open {
                 let id = *id;
                 if let Some(key) = &n.idempotency_key {
-                    self.tasks.get_mut(&id).unwrap().joined_keys.push(key.clone());
+                    self.tasks
+                        .get_mut(&id)
+                        .unwrap()
+                        .joined_keys
+                        .push(key.clone());
                 }
                 return Ok((id, false, true));
             }
@@ -317,30 +386,36 @@ impl Model {
         let id = self.next_id;
         self.next_id += 1;
         let delay = n.delay_ms.unwrap_or(0);
-        self.tasks.insert(id, MTask {
-            queue: n.queue.clone(),
-            kind: n.kind.clone(),
-            priority: n.priority,
-            state: TaskState::Queued,
-            attempt: 0,
-            max_attempts: n.max_attempts.unwrap(),
-            lease: None,
-            last_token: None,
-            seq: 0,
-            run_at: 0,
-            idem: n.idempotency_key.clone(),
-            joined_keys: Vec::new(),
-            coalesce: n.coalesce_key.clone(),
-            cancel: false,
-            finished_at: None,
-        });
+        self.tasks.insert(
+            id,
+            MTask {
+                queue: n.queue.clone(),
+                kind: n.kind.clone(),
+                priority: n.priority,
+                state: TaskState::Queued,
+                attempt: 0,
+                max_attempts: n.max_attempts.unwrap(),
+                lease: None,
+                last_token: None,
+                seq: 0,
+                run_at: 0,
+                idem: n.idempotency_key.clone(),
+                joined_keys: Vec::new(),
+                coalesce: n.coalesce_key.clone(),
+                cancel: false,
+                finished_at: None,
+            },
+        );
         self.make_ready(id, delay);
         Ok((id, true, false))
     }
 }
 
 fn run(log: &[GenEntry]) {
-    let mut sm = StateMachine::new(Config { retention_ms: RETENTION_MS, ..Config::default() });
+    let mut sm = StateMachine::new(Config {
+        retention_ms: RETENTION_MS,
+        ..Config::default()
+    });
     let mut model = Model::new();
     model.wall = 1_000;
     for (i, entry) in log.iter().enumerate() {
@@ -349,24 +424,45 @@ fn run(log: &[GenEntry]) {
         model.claims_in_entry = 0;
         model.wall += entry.advance_ms;
         model.cluster += entry.advance_ms;
-        let commands: Vec<Command> = entry.commands.iter().map(|g| gen::resolve(g, &sm)).collect();
-        let outcome = sm.apply(index, &Entry { wall_ms: model.wall, cluster_ms: model.cluster, commands: commands.clone() });
+        let commands: Vec<Command> = entry
+            .commands
+            .iter()
+            .map(|g| gen::resolve(g, &sm))
+            .collect();
+        let outcome = sm.apply(
+            index,
+            &Entry {
+                wall_ms: model.wall,
+                cluster_ms: model.cluster,
+                commands: commands.clone(),
+            },
+        );
         sm.check_invariants();
         for (command, result) in commands.iter().zip(&outcome.results) {
-            let before: BTreeMap<u64, TaskState> = model.tasks.iter().map(|(id, t)| (*id, t.state)).collect();
+            let before: BTreeMap<u64, TaskState> =
+                model.tasks.iter().map(|(id, t)| (*id, t.state)).collect();
             let expected = model.apply(command);
             assert_eq!(reduce(result), expected, "entry {index}: {command:?}");
             if let R::Claimed(claimed) = &expected {
                 for (id, _) in claimed {
-                    assert!(before.get(id).is_none_or(|s| !s.is_finished()), "finished task {id} claimed again");
+                    assert!(
+                        before.get(id).is_none_or(|s| !s.is_finished()),
+                        "finished task {id} claimed again"
+                    );
                 }
             }
         }
         let ids: Vec<u64> = model.tasks.keys().copied().collect();
         assert_eq!(ids.len(), sm.task_count(), "entry {index}: task count");
         for (id, t) in &model.tasks {
-            let real = sm.task(TaskId(*id)).unwrap_or_else(|| panic!("entry {index}: task {id} missing"));
-            assert_eq!((real.state, real.attempt), (t.state, t.attempt), "entry {index}: task {id}");
+            let real = sm
+                .task(TaskId(*id))
+                .unwrap_or_else(|| panic!("entry {index}: task {id} missing"));
+            assert_eq!(
+                (real.state, real.attempt),
+                (t.state, t.attempt),
+                "entry {index}: task {id}"
+            );
         }
     }
 }

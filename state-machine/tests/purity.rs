@@ -10,7 +10,10 @@ fn crate_dir() -> &'static Path {
 #[test]
 fn depends_on_serde_and_thiserror_only() {
     let manifest = std::fs::read_to_string(crate_dir().join("Cargo.toml")).unwrap();
-    let deps = manifest.split("[dependencies]").nth(1).expect("a [dependencies] table");
+    let deps = manifest
+        .split("[dependencies]")
+        .nth(1)
+        .expect("a [dependencies] table");
     let deps = deps.split("\n[").next().unwrap();
     let names: Vec<&str> = deps
         .lines()
@@ -18,9 +21,16 @@ fn depends_on_serde_and_thiserror_only() {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| l.split(['=', '.', ' ']).next().unwrap())
         .collect();
-    assert_eq!(names, vec!["serde", "thiserror"], "state-machine must stay pure");
+    assert_eq!(
+        names,
+        vec!["serde", "thiserror"],
+        "state-machine must stay pure"
+    );
     for banned in ["tokio", "openraft", "rocksdb", "rand", "reqwest", "axum"] {
-        assert!(!manifest.contains(banned), "state-machine must not name {banned}");
+        assert!(
+            !manifest.contains(banned),
+            "state-machine must not name {banned}"
+        );
     }
 }
 
@@ -29,13 +39,31 @@ fn source_reads_no_clock_and_no_randomness_and_no_hash_map() {
     let mut files = Vec::new();
     collect(&crate_dir().join("src"), &mut files);
     assert!(files.len() > 5, "found the sources");
-    let banned = ["SystemTime", "Instant::now", "HashMap", "HashSet", "rand::", "thread_rng", "tokio", "std::env"];
+    let banned = [
+        "SystemTime",
+        "Instant::now",
+        "HashMap",
+        "HashSet",
+        "rand::",
+        "thread_rng",
+        "tokio",
+        "std::env",
+    ];
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
         // Code only: the docs may say what the crate does without.
-        for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim_start().starts_with("//")) {
+        for (n, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim_start().starts_with("//"))
+        {
             for word in banned {
-                assert!(!line.contains(word), "{}:{} uses {word}", file.display(), n + 1);
+                assert!(
+                    !line.contains(word),
+                    "{}:{} uses {word}",
+                    file.display(),
+                    n + 1
+                );
             }
         }
     }

@@ -12,7 +12,9 @@ use taskswarm_worker::{compose, Client, Handler, TaskContext, TaskError, TaskOut
 
 /// Step 1: the numbers 1..=n.
 async fn fetch(ctx: TaskContext, payload: Value) -> Result<Value, TaskError> {
-    let n = payload["n"].as_u64().ok_or_else(|| TaskError::permanent("the payload needs `n`"))?;
+    let n = payload["n"]
+        .as_u64()
+        .ok_or_else(|| TaskError::permanent("the payload needs `n`"))?;
     println!("fetch   (task {}, token {})", ctx.id(), ctx.token());
     Ok(json!((1..=n).collect::<Vec<u64>>()))
 }
@@ -36,9 +38,22 @@ async fn summarize(ctx: TaskContext, squares: Value) -> Result<Value, TaskError>
 async fn main() -> anyhow::Result<()> {
     let client = Client::from_env()?;
     // Each async fn has its own type: `Handler::new` makes them one type for the list.
-    let report = compose([Handler::new(fetch), Handler::new(square), Handler::new(summarize)]);
-    let worker = Worker::builder(client.clone()).queue("reports").handler("report", report).build()?.start();
-    let task = EnqueueRequest { queue: "reports".into(), kind: "report".into(), payload: json!({"n": 10}), ..Default::default() };
+    let report = compose([
+        Handler::new(fetch),
+        Handler::new(square),
+        Handler::new(summarize),
+    ]);
+    let worker = Worker::builder(client.clone())
+        .queue("reports")
+        .handler("report", report)
+        .build()?
+        .start();
+    let task = EnqueueRequest {
+        queue: "reports".into(),
+        kind: "report".into(),
+        payload: json!({"n": 10}),
+        ..Default::default()
+    };
     let handle = client.submit(task).await?;
     match handle.wait(Duration::from_secs(30)).await? {
         Some(TaskOutcome::Succeeded(report)) => println!("report: {report}"),

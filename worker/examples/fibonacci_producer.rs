@@ -15,7 +15,12 @@ async fn main() -> anyhow::Result<()> {
     let client = Client::from_env()?;
     let mut handles = Vec::new();
     for n in (10..=90).step_by(10) {
-        let task = EnqueueRequest { queue: "fib".into(), kind: "fib".into(), payload: json!({"n": n}), ..Default::default() };
+        let task = EnqueueRequest {
+            queue: "fib".into(),
+            kind: "fib".into(),
+            payload: json!({"n": n}),
+            ..Default::default()
+        };
         handles.push((n, client.submit(task).await?));
     }
     println!("submitted {} tasks", handles.len());
@@ -23,7 +28,9 @@ async fn main() -> anyhow::Result<()> {
         match handle.wait(RESULT_WAIT).await? {
             Some(TaskOutcome::Succeeded(v)) => println!("fib({n}) = {v}"),
             Some(other) => println!("fib({n}): {other:?}"),
-            None => println!("fib({n}): not finished within {RESULT_WAIT:?} (is a worker running?)"),
+            None => {
+                println!("fib({n}): not finished within {RESULT_WAIT:?} (is a worker running?)")
+            }
         }
     }
     Ok(())

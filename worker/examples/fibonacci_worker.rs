@@ -15,9 +15,13 @@ use taskswarm_worker::{Client, TaskContext, TaskError, Worker};
 const N_MAX: u64 = 93;
 
 async fn fib(ctx: TaskContext, payload: Value) -> Result<Value, TaskError> {
-    let n = payload["n"].as_u64().ok_or_else(|| TaskError::permanent("the payload needs a number `n`"))?;
+    let n = payload["n"]
+        .as_u64()
+        .ok_or_else(|| TaskError::permanent("the payload needs a number `n`"))?;
     if n > N_MAX {
-        return Err(TaskError::permanent(format!("n must be at most {N_MAX}")).with_code("n_too_large"));
+        return Err(
+            TaskError::permanent(format!("n must be at most {N_MAX}")).with_code("n_too_large")
+        );
     }
     let (mut a, mut b) = (0u128, 1u128);
     for _ in 0..n {
@@ -29,8 +33,15 @@ async fn fib(ctx: TaskContext, payload: Value) -> Result<Value, TaskError> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let worker = Worker::builder(Client::from_env()?).queue("fib").handler("fib", fib).slots(8).build()?;
-    println!("worker {} serving queue `fib`; Ctrl-C stops it", worker.worker_id());
+    let worker = Worker::builder(Client::from_env()?)
+        .queue("fib")
+        .handler("fib", fib)
+        .slots(8)
+        .build()?;
+    println!(
+        "worker {} serving queue `fib`; Ctrl-C stops it",
+        worker.worker_id()
+    );
     let stats = worker
         .run(async {
             let _ = tokio::signal::ctrl_c().await;

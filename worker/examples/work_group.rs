@@ -18,7 +18,9 @@ const GROUP_WAIT: Duration = Duration::from_secs(60);
 
 /// Squares `x`, taking longer for some items so results arrive out of order.
 async fn square(_ctx: TaskContext, payload: Value) -> Result<Value, TaskError> {
-    let x = payload["x"].as_u64().ok_or_else(|| TaskError::permanent("the payload needs `x`"))?;
+    let x = payload["x"]
+        .as_u64()
+        .ok_or_else(|| TaskError::permanent("the payload needs `x`"))?;
     tokio::time::sleep(Duration::from_millis(50 * ((x * 7) % 5))).await;
     Ok(json!(x * x))
 }
@@ -26,10 +28,20 @@ async fn square(_ctx: TaskContext, payload: Value) -> Result<Value, TaskError> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let client = Client::from_env()?;
-    let worker = Worker::builder(client.clone()).queue("groups").handler("square", square).slots(4).build()?.start();
+    let worker = Worker::builder(client.clone())
+        .queue("groups")
+        .handler("square", square)
+        .slots(4)
+        .build()?
+        .start();
 
     let group = format!("squares-{}", client.new_key());
-    let items = (1..=ITEMS).map(|x| EnqueueRequest { queue: "groups".into(), kind: "square".into(), payload: json!({"x": x}), ..Default::default() });
+    let items = (1..=ITEMS).map(|x| EnqueueRequest {
+        queue: "groups".into(),
+        kind: "square".into(),
+        payload: json!({"x": x}),
+        ..Default::default()
+    });
     let handle = client.submit_group(&group, items.collect()).await?;
     println!("group {group}: {} items", handle.ids.len());
 

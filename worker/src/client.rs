@@ -44,7 +44,8 @@ impl Default for ClientConfig {
 }
 
 /// The servers of a local `taskswarm dev` cluster, used when `TASKSWARM_SERVERS` is unset.
-pub const DEFAULT_SERVERS: &str = "http://127.0.0.1:7001,http://127.0.0.1:7002,http://127.0.0.1:7003";
+pub const DEFAULT_SERVERS: &str =
+    "http://127.0.0.1:7001,http://127.0.0.1:7002,http://127.0.0.1:7003";
 /// The environment variable naming the servers (comma-separated URLs).
 pub const SERVERS_ENV: &str = "TASKSWARM_SERVERS";
 
@@ -76,9 +77,16 @@ pub enum TaskOutcome {
 impl TaskOutcome {
     /// The outcome of a finished task; `None` while it is not finished.
     pub fn of(task: &api::TaskView) -> Option<TaskOutcome> {
-        let error = || task.error.clone().unwrap_or(api::TaskErrorView { code: "unknown".into(), message: String::new() });
+        let error = || {
+            task.error.clone().unwrap_or(api::TaskErrorView {
+                code: "unknown".into(),
+                message: String::new(),
+            })
+        };
         match task.state.as_str() {
-            "succeeded" => Some(TaskOutcome::Succeeded(task.result.clone().unwrap_or(Value::Null))),
+            "succeeded" => Some(TaskOutcome::Succeeded(
+                task.result.clone().unwrap_or(Value::Null),
+            )),
             "failed" => Some(TaskOutcome::Failed(error())),
             "cancelled" => Some(TaskOutcome::Cancelled),
             "expired" => Some(TaskOutcome::Expired(error())),
@@ -89,7 +97,9 @@ impl TaskOutcome {
 
 impl Client {
     /// A client for the cluster at `servers` (any nodes; more is better for failover).
-    pub fn new<S: Into<String>>(servers: impl IntoIterator<Item = S>) -> Result<Client, ClientError> {
+    pub fn new<S: Into<String>>(
+        servers: impl IntoIterator<Item = S>,
+    ) -> Result<Client, ClientError> {
         Self::with_config(servers, ClientConfig::default())
     }
 
@@ -97,10 +107,18 @@ impl Client {
     /// cluster when it is unset.
     pub fn from_env() -> Result<Client, ClientError> {
         let list = std::env::var(SERVERS_ENV).unwrap_or_else(|_| DEFAULT_SERVERS.to_owned());
-        Self::new(list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned))
+        Self::new(
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+        )
     }
 
-    pub fn with_config<S: Into<String>>(servers: impl IntoIterator<Item = S>, config: ClientConfig) -> Result<Client, ClientError> {
+    pub fn with_config<S: Into<String>>(
+        servers: impl IntoIterator<Item = S>,
+        config: ClientConfig,
+    ) -> Result<Client, ClientError> {
         let transport = Transport::new(
             servers.into_iter().map(Into::into).collect(),
             TransportConfig {
@@ -111,12 +129,23 @@ impl Client {
                 api_token: config.api_token.clone(),
             },
         )?;
-        Ok(Client { inner: Arc::new(Inner { transport, request_timeout: config.request_timeout, key_prefix: key_prefix(), key_counter: AtomicU64::new(0) }) })
+        Ok(Client {
+            inner: Arc::new(Inner {
+                transport,
+                request_timeout: config.request_timeout,
+                key_prefix: key_prefix(),
+                key_counter: AtomicU64::new(0),
+            }),
+        })
     }
 
     /// A fresh idempotency key, unique across processes (random prefix) and calls.
     pub fn new_key(&self) -> String {
-        format!("{}-{}", self.inner.key_prefix, self.inner.key_counter.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "{}-{}",
+            self.inner.key_prefix,
+            self.inner.key_counter.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     async fn call<Req: serde::Serialize + ?Sized, Resp: serde::de::DeserializeOwned>(
@@ -126,41 +155,70 @@ impl Client {
         body: Option<&Req>,
         retry: Retry,
     ) -> Result<Resp, ClientError> {
-        self.inner.transport.call(method, path, body, retry, None).await
+        self.inner
+            .transport
+            .call(method, path, body, retry, None)
+            .await
     }
 
-    async fn get<Resp: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Resp, ClientError> {
-        self.call::<(), Resp>(Method::GET, path, None, Retry::Idempotent).await
+    async fn get<Resp: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<Resp, ClientError> {
+        self.call::<(), Resp>(Method::GET, path, None, Retry::Idempotent)
+            .await
     }
 
     // ---- producers ----------------------------------------------------------------------
 
     /// Enqueues one task. Without an idempotency key one is generated, so retries through
     /// timeouts and leader changes never create a second task.
-    pub async fn enqueue(&self, mut task: api::EnqueueRequest) -> Result<api::EnqueueResponse, ClientError> {
+    pub async fn enqueue(
+        &self,
+        mut task: api::EnqueueRequest,
+    ) -> Result<api::EnqueueResponse, ClientError> {
         task.idempotency_key.get_or_insert_with(|| self.new_key());
-        self.call(Method::POST, "/v1/tasks", Some(&task), Retry::Idempotent).await
+        self.call(Method::POST, "/v1/tasks", Some(&task), Retry::Idempotent)
+            .await
     }
 
     /// Enqueues several tasks in one request; one result per task, in order.
-    pub async fn enqueue_batch(&self, mut tasks: Vec<api::EnqueueRequest>) -> Result<Vec<api::BatchItem>, ClientError> {
+    pub async fn enqueue_batch(
+        &self,
+        mut tasks: Vec<api::EnqueueRequest>,
+    ) -> Result<Vec<api::BatchItem>, ClientError> {
         for t in &mut tasks {
             t.idempotency_key.get_or_insert_with(|| self.new_key());
         }
-        let resp: api::BatchEnqueueResponse =
-            self.call(Method::POST, "/v1/tasks/batch", Some(&api::BatchEnqueueRequest { tasks }), Retry::Idempotent).await?;
+        let resp: api::BatchEnqueueResponse = self
+            .call(
+                Method::POST,
+                "/v1/tasks/batch",
+                Some(&api::BatchEnqueueRequest { tasks }),
+                Retry::Idempotent,
+            )
+            .await?;
         Ok(resp.results)
     }
 
     /// Enqueues and returns a handle to await the result.
     pub async fn submit(&self, task: api::EnqueueRequest) -> Result<TaskHandle, ClientError> {
         let r = self.enqueue(task).await?;
-        Ok(TaskHandle { client: self.clone(), id: r.id, created: r.created, coalesced: r.coalesced })
+        Ok(TaskHandle {
+            client: self.clone(),
+            id: r.id,
+            created: r.created,
+            coalesced: r.coalesced,
+        })
     }
 
     /// Enqueues a work group (every task gets `group`) and returns a handle that yields
     /// each item's outcome as it finishes, or all of them.
-    pub async fn submit_group(&self, group: &str, tasks: Vec<api::EnqueueRequest>) -> Result<GroupHandle, ClientError> {
+    pub async fn submit_group(
+        &self,
+        group: &str,
+        tasks: Vec<api::EnqueueRequest>,
+    ) -> Result<GroupHandle, ClientError> {
         let tasks = tasks.into_iter().map(|mut t| {
             t.group = Some(group.to_owned());
             t
@@ -171,11 +229,19 @@ impl Client {
             match r {
                 api::BatchItem::Ok(e) => ids.push(e.id),
                 api::BatchItem::Err(e) => {
-                    return Err(ClientError::Rejected { status: 400, code: e.error.code, message: e.error.message });
+                    return Err(ClientError::Rejected {
+                        status: 400,
+                        code: e.error.code,
+                        message: e.error.message,
+                    });
                 }
             }
         }
-        Ok(GroupHandle { client: self.clone(), group: group.to_owned(), ids })
+        Ok(GroupHandle {
+            client: self.clone(),
+            group: group.to_owned(),
+            ids,
+        })
     }
 
     pub async fn task(&self, id: u64) -> Result<api::TaskView, ClientError> {
@@ -190,8 +256,17 @@ impl Client {
             let piece = (left.as_millis() as u64).min(WAIT_PIECE_MS);
             let path = format!("/v1/tasks/{id}?wait_ms={piece}");
             let request_timeout = self.inner_timeout() + Duration::from_millis(piece);
-            let task: api::TaskView =
-                self.inner.transport.call::<(), _>(Method::GET, &path, None, Retry::Idempotent, Some(request_timeout)).await?;
+            let task: api::TaskView = self
+                .inner
+                .transport
+                .call::<(), _>(
+                    Method::GET,
+                    &path,
+                    None,
+                    Retry::Idempotent,
+                    Some(request_timeout),
+                )
+                .await?;
             if TaskOutcome::of(&task).is_some() || piece == 0 {
                 return Ok(task);
             }
@@ -206,7 +281,13 @@ impl Client {
         self.get(&format!("/v1/tasks/{id}/events")).await
     }
 
-    pub async fn list(&self, queue: Option<&str>, state: Option<&str>, after: Option<u64>, limit: usize) -> Result<api::TaskListResponse, ClientError> {
+    pub async fn list(
+        &self,
+        queue: Option<&str>,
+        state: Option<&str>,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<api::TaskListResponse, ClientError> {
         let mut q = format!("/v1/tasks?limit={limit}");
         if let Some(queue) = queue {
             q += &format!("&queue={}", encode(queue));
@@ -223,11 +304,23 @@ impl Client {
     pub async fn cancel(&self, id: u64) -> Result<api::StateResponse, ClientError> {
         // A repeat after an unknown outcome would answer `task_finished` for a cancel that
         // worked: report the unknown instead.
-        self.call::<(), _>(Method::POST, &format!("/v1/tasks/{id}/cancel"), None, Retry::AtMostOnce).await
+        self.call::<(), _>(
+            Method::POST,
+            &format!("/v1/tasks/{id}/cancel"),
+            None,
+            Retry::AtMostOnce,
+        )
+        .await
     }
 
     pub async fn requeue(&self, id: u64) -> Result<api::StateResponse, ClientError> {
-        self.call::<(), _>(Method::POST, &format!("/v1/tasks/{id}/requeue"), None, Retry::AtMostOnce).await
+        self.call::<(), _>(
+            Method::POST,
+            &format!("/v1/tasks/{id}/requeue"),
+            None,
+            Retry::AtMostOnce,
+        )
+        .await
     }
 
     pub async fn queues(&self) -> Result<api::QueuesResponse, ClientError> {
@@ -235,73 +328,182 @@ impl Client {
     }
 
     pub async fn pause(&self, queue: &str) -> Result<api::QueueView, ClientError> {
-        self.call::<(), _>(Method::POST, &format!("/v1/queues/{}/pause", encode(queue)), None, Retry::Idempotent).await
+        self.call::<(), _>(
+            Method::POST,
+            &format!("/v1/queues/{}/pause", encode(queue)),
+            None,
+            Retry::Idempotent,
+        )
+        .await
     }
 
     pub async fn resume(&self, queue: &str) -> Result<api::QueueView, ClientError> {
-        self.call::<(), _>(Method::POST, &format!("/v1/queues/{}/resume", encode(queue)), None, Retry::Idempotent).await
+        self.call::<(), _>(
+            Method::POST,
+            &format!("/v1/queues/{}/resume", encode(queue)),
+            None,
+            Retry::Idempotent,
+        )
+        .await
     }
 
     /// Sends a message to every broadcast subscriber; returns its sequence number.
     pub async fn broadcast(&self, channel: &str, message: Value) -> Result<u64, ClientError> {
-        let body = api::BroadcastRequest { channel: channel.to_owned(), message };
-        let v: Value = self.call(Method::POST, "/v1/broadcast", Some(&body), Retry::AtMostOnce).await?;
-        v["seq"].as_u64().ok_or_else(|| ClientError::Protocol("broadcast answer without seq".into()))
+        let body = api::BroadcastRequest {
+            channel: channel.to_owned(),
+            message,
+        };
+        let v: Value = self
+            .call(
+                Method::POST,
+                "/v1/broadcast",
+                Some(&body),
+                Retry::AtMostOnce,
+            )
+            .await?;
+        v["seq"]
+            .as_u64()
+            .ok_or_else(|| ClientError::Protocol("broadcast answer without seq".into()))
     }
 
     pub async fn cluster(&self) -> Result<api::ClusterStatus, ClientError> {
         self.get("/v1/cluster").await
     }
 
-    pub async fn add_learner(&self, id: u64, addr: &str) -> Result<api::ClusterStatus, ClientError> {
-        let body = api::AddLearnerRequest { id, addr: addr.to_owned() };
-        self.call(Method::POST, "/v1/cluster/learners", Some(&body), Retry::Idempotent).await
+    pub async fn add_learner(
+        &self,
+        id: u64,
+        addr: &str,
+    ) -> Result<api::ClusterStatus, ClientError> {
+        let body = api::AddLearnerRequest {
+            id,
+            addr: addr.to_owned(),
+        };
+        self.call(
+            Method::POST,
+            "/v1/cluster/learners",
+            Some(&body),
+            Retry::Idempotent,
+        )
+        .await
     }
 
-    pub async fn change_membership(&self, voters: Vec<u64>) -> Result<api::ClusterStatus, ClientError> {
-        self.call(Method::POST, "/v1/cluster/membership", Some(&api::MembershipRequest { voters }), Retry::Idempotent).await
+    pub async fn change_membership(
+        &self,
+        voters: Vec<u64>,
+    ) -> Result<api::ClusterStatus, ClientError> {
+        self.call(
+            Method::POST,
+            "/v1/cluster/membership",
+            Some(&api::MembershipRequest { voters }),
+            Retry::Idempotent,
+        )
+        .await
     }
 
     // ---- workers ------------------------------------------------------------------------
 
     /// Claims tasks, long-polling up to `req.wait_ms`. An unknown outcome is reported, not
     /// retried: a repeated claim could lease tasks nobody works on until they expire.
-    pub async fn claim(&self, req: &api::ClaimRequest) -> Result<Vec<api::ClaimedTask>, ClientError> {
+    pub async fn claim(
+        &self,
+        req: &api::ClaimRequest,
+    ) -> Result<Vec<api::ClaimedTask>, ClientError> {
         let timeout = self.inner_timeout() + Duration::from_millis(req.wait_ms);
-        let resp: api::ClaimResponse = self.inner.transport.call(Method::POST, "/v1/claim", Some(req), Retry::AtMostOnce, Some(timeout)).await?;
+        let resp: api::ClaimResponse = self
+            .inner
+            .transport
+            .call(
+                Method::POST,
+                "/v1/claim",
+                Some(req),
+                Retry::AtMostOnce,
+                Some(timeout),
+            )
+            .await?;
         Ok(resp.tasks)
     }
 
-    pub async fn heartbeat(&self, id: u64, req: &api::HeartbeatRequest) -> Result<api::HeartbeatResponse, ClientError> {
-        self.call(Method::POST, &format!("/v1/tasks/{id}/heartbeat"), Some(req), Retry::Idempotent).await
+    pub async fn heartbeat(
+        &self,
+        id: u64,
+        req: &api::HeartbeatRequest,
+    ) -> Result<api::HeartbeatResponse, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/v1/tasks/{id}/heartbeat"),
+            Some(req),
+            Retry::Idempotent,
+        )
+        .await
     }
 
     /// Renews every lease of a worker in one request.
-    pub async fn heartbeat_batch(&self, req: &api::BatchHeartbeatRequest) -> Result<Vec<api::HeartbeatItem>, ClientError> {
-        let resp: api::BatchHeartbeatResponse = self.call(Method::POST, "/v1/heartbeat", Some(req), Retry::Idempotent).await?;
+    pub async fn heartbeat_batch(
+        &self,
+        req: &api::BatchHeartbeatRequest,
+    ) -> Result<Vec<api::HeartbeatItem>, ClientError> {
+        let resp: api::BatchHeartbeatResponse = self
+            .call(Method::POST, "/v1/heartbeat", Some(req), Retry::Idempotent)
+            .await?;
         Ok(resp.results)
     }
 
     /// Completing twice with the same token is acknowledged twice, so this retries.
-    pub async fn complete(&self, id: u64, token: u64, result: Value) -> Result<api::StateResponse, ClientError> {
+    pub async fn complete(
+        &self,
+        id: u64,
+        token: u64,
+        result: Value,
+    ) -> Result<api::StateResponse, ClientError> {
         let body = api::CompleteRequest { token, result };
-        self.call(Method::POST, &format!("/v1/tasks/{id}/complete"), Some(&body), Retry::Idempotent).await
+        self.call(
+            Method::POST,
+            &format!("/v1/tasks/{id}/complete"),
+            Some(&body),
+            Retry::Idempotent,
+        )
+        .await
     }
 
-    pub async fn fail(&self, id: u64, req: &api::FailRequest) -> Result<api::StateResponse, ClientError> {
-        self.call(Method::POST, &format!("/v1/tasks/{id}/fail"), Some(req), Retry::AtMostOnce).await
+    pub async fn fail(
+        &self,
+        id: u64,
+        req: &api::FailRequest,
+    ) -> Result<api::StateResponse, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/v1/tasks/{id}/fail"),
+            Some(req),
+            Retry::AtMostOnce,
+        )
+        .await
     }
 
-    pub async fn release(&self, id: u64, token: u64, delay_ms: u64) -> Result<api::StateResponse, ClientError> {
+    pub async fn release(
+        &self,
+        id: u64,
+        token: u64,
+        delay_ms: u64,
+    ) -> Result<api::StateResponse, ClientError> {
         let body = api::ReleaseRequest { token, delay_ms };
-        self.call(Method::POST, &format!("/v1/tasks/{id}/release"), Some(&body), Retry::AtMostOnce).await
+        self.call(
+            Method::POST,
+            &format!("/v1/tasks/{id}/release"),
+            Some(&body),
+            Retry::AtMostOnce,
+        )
+        .await
     }
 
     // ---- streams ------------------------------------------------------------------------
 
     /// Every lifecycle event from now on (optionally one queue's), from one node. The
     /// stream ends if that node goes away; subscribe again to continue.
-    pub async fn watch(&self, queue: Option<&str>) -> Result<impl Stream<Item = Result<api::EventView, ClientError>>, ClientError> {
+    pub async fn watch(
+        &self,
+        queue: Option<&str>,
+    ) -> Result<impl Stream<Item = Result<api::EventView, ClientError>>, ClientError> {
         let path = match queue {
             Some(q) => format!("/v1/events?queue={}", encode(q)),
             None => "/v1/events".to_owned(),
@@ -310,11 +512,17 @@ impl Client {
     }
 
     /// A task's history, then its new events until it finishes.
-    pub async fn task_events(&self, id: u64) -> Result<impl Stream<Item = Result<api::EventView, ClientError>>, ClientError> {
+    pub async fn task_events(
+        &self,
+        id: u64,
+    ) -> Result<impl Stream<Item = Result<api::EventView, ClientError>>, ClientError> {
         self.stream(&format!("/v1/tasks/{id}/events")).await
     }
 
-    async fn stream(&self, path: &str) -> Result<impl Stream<Item = Result<api::EventView, ClientError>>, ClientError> {
+    async fn stream(
+        &self,
+        path: &str,
+    ) -> Result<impl Stream<Item = Result<api::EventView, ClientError>>, ClientError> {
         let node = self.inner.transport.pick();
         let resp = self
             .inner
@@ -325,16 +533,29 @@ impl Client {
             .headers(self.inner.transport.auth_headers())
             .send()
             .await
-            .map_err(|e| ClientError::Unavailable { elapsed: Duration::ZERO, message: e.to_string() })?;
+            .map_err(|e| ClientError::Unavailable {
+                elapsed: Duration::ZERO,
+                message: e.to_string(),
+            })?;
         if !resp.status().is_success() {
             let status = resp.status().as_u16();
-            let body: api::ErrorBody = resp.json().await.map_err(|e| ClientError::Protocol(e.to_string()))?;
-            return Err(ClientError::Rejected { status, code: body.error.code, message: body.error.message });
+            let body: api::ErrorBody = resp
+                .json()
+                .await
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            return Err(ClientError::Rejected {
+                status,
+                code: body.error.code,
+                message: body.error.message,
+            });
         }
         Ok(sse::events(resp).filter_map(|e| async move {
             match e {
                 Ok(e) if e.event == "lagged" => None,
-                Ok(e) => Some(serde_json::from_str(&e.data).map_err(|err| ClientError::Protocol(err.to_string()))),
+                Ok(e) => Some(
+                    serde_json::from_str(&e.data)
+                        .map_err(|err| ClientError::Protocol(err.to_string())),
+                ),
                 Err(err) => Some(Err(err)),
             }
         }))
@@ -371,23 +592,36 @@ pub struct GroupHandle {
 
 impl GroupHandle {
     /// Each item's outcome as it finishes: (index in the submission, task id, outcome).
-    pub fn results(&self, timeout: Duration) -> impl Stream<Item = (usize, u64, Result<Option<TaskOutcome>, ClientError>)> + '_ {
+    pub fn results(
+        &self,
+        timeout: Duration,
+    ) -> impl Stream<Item = (usize, u64, Result<Option<TaskOutcome>, ClientError>)> + '_ {
         futures::stream::iter(self.ids.iter().copied().enumerate())
             .map(move |(i, id)| async move {
-                let outcome = self.client.wait(id, timeout).await.map(|t| TaskOutcome::of(&t));
+                let outcome = self
+                    .client
+                    .wait(id, timeout)
+                    .await
+                    .map(|t| TaskOutcome::of(&t));
                 (i, id, outcome)
             })
             .buffer_unordered(GROUP_WAITS_MAX)
     }
 
     /// Every item's outcome, in submission order.
-    pub async fn wait_all(&self, timeout: Duration) -> Vec<Result<Option<TaskOutcome>, ClientError>> {
-        let mut out: Vec<Option<Result<Option<TaskOutcome>, ClientError>>> = vec![None; self.ids.len()];
+    pub async fn wait_all(
+        &self,
+        timeout: Duration,
+    ) -> Vec<Result<Option<TaskOutcome>, ClientError>> {
+        let mut out: Vec<Option<Result<Option<TaskOutcome>, ClientError>>> =
+            vec![None; self.ids.len()];
         let mut results = std::pin::pin!(self.results(timeout));
         while let Some((i, _, r)) = results.next().await {
             out[i] = Some(r);
         }
-        out.into_iter().map(|r| r.expect("every item answered")).collect()
+        out.into_iter()
+            .map(|r| r.expect("every item answered"))
+            .collect()
     }
 }
 
@@ -409,7 +643,9 @@ fn encode(s: &str) -> String {
 fn key_prefix() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     h.write_u128(nanos);
     h.write_u32(std::process::id());
     format!("c{:016x}", h.finish())

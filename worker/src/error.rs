@@ -6,7 +6,11 @@ pub enum ClientError {
     /// The cluster refused the request; nothing changed. `code` is the API's error code
     /// (`invalid_request`, `lease_lost`, `not_found`, ...).
     #[error("{code}: {message} (HTTP {status})")]
-    Rejected { status: u16, code: String, message: String },
+    Rejected {
+        status: u16,
+        code: String,
+        message: String,
+    },
     /// The request may or may not have taken effect (a write timed out, or its leader
     /// stepped down). Read the task, or retry an idempotent request, to find out.
     #[error("outcome unknown: {0}")]

@@ -18,10 +18,12 @@ mod transport;
 mod worker;
 
 pub use worker::{
-    compose, limits as worker_limits, CancelReason, Handler, HandlerResult, IntoHandler, TaskContext, TaskError, Worker,
-    WorkerBuilder, WorkerHandle, WorkerStats, PANIC_CODE,
+    compose, limits as worker_limits, CancelReason, Handler, HandlerResult, IntoHandler,
+    TaskContext, TaskError, Worker, WorkerBuilder, WorkerHandle, WorkerStats, PANIC_CODE,
 };
 
-pub use client::{Client, ClientConfig, GroupHandle, TaskHandle, TaskOutcome, DEFAULT_SERVERS, SERVERS_ENV};
+pub use client::{
+    Client, ClientConfig, GroupHandle, TaskHandle, TaskOutcome, DEFAULT_SERVERS, SERVERS_ENV,
+};
 pub use error::ClientError;
 pub use taskswarm_api as api;

@@ -17,46 +17,63 @@ pub struct SseEvent {
 /// Turns a response body into its events. Comments (keep-alives) are skipped.
 pub fn events(resp: reqwest::Response) -> impl Stream<Item = Result<SseEvent, ClientError>> {
     let body = resp.bytes_stream();
-    futures::stream::unfold((body, String::new(), SseEvent::default(), false), |(mut body, mut buf, mut current, done)| async move {
-        if done {
-            return None;
-        }
-        loop {
-            if let Some(end) = buf.find('\n') {
-                let line: String = buf.drain(..=end).collect();
-                let line = line.trim_end_matches(['\n', '\r']);
-                if line.is_empty() {
-                    if !current.data.is_empty() || !current.event.is_empty() {
-                        let event = std::mem::take(&mut current);
-                        return Some((Ok(event), (body, buf, current, false)));
-                    }
-                    continue;
-                }
-                if line.starts_with(':') {
-                    continue;
-                }
-                let (field, value) = line.split_once(':').map_or((line, ""), |(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)));
-                match field {
-                    "event" => current.event = value.to_owned(),
-                    "data" => {
-                        if !current.data.is_empty() {
-                            current.data.push('\n');
+    futures::stream::unfold(
+        (body, String::new(), SseEvent::default(), false),
+        |(mut body, mut buf, mut current, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                if let Some(end) = buf.find('\n') {
+                    let line: String = buf.drain(..=end).collect();
+                    let line = line.trim_end_matches(['\n', '\r']);
+                    if line.is_empty() {
+                        if !current.data.is_empty() || !current.event.is_empty() {
+                            let event = std::mem::take(&mut current);
+                            return Some((Ok(event), (body, buf, current, false)));
                         }
-                        current.data.push_str(value);
+                        continue;
                     }
-                    "id" => current.id = Some(value.to_owned()),
-                    _ => {}
+                    if line.starts_with(':') {
+                        continue;
+                    }
+                    let (field, value) = line
+                        .split_once(':')
+                        .map_or((line, ""), |(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)));
+                    match field {
+                        "event" => current.event = value.to_owned(),
+                        "data" => {
+                            if !current.data.is_empty() {
+                                current.data.push('\n');
+                            }
+                            current.data.push_str(value);
+                        }
+                        "id" => current.id = Some(value.to_owned()),
+                        _ => {}
+                    }
+                    continue;
                 }
-                continue;
+                if buf.len() > SSE_LINE_BYTES_MAX {
+                    return Some((
+                        Err(ClientError::Protocol(
+                            "an event stream line is too long".into(),
+                        )),
+                        (body, buf, current, true),
+                    ));
+                }
+                match body.next().await {
+                    Some(Ok(chunk)) => buf.push_str(&String::from_utf8_lossy(&chunk)),
+                    Some(Err(e)) => {
+                        return Some((
+                            Err(ClientError::Indeterminate(format!(
+                                "event stream broke: {e}"
+                            ))),
+                            (body, buf, current, true),
+                        ))
+                    }
+                    None => return None,
+                }
             }
-            if buf.len() > SSE_LINE_BYTES_MAX {
-                return Some((Err(ClientError::Protocol("an event stream line is too long".into())), (body, buf, current, true)));
-            }
-            match body.next().await {
-                Some(Ok(chunk)) => buf.push_str(&String::from_utf8_lossy(&chunk)),
-                Some(Err(e)) => return Some((Err(ClientError::Indeterminate(format!("event stream broke: {e}"))), (body, buf, current, true))),
-                None => return None,
-            }
-        }
-    })
+        },
+    )
 }

@@ -67,13 +67,17 @@ enum Attempt {
 impl Transport {
     pub fn new(nodes: Vec<String>, config: TransportConfig) -> Result<Self, ClientError> {
         if nodes.is_empty() {
-            return Err(ClientError::InvalidArgument("at least one server URL is needed".into()));
+            return Err(ClientError::InvalidArgument(
+                "at least one server URL is needed".into(),
+            ));
         }
         let mut clean = Vec::new();
         for n in nodes {
             let n = n.trim().trim_end_matches('/').to_owned();
             if !n.starts_with("http://") && !n.starts_with("https://") {
-                return Err(ClientError::InvalidArgument(format!("server {n:?} must start with http:// or https://")));
+                return Err(ClientError::InvalidArgument(format!(
+                    "server {n:?} must start with http:// or https://"
+                )));
             }
             clean.push(n);
         }
@@ -82,7 +86,13 @@ impl Transport {
             .connect_timeout(Duration::from_secs(2))
             .build()
             .map_err(|e| ClientError::InvalidArgument(e.to_string()))?;
-        Ok(Self { http, nodes: clean, leader: Mutex::new(None), next: Mutex::new(0), config })
+        Ok(Self {
+            http,
+            nodes: clean,
+            leader: Mutex::new(None),
+            next: Mutex::new(0),
+            config,
+        })
     }
 
     /// The `Authorization` header, when a token is configured.
@@ -134,7 +144,10 @@ impl Transport {
         let mut last_problem: String;
         let mut maybe_written = false;
         loop {
-            match self.attempt(&method, path_and_query, body.as_deref(), timeout).await {
+            match self
+                .attempt(&method, path_and_query, body.as_deref(), timeout)
+                .await
+            {
                 Attempt::Done(status, bytes) => return decode(status, &bytes),
                 Attempt::RetrySafe(why) => last_problem = why,
                 Attempt::Unknown(why) => {
@@ -150,7 +163,10 @@ impl Transport {
                 return Err(if maybe_written {
                     ClientError::Indeterminate(format!("gave up after {elapsed:?}: {last_problem}"))
                 } else {
-                    ClientError::Unavailable { elapsed, message: last_problem }
+                    ClientError::Unavailable {
+                        elapsed,
+                        message: last_problem,
+                    }
                 });
             }
             tracing::debug!(problem = %last_problem, ?backoff, "retrying");
@@ -159,12 +175,24 @@ impl Transport {
         }
     }
 
-    async fn attempt(&self, method: &Method, path_and_query: &str, body: Option<&[u8]>, timeout: Option<Duration>) -> Attempt {
+    async fn attempt(
+        &self,
+        method: &Method,
+        path_and_query: &str,
+        body: Option<&[u8]>,
+        timeout: Option<Duration>,
+    ) -> Attempt {
         let mut url = format!("{}{path_and_query}", self.pick());
         for _hop in 0..=REDIRECT_HOPS_MAX {
-            let mut req = self.http.request(method.clone(), &url).timeout(timeout.unwrap_or(self.config.request_timeout)).headers(self.auth_headers());
+            let mut req = self
+                .http
+                .request(method.clone(), &url)
+                .timeout(timeout.unwrap_or(self.config.request_timeout))
+                .headers(self.auth_headers());
             if let Some(b) = body {
-                req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(b.to_vec());
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(b.to_vec());
             }
             let resp = match req.send().await {
                 Ok(r) => r,
@@ -179,9 +207,15 @@ impl Transport {
             };
             let status = resp.status();
             if status == StatusCode::TEMPORARY_REDIRECT {
-                let location = resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                let location = resp
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
                 let bytes = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-                let leader = serde_json::from_slice::<ErrorBody>(&bytes).ok().and_then(|e| e.error.leader_addr);
+                let leader = serde_json::from_slice::<ErrorBody>(&bytes)
+                    .ok()
+                    .and_then(|e| e.error.leader_addr);
                 match (location, leader) {
                     (Some(location), leader) => {
                         if let Some(addr) = leader {
@@ -190,7 +224,9 @@ impl Transport {
                         url = location;
                         continue;
                     }
-                    (None, _) => return Attempt::RetrySafe(format!("{url}: redirect without a Location")),
+                    (None, _) => {
+                        return Attempt::RetrySafe(format!("{url}: redirect without a Location"))
+                    }
                 }
             }
             let bytes = match resp.bytes().await {
@@ -198,7 +234,9 @@ impl Transport {
                 Err(e) => return Attempt::Unknown(format!("{url}: reading the answer: {e}")),
             };
             if status == StatusCode::SERVICE_UNAVAILABLE {
-                let code = serde_json::from_slice::<ErrorBody>(&bytes).map(|e| e.error.code).unwrap_or_default();
+                let code = serde_json::from_slice::<ErrorBody>(&bytes)
+                    .map(|e| e.error.code)
+                    .unwrap_or_default();
                 self.forget_leader();
                 return if code == codes::INDETERMINATE {
                     Attempt::Unknown(format!("{url}: the write's outcome is unknown"))
@@ -214,10 +252,15 @@ impl Transport {
 
 fn decode<Resp: DeserializeOwned>(status: StatusCode, bytes: &[u8]) -> Result<Resp, ClientError> {
     if status.is_success() {
-        return serde_json::from_slice(bytes).map_err(|e| ClientError::Protocol(format!("undecodable answer: {e}")));
+        return serde_json::from_slice(bytes)
+            .map_err(|e| ClientError::Protocol(format!("undecodable answer: {e}")));
     }
     match serde_json::from_slice::<ErrorBody>(bytes) {
-        Ok(e) => Err(ClientError::Rejected { status: status.as_u16(), code: e.error.code, message: e.error.message }),
+        Ok(e) => Err(ClientError::Rejected {
+            status: status.as_u16(),
+            code: e.error.code,
+            message: e.error.message,
+        }),
         Err(_) => Err(ClientError::Rejected {
             status: status.as_u16(),
             code: "http_error".into(),

@@ -42,11 +42,25 @@ fn print_status(s: &api::ClusterStatus, json: bool) {
         return output::json(s);
     }
     let leader = s.leader_id.map_or("none".to_owned(), |l| l.to_string());
-    println!("node {}  leader {leader}  term {}  last log {}  applied {}  snapshot {}", s.node_id, s.term, s.last_log_index, s.applied_index, s.snapshot_index);
+    println!(
+        "node {}  leader {leader}  term {}  last log {}  applied {}  snapshot {}",
+        s.node_id, s.term, s.last_log_index, s.applied_index, s.snapshot_index
+    );
     let rows: Vec<Vec<String>> = s
         .members
         .iter()
-        .map(|m| vec![m.id.to_string(), m.addr.clone(), if m.voter { "voter" } else { "learner" }.into(), if Some(m.id) == s.leader_id { "leader".into() } else { String::new() }])
+        .map(|m| {
+            vec![
+                m.id.to_string(),
+                m.addr.clone(),
+                if m.voter { "voter" } else { "learner" }.into(),
+                if Some(m.id) == s.leader_id {
+                    "leader".into()
+                } else {
+                    String::new()
+                },
+            ]
+        })
         .collect();
     output::table(&["id", "addr", "role", ""], &rows);
 }
@@ -59,13 +73,25 @@ pub async fn run(cmd: AdminCmd, c: &ClientArgs) -> anyhow::Result<()> {
             if c.json {
                 return Ok(output::json(&q));
             }
-            let states = ["scheduled", "queued", "running", "succeeded", "failed", "cancelled", "expired"];
+            let states = [
+                "scheduled",
+                "queued",
+                "running",
+                "succeeded",
+                "failed",
+                "cancelled",
+                "expired",
+            ];
             let rows: Vec<Vec<String>> = q
                 .queues
                 .iter()
                 .map(|v| {
                     let mut row = vec![v.name.clone(), if v.paused { "paused" } else { "" }.into()];
-                    row.extend(states.iter().map(|s| v.counts.get(*s).copied().unwrap_or(0).to_string()));
+                    row.extend(
+                        states
+                            .iter()
+                            .map(|s| v.counts.get(*s).copied().unwrap_or(0).to_string()),
+                    );
                     row
                 })
                 .collect();
@@ -75,22 +101,40 @@ pub async fn run(cmd: AdminCmd, c: &ClientArgs) -> anyhow::Result<()> {
         }
         AdminCmd::Pause { queue } => {
             let v = client.pause(&queue).await?;
-            if c.json { output::json(&v) } else { println!("queue {} paused", v.name) }
+            if c.json {
+                output::json(&v)
+            } else {
+                println!("queue {} paused", v.name)
+            }
         }
         AdminCmd::Resume { queue } => {
             let v = client.resume(&queue).await?;
-            if c.json { output::json(&v) } else { println!("queue {} resumed", v.name) }
+            if c.json {
+                output::json(&v)
+            } else {
+                println!("queue {} resumed", v.name)
+            }
         }
-        AdminCmd::Broadcast { message: Some(text), channel } => {
-            let message: serde_json::Value = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("the message is not valid JSON: {e}"))?;
+        AdminCmd::Broadcast {
+            message: Some(text),
+            channel,
+        } => {
+            let message: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("the message is not valid JSON: {e}"))?;
             let seq = client.broadcast(&channel, message).await?;
-            if c.json { output::json(&serde_json::json!({"seq": seq})) } else { println!("broadcast {seq} sent on {channel}") }
+            if c.json {
+                output::json(&serde_json::json!({"seq": seq}))
+            } else {
+                println!("broadcast {seq} sent on {channel}")
+            }
         }
         AdminCmd::Broadcast { message: None, .. } => {
             anyhow::bail!("give a JSON message to send (following broadcasts: `curl -N -H 'accept: text/event-stream' SERVER/v1/broadcast`)");
         }
         AdminCmd::Cluster(ClusterCmd::Status) => print_status(&client.cluster().await?, c.json),
-        AdminCmd::Cluster(ClusterCmd::AddLearner { id, addr }) => print_status(&client.add_learner(id, &addr).await?, c.json),
+        AdminCmd::Cluster(ClusterCmd::AddLearner { id, addr }) => {
+            print_status(&client.add_learner(id, &addr).await?, c.json)
+        }
         AdminCmd::Cluster(ClusterCmd::Membership { voters }) => {
             if voters.is_empty() {
                 anyhow::bail!("name at least one voter");

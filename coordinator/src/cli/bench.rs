@@ -52,7 +52,9 @@ fn histogram() -> Mutex<Histogram<u64>> {
 }
 
 fn record(h: &Mutex<Histogram<u64>>, since: Instant) {
-    let us = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
+    let us = u64::try_from(since.elapsed().as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1);
     let _ = h.lock().expect("histogram lock").record(us.min(60_000_000));
 }
 
@@ -64,8 +66,15 @@ pub async fn run(args: BenchArgs, servers: &str) -> anyhow::Result<()> {
     if args.producers > BENCH_CLIENTS_MAX || args.workers > BENCH_CLIENTS_MAX || args.workers == 0 {
         bail!("--producers and --workers must be at most {BENCH_CLIENTS_MAX} (and at least one worker)");
     }
-    let server = servers.split(',').next().context("--servers is empty")?.trim_end_matches('/').to_owned();
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let server = servers
+        .split(',')
+        .next()
+        .context("--servers is empty")?
+        .trim_end_matches('/')
+        .to_owned();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
     let before = proposal_counters(&http, &server).await?;
     let fsyncs = measure_fsync(&args.fsync_dir).context("measuring fsync rate")?;
 
@@ -82,7 +91,15 @@ pub async fn run(args: BenchArgs, servers: &str) -> anyhow::Result<()> {
     let run_id = self::run_id();
     let mut handles = Vec::new();
     for p in 0..args.producers {
-        let (http, server, rec, stop, payload, queue, run_id) = (http.clone(), server.clone(), rec.clone(), stop.clone(), payload.clone(), args.queue.clone(), run_id.clone());
+        let (http, server, rec, stop, payload, queue, run_id) = (
+            http.clone(),
+            server.clone(),
+            rec.clone(),
+            stop.clone(),
+            payload.clone(),
+            args.queue.clone(),
+            run_id.clone(),
+        );
         handles.push(tokio::spawn(async move {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
@@ -102,7 +119,14 @@ pub async fn run(args: BenchArgs, servers: &str) -> anyhow::Result<()> {
         }));
     }
     for w in 0..args.workers {
-        let (http, server, rec, stop, queue, max) = (http.clone(), server.clone(), rec.clone(), stop.clone(), args.queue.clone(), args.claim_max);
+        let (http, server, rec, stop, queue, max) = (
+            http.clone(),
+            server.clone(),
+            rec.clone(),
+            stop.clone(),
+            args.queue.clone(),
+            args.claim_max,
+        );
         handles.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let body = json!({"worker": format!("bench-{w}"), "queues": [queue], "max": max, "lease_ms": 30000, "wait_ms": 1000});
@@ -146,39 +170,84 @@ pub async fn run(args: BenchArgs, servers: &str) -> anyhow::Result<()> {
         let _ = h.await;
     }
     let after = proposal_counters(&http, &server).await?;
-    let (entries, commands) = (after.0.saturating_sub(before.0), after.1.saturating_sub(before.1));
+    let (entries, commands) = (
+        after.0.saturating_sub(before.0),
+        after.1.saturating_sub(before.1),
+    );
 
     println!("taskswarm bench: {} producers, {} workers (claim max {}), payload {} B, {:.0} s against {server}",
         args.producers, args.workers, args.claim_max, args.payload_bytes, elapsed);
     println!("  full-lifecycle tasks/s   {:>10.0}   (completed {completed}, enqueued {enqueued}, errors {})",
         completed as f64 / elapsed, rec.errors.load(Ordering::Relaxed));
-    println!("  enqueue tasks/s          {:>10.0}", enqueued as f64 / elapsed);
-    for (name, h) in [("enqueue", &rec.enqueue), ("claim", &rec.claim), ("complete", &rec.complete)] {
+    println!(
+        "  enqueue tasks/s          {:>10.0}",
+        enqueued as f64 / elapsed
+    );
+    for (name, h) in [
+        ("enqueue", &rec.enqueue),
+        ("claim", &rec.claim),
+        ("complete", &rec.complete),
+    ] {
         let h = h.lock().expect("histogram lock");
-        println!("  {name:<9} latency ms     p50 {:>7.2}   p99 {:>7.2}   max {:>8.2}   (n={})",
-            h.value_at_quantile(0.5) as f64 / 1000.0, h.value_at_quantile(0.99) as f64 / 1000.0, h.max() as f64 / 1000.0, h.len());
+        println!(
+            "  {name:<9} latency ms     p50 {:>7.2}   p99 {:>7.2}   max {:>8.2}   (n={})",
+            h.value_at_quantile(0.5) as f64 / 1000.0,
+            h.value_at_quantile(0.99) as f64 / 1000.0,
+            h.max() as f64 / 1000.0,
+            h.len()
+        );
     }
     if entries > 0 {
         println!("  raft entries proposed    {entries:>10}   commands {commands}   ({:.1} commands per entry)", commands as f64 / entries as f64);
     }
-    println!("  disk fsyncs/s            {fsyncs:>10.0}   (4 KiB write + fdatasync, in {})", args.fsync_dir.display());
+    println!(
+        "  disk fsyncs/s            {fsyncs:>10.0}   (4 KiB write + fdatasync, in {})",
+        args.fsync_dir.display()
+    );
     Ok(())
 }
 
 /// A prefix that keeps idempotency keys of separate runs apart.
 pub fn run_id() -> String {
-    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
     format!("bench-{ms}-{}", std::process::id())
 }
 
 /// (entries, commands) proposed so far by the node's leader, from its metrics.
 async fn proposal_counters(http: &reqwest::Client, server: &str) -> anyhow::Result<(u64, u64)> {
-    let status: Value = http.get(format!("{server}/v1/cluster")).send().await?.json().await?;
+    let status: Value = http
+        .get(format!("{server}/v1/cluster"))
+        .send()
+        .await?
+        .json()
+        .await?;
     let leader = status["leader_id"].as_u64().context("no leader")?;
-    let addr = status["members"].as_array().and_then(|m| m.iter().find(|m| m["id"].as_u64() == Some(leader))).and_then(|m| m["addr"].as_str()).context("leader address")?.to_owned();
-    let text = http.get(format!("{addr}/metrics")).send().await?.text().await?;
-    let read = |name: &str| text.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<u64>().ok())).unwrap_or(0);
-    Ok((read("taskswarm_entries_proposed_total "), read("taskswarm_commands_proposed_total ")))
+    let addr = status["members"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["id"].as_u64() == Some(leader)))
+        .and_then(|m| m["addr"].as_str())
+        .context("leader address")?
+        .to_owned();
+    let text = http
+        .get(format!("{addr}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let read = |name: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(name)
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            })
+            .unwrap_or(0)
+    };
+    Ok((
+        read("taskswarm_entries_proposed_total "),
+        read("taskswarm_commands_proposed_total "),
+    ))
 }
 
 /// Synchronous 4 KiB writes with fdatasync for one second: the rate Raft's log appends

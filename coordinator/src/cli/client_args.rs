@@ -9,7 +9,12 @@ pub struct ClientArgs {
     #[arg(long, global = true, env = "TASKSWARM_SERVERS", default_value = taskswarm_worker::DEFAULT_SERVERS)]
     pub servers: String,
     /// API bearer token: `node` requires it from clients; client commands send it.
-    #[arg(long, global = true, env = "TASKSWARM_API_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "TASKSWARM_API_TOKEN",
+        hide_env_values = true
+    )]
     pub api_token: Option<String>,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
@@ -18,7 +23,16 @@ pub struct ClientArgs {
 
 impl ClientArgs {
     pub fn client(&self) -> anyhow::Result<Client> {
-        let config = taskswarm_worker::ClientConfig { api_token: self.api_token.clone(), ..Default::default() };
-        Ok(Client::with_config(self.servers.split(',').map(str::trim).filter(|s| !s.is_empty()), config)?)
+        let config = taskswarm_worker::ClientConfig {
+            api_token: self.api_token.clone(),
+            ..Default::default()
+        };
+        Ok(Client::with_config(
+            self.servers
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty()),
+            config,
+        )?)
     }
 }

@@ -31,10 +31,20 @@ pub struct DevArgs {
 }
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
-    anyhow::ensure!((1..=DEV_NODES_MAX).contains(&args.nodes), "--nodes must be 1..={DEV_NODES_MAX}");
+    anyhow::ensure!(
+        (1..=DEV_NODES_MAX).contains(&args.nodes),
+        "--nodes must be 1..={DEV_NODES_MAX}"
+    );
     let exe = std::env::current_exe().context("locating the taskswarm binary")?;
-    let urls: Vec<String> = (0..args.nodes).map(|i| format!("http://127.0.0.1:{}", args.base_port + i)).collect();
-    let peers = urls.iter().enumerate().map(|(i, u)| format!("{}={u}", i + 1)).collect::<Vec<_>>().join(",");
+    let urls: Vec<String> = (0..args.nodes)
+        .map(|i| format!("http://127.0.0.1:{}", args.base_port + i))
+        .collect();
+    let peers = urls
+        .iter()
+        .enumerate()
+        .map(|(i, u)| format!("{}={u}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
     let mut children: Vec<Child> = Vec::new();
     for (i, url) in urls.iter().enumerate() {
         let dir = args.dir.join(format!("node-{}", i + 1));
@@ -58,13 +68,18 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         found = wait_for_leader(&urls) => found?,
         () = super::node::shutdown_signal() => return stop(children).await,
     };
-    println!("ready: {} nodes, leader is node {leader}; try: curl -s {}/v1/cluster", args.nodes, urls[0]);
+    println!(
+        "ready: {} nodes, leader is node {leader}; try: curl -s {}/v1/cluster",
+        args.nodes, urls[0]
+    );
     super::node::shutdown_signal().await;
     stop(children).await
 }
 
 async fn wait_for_leader(urls: &[String]) -> anyhow::Result<u64> {
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(1)).build()?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()?;
     let deadline = tokio::time::Instant::now() + DEV_READY_TIMEOUT;
     while tokio::time::Instant::now() < deadline {
         for url in urls {
@@ -88,7 +103,9 @@ async fn stop(children: Vec<Child>) -> anyhow::Result<()> {
     for child in &children {
         if let Some(pid) = child.id() {
             // SAFETY-free: the `kill` command, not libc, so the crate keeps forbidding unsafe.
-            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
         }
     }
     for mut child in children {

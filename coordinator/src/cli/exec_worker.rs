@@ -59,12 +59,22 @@ pub async fn run(args: ExecWorkerArgs, c: &ClientArgs) -> anyhow::Result<()> {
     builder = if args.kinds.is_empty() {
         builder.fallback(handler)
     } else {
-        args.kinds.iter().fold(builder, |b, kind| b.handler(kind.clone(), handler.clone()))
+        args.kinds
+            .iter()
+            .fold(builder, |b, kind| b.handler(kind.clone(), handler.clone()))
     };
     let worker = builder.build()?;
-    eprintln!("worker {} on {:?} running `{}`; Ctrl-C stops it", worker.worker_id(), args.queues, args.exec);
+    eprintln!(
+        "worker {} on {:?} running `{}`; Ctrl-C stops it",
+        worker.worker_id(),
+        args.queues,
+        args.exec
+    );
     let stats = worker.run(super::node::shutdown_signal()).await;
-    eprintln!("stopped: {} completed, {} failed, {} released, {} lease lost", stats.completed, stats.failed, stats.released, stats.lease_lost);
+    eprintln!(
+        "stopped: {} completed, {} failed, {} released, {} lease lost",
+        stats.completed, stats.failed, stats.released, stats.lease_lost
+    );
     Ok(())
 }
 
@@ -77,7 +87,10 @@ async fn run_command(command: &str, ctx: TaskContext, payload: Value) -> Result<
         .env("TASKSWARM_TASK_KIND", ctx.kind())
         .env("TASKSWARM_TASK_PRIORITY", ctx.priority().to_string())
         .env("TASKSWARM_TASK_ATTEMPT", ctx.attempt().to_string())
-        .env("TASKSWARM_TASK_MAX_ATTEMPTS", ctx.max_attempts().to_string())
+        .env(
+            "TASKSWARM_TASK_MAX_ATTEMPTS",
+            ctx.max_attempts().to_string(),
+        )
         .env("TASKSWARM_TASK_TOKEN", ctx.token().to_string())
         .env("TASKSWARM_TASK_GROUP", ctx.group().unwrap_or(""))
         .stdin(Stdio::piped())
@@ -96,7 +109,10 @@ async fn run_command(command: &str, ctx: TaskContext, payload: Value) -> Result<
     });
     let out = tokio::spawn(async move {
         let mut buf = Vec::new();
-        let _ = stdout.take(STDOUT_BYTES_MAX + 1).read_to_end(&mut buf).await;
+        let _ = stdout
+            .take(STDOUT_BYTES_MAX + 1)
+            .read_to_end(&mut buf)
+            .await;
         buf
     });
     let err = tokio::spawn(async move {
@@ -115,12 +131,21 @@ async fn run_command(command: &str, ctx: TaskContext, payload: Value) -> Result<
     let stdout = out.await.unwrap_or_default();
     let stderr = err.await.unwrap_or_default();
     if !status.success() {
-        let tail = String::from_utf8_lossy(&stderr[stderr.len().saturating_sub(STDERR_TAIL_BYTES)..]).trim().to_owned();
-        let how = status.code().map_or_else(|| "killed by a signal".to_owned(), |c| format!("exit status {c}"));
+        let tail =
+            String::from_utf8_lossy(&stderr[stderr.len().saturating_sub(STDERR_TAIL_BYTES)..])
+                .trim()
+                .to_owned();
+        let how = status.code().map_or_else(
+            || "killed by a signal".to_owned(),
+            |c| format!("exit status {c}"),
+        );
         return Err(TaskError::retryable(format!("{how}: {tail}")).with_code("command_failed"));
     }
     if stdout.len() as u64 > STDOUT_BYTES_MAX {
-        return Err(TaskError::permanent(format!("the command wrote more than {STDOUT_BYTES_MAX} bytes")).with_code("result_too_large"));
+        return Err(TaskError::permanent(format!(
+            "the command wrote more than {STDOUT_BYTES_MAX} bytes"
+        ))
+        .with_code("result_too_large"));
     }
     let text = String::from_utf8_lossy(&stdout);
     let text = text.trim();

@@ -3,8 +3,8 @@
 pub mod admin;
 pub mod bench;
 pub mod client_args;
-pub mod output;
-pub mod tasks;
 pub mod dev;
 pub mod exec_worker;
 pub mod node;
+pub mod output;
+pub mod tasks;

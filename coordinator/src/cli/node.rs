@@ -60,12 +60,20 @@ pub struct NodeArgs {
 pub fn parse_peers(text: &str) -> anyhow::Result<BTreeMap<NodeId, String>> {
     let mut peers = BTreeMap::new();
     for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (id, url) = item.split_once('=').with_context(|| format!("peer {item:?} is not ID=URL"))?;
-        let id: NodeId = id.trim().parse().with_context(|| format!("peer id {id:?} is not a number"))?;
+        let (id, url) = item
+            .split_once('=')
+            .with_context(|| format!("peer {item:?} is not ID=URL"))?;
+        let id: NodeId = id
+            .trim()
+            .parse()
+            .with_context(|| format!("peer id {id:?} is not a number"))?;
         if !url.starts_with("http://") && !url.starts_with("https://") {
             bail!("peer {id} url {url:?} must start with http:// or https://");
         }
-        if peers.insert(id, url.trim_end_matches('/').to_owned()).is_some() {
+        if peers
+            .insert(id, url.trim_end_matches('/').to_owned())
+            .is_some()
+        {
             bail!("peer {id} is listed twice");
         }
     }
@@ -81,16 +89,23 @@ impl NodeArgs {
         if self.id == 0 {
             bail!("--id must be positive");
         }
-        let advertise = self.advertise.clone().unwrap_or_else(|| format!("http://{}", self.listen));
+        let advertise = self
+            .advertise
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen));
         if let Some(listed) = peers.get(&self.id) {
             if listed != advertise.trim_end_matches('/') {
-                bail!("--peers lists node {} at {listed} but it advertises {advertise}", self.id);
+                bail!(
+                    "--peers lists node {} at {listed} but it advertises {advertise}",
+                    self.id
+                );
             }
         }
         if self.cluster_secret.is_empty() {
             bail!("--cluster-secret must not be empty");
         }
-        if self.election_min_ms <= self.heartbeat_ms || self.election_max_ms <= self.election_min_ms {
+        if self.election_min_ms <= self.heartbeat_ms || self.election_max_ms <= self.election_min_ms
+        {
             bail!("need heartbeat-ms < election-min-ms < election-max-ms");
         }
         Ok(NodeConfig {
@@ -106,7 +121,10 @@ impl NodeArgs {
             group_commit: !self.no_group_commit,
             snapshot_every_entries: self.snapshot_every,
             snapshot_keep_logs: self.snapshot_keep_logs,
-            state: taskswarm_state_machine::Config { retention_ms: self.retention_ms, tasks_max: self.tasks_max },
+            state: taskswarm_state_machine::Config {
+                retention_ms: self.retention_ms,
+                tasks_max: self.tasks_max,
+            },
         })
     }
 }

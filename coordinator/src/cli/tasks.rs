@@ -115,11 +115,15 @@ fn read_payload(args: &EnqueueArgs) -> anyhow::Result<Value> {
     let text = match (&args.payload, &args.payload_file) {
         (Some(p), _) if p == "-" => {
             let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).context("reading the payload from stdin")?;
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("reading the payload from stdin")?;
             s
         }
         (Some(p), _) => p.clone(),
-        (None, Some(path)) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        (None, Some(path)) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
         (None, None) => return Ok(Value::Null),
     };
     serde_json::from_str(&text).context("the payload is not valid JSON")
@@ -136,8 +140,16 @@ fn request(args: &EnqueueArgs) -> anyhow::Result<api::EnqueueRequest> {
         run_at_ms: args.run_at_ms,
         delay_ms: args.delay_ms,
         max_attempts: args.max_attempts,
-        backoff: match (args.backoff_initial_ms, args.backoff_multiplier, args.backoff_max_ms) {
-            (Some(initial_ms), Some(multiplier), Some(max_ms)) => Some(api::BackoffSpec { initial_ms, multiplier, max_ms }),
+        backoff: match (
+            args.backoff_initial_ms,
+            args.backoff_multiplier,
+            args.backoff_max_ms,
+        ) {
+            (Some(initial_ms), Some(multiplier), Some(max_ms)) => Some(api::BackoffSpec {
+                initial_ms,
+                multiplier,
+                max_ms,
+            }),
             _ => None,
         },
         lease_ms: args.lease_ms,
@@ -152,10 +164,16 @@ fn print_task(t: &api::TaskView, json: bool) {
     if json {
         return output::json(t);
     }
-    println!("task {}  {}  queue={} kind={} priority={} attempt {}/{}", t.id, t.state, t.queue, t.kind, t.priority, t.attempt, t.max_attempts);
+    println!(
+        "task {}  {}  queue={} kind={} priority={} attempt {}/{}",
+        t.id, t.state, t.queue, t.kind, t.priority, t.attempt, t.max_attempts
+    );
     println!("  payload  {}", output::brief(&t.payload, 200));
     if let Some(l) = &t.lease {
-        println!("  lease    worker={} token={} lease_ms={}", l.worker, l.token, l.lease_ms);
+        println!(
+            "  lease    worker={} token={} lease_ms={}",
+            l.worker, l.token, l.lease_ms
+        );
     }
     if let Some(p) = &t.progress {
         println!("  progress {}", output::brief(p, 200));
@@ -186,8 +204,15 @@ fn print_event(e: &api::EventView, json: bool) {
     if let Some(err) = &e.error {
         extra += &format!(" error={}: {}", err.code, err.message);
     }
-    let state = e.state.as_deref().map(|s| format!(" -> {s}")).unwrap_or_default();
-    println!("{}  task {} [{}] {}{state}{extra}", e.at_ms, e.task, e.queue, e.event);
+    let state = e
+        .state
+        .as_deref()
+        .map(|s| format!(" -> {s}"))
+        .unwrap_or_default();
+    println!(
+        "{}  task {} [{}] {}{state}{extra}",
+        e.at_ms, e.task, e.queue, e.event
+    );
 }
 
 pub async fn run(cmd: TaskCmd, c: &ClientArgs) -> anyhow::Result<()> {
@@ -202,12 +227,20 @@ pub async fn run(cmd: TaskCmd, c: &ClientArgs) -> anyhow::Result<()> {
                 if c.json {
                     output::json(&r);
                 } else {
-                    let how = if r.coalesced { "joined" } else if r.created { "created" } else { "already existed" };
+                    let how = if r.coalesced {
+                        "joined"
+                    } else if r.created {
+                        "created"
+                    } else {
+                        "already existed"
+                    };
                     println!("task {} {how} ({})", r.id, r.state);
                 }
                 return Ok(());
             }
-            let task = client.wait(r.id, Duration::from_millis(args.timeout_ms)).await?;
+            let task = client
+                .wait(r.id, Duration::from_millis(args.timeout_ms))
+                .await?;
             print_task(&task, c.json);
             finished_or_fail(&task)
         }
@@ -226,46 +259,91 @@ pub async fn run(cmd: TaskCmd, c: &ClientArgs) -> anyhow::Result<()> {
         }
         TaskCmd::Cancel { id } => {
             let r = client.cancel(id).await?;
-            if c.json { output::json(&r) } else { println!("task {id}: {}", if r.state == "running" { "cancel requested (running)" } else { r.state.as_str() }) }
+            if c.json {
+                output::json(&r)
+            } else {
+                println!(
+                    "task {id}: {}",
+                    if r.state == "running" {
+                        "cancel requested (running)"
+                    } else {
+                        r.state.as_str()
+                    }
+                )
+            }
             Ok(())
         }
         TaskCmd::Requeue { id } => {
             let r = client.requeue(id).await?;
-            if c.json { output::json(&r) } else { println!("task {id}: {}", r.state) }
+            if c.json {
+                output::json(&r)
+            } else {
+                println!("task {id}: {}", r.state)
+            }
             Ok(())
         }
-        TaskCmd::List { queue, state, limit, after } => {
-            let page = client.list(queue.as_deref(), state.as_deref(), after, limit).await?;
+        TaskCmd::List {
+            queue,
+            state,
+            limit,
+            after,
+        } => {
+            let page = client
+                .list(queue.as_deref(), state.as_deref(), after, limit)
+                .await?;
             if c.json {
                 output::json(&page);
             } else {
                 let rows: Vec<Vec<String>> = page
                     .tasks
                     .iter()
-                    .map(|t| vec![t.id.to_string(), t.queue.clone(), t.kind.clone(), t.state.clone(), t.priority.to_string(), format!("{}/{}", t.attempt, t.max_attempts), output::brief(&t.payload, 40)])
+                    .map(|t| {
+                        vec![
+                            t.id.to_string(),
+                            t.queue.clone(),
+                            t.kind.clone(),
+                            t.state.clone(),
+                            t.priority.to_string(),
+                            format!("{}/{}", t.attempt, t.max_attempts),
+                            output::brief(&t.payload, 40),
+                        ]
+                    })
                     .collect();
-                output::table(&["id", "queue", "kind", "state", "prio", "attempt", "payload"], &rows);
+                output::table(
+                    &["id", "queue", "kind", "state", "prio", "attempt", "payload"],
+                    &rows,
+                );
                 if let Some(next) = page.next {
                     println!("(more: --after {next})");
                 }
             }
             Ok(())
         }
-        TaskCmd::Events { id: Some(id), follow: false, .. } => {
+        TaskCmd::Events {
+            id: Some(id),
+            follow: false,
+            ..
+        } => {
             let events = client.events(id).await?;
             for e in &events.events {
                 print_event(e, c.json);
             }
             Ok(())
         }
-        TaskCmd::Events { id: Some(id), follow: true, .. } => {
+        TaskCmd::Events {
+            id: Some(id),
+            follow: true,
+            ..
+        } => {
             let mut stream = std::pin::pin!(client.task_events(id).await?);
             while let Some(e) = stream.next().await {
                 print_event(&e?, c.json);
             }
             Ok(())
         }
-        TaskCmd::Events { id: None, queue, .. } => {
+        TaskCmd::Events {
+            id: None, queue, ..
+        } => {
             let mut stream = std::pin::pin!(client.watch(queue.as_deref()).await?);
             while let Some(e) = stream.next().await {
                 print_event(&e?, c.json);
@@ -284,11 +362,17 @@ fn finished_or_fail(task: &api::TaskView) -> anyhow::Result<()> {
     }
 }
 
-async fn batch(client: &taskswarm_worker::Client, file: &PathBuf, json: bool) -> anyhow::Result<()> {
+async fn batch(
+    client: &taskswarm_worker::Client,
+    file: &PathBuf,
+    json: bool,
+) -> anyhow::Result<()> {
     let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
-        Box::new(std::io::BufReader::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?))
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
+        ))
     };
     let mut tasks = Vec::new();
     for (n, line) in reader.lines().enumerate() {
@@ -296,7 +380,8 @@ async fn batch(client: &taskswarm_worker::Client, file: &PathBuf, json: bool) ->
         if line.trim().is_empty() {
             continue;
         }
-        let task: api::EnqueueRequest = serde_json::from_str(&line).with_context(|| format!("line {}: not an enqueue request", n + 1))?;
+        let task: api::EnqueueRequest = serde_json::from_str(&line)
+            .with_context(|| format!("line {}: not an enqueue request", n + 1))?;
         tasks.push(task);
         if tasks.len() > BATCH_FILE_TASKS_MAX {
             bail!("more than {BATCH_FILE_TASKS_MAX} tasks in one file; split it");
@@ -323,7 +408,9 @@ async fn batch(client: &taskswarm_worker::Client, file: &PathBuf, json: bool) ->
         }
     }
     if json {
-        output::json(&serde_json::json!({"total": total, "created": created, "existing": existing, "refused": refused}));
+        output::json(
+            &serde_json::json!({"total": total, "created": created, "existing": existing, "refused": refused}),
+        );
     } else {
         eprintln!();
         println!("{total} tasks: {created} created, {existing} already existed, {refused} refused");

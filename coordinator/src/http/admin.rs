@@ -15,22 +15,39 @@ use taskswarm_state_machine::{Command, Reply, TaskId, TaskState};
 use super::convert;
 use super::error::ApiError;
 use super::extract::Body;
-use super::stream;
 use super::params::{path_id, query, read_gate, ReadParams};
+use super::stream;
 use crate::raft::Node;
 
-pub async fn cancel(State(node): State<Arc<Node>>, id: Result<Path<u64>, PathRejection>) -> Result<Json<api::StateResponse>, ApiError> {
+pub async fn cancel(
+    State(node): State<Arc<Node>>,
+    id: Result<Path<u64>, PathRejection>,
+) -> Result<Json<api::StateResponse>, ApiError> {
     let id = path_id(id)?;
-    let Reply::CancelRecorded { state } = node.propose(Command::Cancel { task: TaskId(id) }).await?? else {
+    let Reply::CancelRecorded { state } =
+        node.propose(Command::Cancel { task: TaskId(id) }).await??
+    else {
         unreachable!("cancel replies CancelRecorded")
     };
-    Ok(Json(api::StateResponse { id, state: state.as_str().into(), duplicate: false }))
+    Ok(Json(api::StateResponse {
+        id,
+        state: state.as_str().into(),
+        duplicate: false,
+    }))
 }
 
-pub async fn requeue(State(node): State<Arc<Node>>, id: Result<Path<u64>, PathRejection>) -> Result<Json<api::StateResponse>, ApiError> {
+pub async fn requeue(
+    State(node): State<Arc<Node>>,
+    id: Result<Path<u64>, PathRejection>,
+) -> Result<Json<api::StateResponse>, ApiError> {
     let id = path_id(id)?;
-    node.propose(Command::Requeue { task: TaskId(id) }).await??;
-    Ok(Json(api::StateResponse { id, state: TaskState::Queued.as_str().into(), duplicate: false }))
+    node.propose(Command::Requeue { task: TaskId(id) })
+        .await??;
+    Ok(Json(api::StateResponse {
+        id,
+        state: TaskState::Queued.as_str().into(),
+        duplicate: false,
+    }))
 }
 
 pub async fn queues(
@@ -45,39 +62,72 @@ pub async fn queues(
         .map(|(name, info)| api::QueueView {
             name: name.to_owned(),
             paused: info.paused,
-            counts: TaskState::ALL.iter().map(|s| (s.as_str().to_owned(), info.counts.get(*s))).collect(),
+            counts: TaskState::ALL
+                .iter()
+                .map(|s| (s.as_str().to_owned(), info.counts.get(*s)))
+                .collect(),
         })
         .collect();
     Ok(Json(api::QueuesResponse { queues }))
 }
 
-pub async fn pause(State(node): State<Arc<Node>>, queue: Result<Path<String>, PathRejection>) -> Result<Json<api::QueueView>, ApiError> {
+pub async fn pause(
+    State(node): State<Arc<Node>>,
+    queue: Result<Path<String>, PathRejection>,
+) -> Result<Json<api::QueueView>, ApiError> {
     set_paused(node, queue_name(queue)?, true).await
 }
 
-pub async fn resume(State(node): State<Arc<Node>>, queue: Result<Path<String>, PathRejection>) -> Result<Json<api::QueueView>, ApiError> {
+pub async fn resume(
+    State(node): State<Arc<Node>>,
+    queue: Result<Path<String>, PathRejection>,
+) -> Result<Json<api::QueueView>, ApiError> {
     set_paused(node, queue_name(queue)?, false).await
 }
 
 fn queue_name(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    p.map(|Path(q)| q).map_err(|e| ApiError::BadRequest(format!("bad queue name: {}", e.body_text())))
+    p.map(|Path(q)| q)
+        .map_err(|e| ApiError::BadRequest(format!("bad queue name: {}", e.body_text())))
 }
 
-async fn set_paused(node: Arc<Node>, queue: String, paused: bool) -> Result<Json<api::QueueView>, ApiError> {
-    let command = if paused { Command::Pause { queue: queue.clone() } } else { Command::Resume { queue: queue.clone() } };
+async fn set_paused(
+    node: Arc<Node>,
+    queue: String,
+    paused: bool,
+) -> Result<Json<api::QueueView>, ApiError> {
+    let command = if paused {
+        Command::Pause {
+            queue: queue.clone(),
+        }
+    } else {
+        Command::Resume {
+            queue: queue.clone(),
+        }
+    };
     node.propose(command).await??;
     let sm = node.state();
     let counts = sm.queue(&queue).map(|q| q.counts).unwrap_or_default();
     Ok(Json(api::QueueView {
         name: queue,
         paused,
-        counts: TaskState::ALL.iter().map(|s| (s.as_str().to_owned(), counts.get(*s))).collect(),
+        counts: TaskState::ALL
+            .iter()
+            .map(|s| (s.as_str().to_owned(), counts.get(*s)))
+            .collect(),
     }))
 }
 
-pub async fn broadcast(State(node): State<Arc<Node>>, Body(req): Body<api::BroadcastRequest>) -> Result<Json<serde_json::Value>, ApiError> {
-    let command = Command::Broadcast { channel: req.channel, message: convert::json_text(&req.message) };
-    let Reply::Broadcast { seq } = node.propose(command).await?? else { unreachable!("broadcast replies Broadcast") };
+pub async fn broadcast(
+    State(node): State<Arc<Node>>,
+    Body(req): Body<api::BroadcastRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let command = Command::Broadcast {
+        channel: req.channel,
+        message: convert::json_text(&req.message),
+    };
+    let Reply::Broadcast { seq } = node.propose(command).await?? else {
+        unreachable!("broadcast replies Broadcast")
+    };
     Ok(Json(serde_json::json!({ "seq": seq })))
 }
 
@@ -98,7 +148,10 @@ pub async fn broadcasts(
 ) -> Result<Response, ApiError> {
     let p = query(params)?;
     if stream::wants_stream(&headers) {
-        return Ok(stream::broadcasts(node, stream::resume_point(&headers, p.after)));
+        return Ok(stream::broadcasts(
+            node,
+            stream::resume_point(&headers, p.after),
+        ));
     }
     read_gate(&node, p.consistency.as_deref()).await?;
     let sm = node.state();

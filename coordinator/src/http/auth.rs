@@ -13,15 +13,27 @@ use super::error::ApiError;
 /// Paths a load balancer or orchestrator probes without credentials.
 pub const OPEN_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
-pub async fn require_token(State(token): State<Option<Arc<str>>>, req: Request, next: Next) -> Response {
-    let Some(expected) = token else { return next.run(req).await };
+pub async fn require_token(
+    State(token): State<Option<Arc<str>>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(expected) = token else {
+        return next.run(req).await;
+    };
     if OPEN_PATHS.contains(&req.uri().path()) {
         return next.run(req).await;
     }
-    let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
     match given {
         None => ApiError::Unauthorized.into_response(),
-        Some(given) if !same(given.as_bytes(), expected.as_bytes()) => ApiError::Forbidden.into_response(),
+        Some(given) if !same(given.as_bytes(), expected.as_bytes()) => {
+            ApiError::Forbidden.into_response()
+        }
         Some(_) => next.run(req).await,
     }
 }

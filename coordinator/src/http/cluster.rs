@@ -40,21 +40,32 @@ fn status_of(node: &Node, with_hash: bool) -> Json<api::ClusterStatus> {
         applied_index: s.applied_index,
         snapshot_index: s.snapshot_index,
         purged_index: s.purged_index,
-        members: s.members.into_iter().map(|(id, addr, voter)| api::Member { id, addr, voter }).collect(),
+        members: s
+            .members
+            .into_iter()
+            .map(|(id, addr, voter)| api::Member { id, addr, voter })
+            .collect(),
         state_hash: hash.map(|h| format!("{h:016x}")),
     })
 }
 
-pub async fn add_learner(State(node): State<Arc<Node>>, Body(req): Body<api::AddLearnerRequest>) -> Result<Json<api::ClusterStatus>, ApiError> {
+pub async fn add_learner(
+    State(node): State<Arc<Node>>,
+    Body(req): Body<api::AddLearnerRequest>,
+) -> Result<Json<api::ClusterStatus>, ApiError> {
     node.add_learner(req.id, req.addr).await?;
     Ok(status_of(&node, false))
 }
 
-pub async fn membership(State(node): State<Arc<Node>>, Body(req): Body<api::MembershipRequest>) -> Result<Json<api::ClusterStatus>, ApiError> {
+pub async fn membership(
+    State(node): State<Arc<Node>>,
+    Body(req): Body<api::MembershipRequest>,
+) -> Result<Json<api::ClusterStatus>, ApiError> {
     if req.voters.is_empty() {
         return Err(ApiError::BadRequest("voters must not be empty".into()));
     }
-    node.change_membership(req.voters.into_iter().collect()).await?;
+    node.change_membership(req.voters.into_iter().collect())
+        .await?;
     Ok(status_of(&node, false))
 }
 
@@ -78,20 +89,61 @@ pub async fn metrics(State(app): State<super::AppState>) -> impl IntoResponse {
     let node = &app.node;
     let s = node.status();
     let mut out = String::new();
-    let _ = writeln!(out, "# TYPE taskswarm_raft_term gauge\ntaskswarm_raft_term {}", s.term);
-    let _ = writeln!(out, "# TYPE taskswarm_raft_is_leader gauge\ntaskswarm_raft_is_leader {}", u8::from(s.is_leader));
-    let _ = writeln!(out, "# TYPE taskswarm_raft_leader_id gauge\ntaskswarm_raft_leader_id {}", s.leader.map_or(-1, |l| l as i64));
-    let _ = writeln!(out, "# TYPE taskswarm_raft_last_log_index gauge\ntaskswarm_raft_last_log_index {}", s.last_log_index);
-    let _ = writeln!(out, "# TYPE taskswarm_raft_applied_index gauge\ntaskswarm_raft_applied_index {}", s.applied_index);
-    let _ = writeln!(out, "# TYPE taskswarm_raft_snapshot_index gauge\ntaskswarm_raft_snapshot_index {}", s.snapshot_index);
-    let _ = writeln!(out, "# TYPE taskswarm_raft_purged_index gauge\ntaskswarm_raft_purged_index {}", s.purged_index);
-    let _ = writeln!(out, "# TYPE taskswarm_entries_proposed_total counter\ntaskswarm_entries_proposed_total {}", s.entries_proposed);
-    let _ = writeln!(out, "# TYPE taskswarm_commands_proposed_total counter\ntaskswarm_commands_proposed_total {}", s.commands_proposed);
+    let _ = writeln!(
+        out,
+        "# TYPE taskswarm_raft_term gauge\ntaskswarm_raft_term {}",
+        s.term
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE taskswarm_raft_is_leader gauge\ntaskswarm_raft_is_leader {}",
+        u8::from(s.is_leader)
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE taskswarm_raft_leader_id gauge\ntaskswarm_raft_leader_id {}",
+        s.leader.map_or(-1, |l| l as i64)
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE taskswarm_raft_last_log_index gauge\ntaskswarm_raft_last_log_index {}",
+        s.last_log_index
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE taskswarm_raft_applied_index gauge\ntaskswarm_raft_applied_index {}",
+        s.applied_index
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE taskswarm_raft_snapshot_index gauge\ntaskswarm_raft_snapshot_index {}",
+        s.snapshot_index
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE taskswarm_raft_purged_index gauge\ntaskswarm_raft_purged_index {}",
+        s.purged_index
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE taskswarm_entries_proposed_total counter\ntaskswarm_entries_proposed_total {}",
+        s.entries_proposed
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE taskswarm_commands_proposed_total counter\ntaskswarm_commands_proposed_total {}",
+        s.commands_proposed
+    );
     let _ = writeln!(out, "# TYPE taskswarm_tasks gauge");
     let sm = node.state();
     for (queue, info) in sm.queues() {
         for state in TaskState::ALL {
-            let _ = writeln!(out, "taskswarm_tasks{{queue=\"{queue}\",state=\"{}\"}} {}", state.as_str(), info.counts.get(state));
+            let _ = writeln!(
+                out,
+                "taskswarm_tasks{{queue=\"{queue}\",state=\"{}\"}} {}",
+                state.as_str(),
+                info.counts.get(state)
+            );
         }
     }
     drop(sm);

@@ -45,11 +45,19 @@ pub fn new_task(r: api::EnqueueRequest) -> sm::NewTask {
 }
 
 pub fn enqueued(e: &sm::Enqueued) -> api::EnqueueResponse {
-    api::EnqueueResponse { id: e.id.0, created: e.created, coalesced: e.coalesced, state: e.state.as_str().into() }
+    api::EnqueueResponse {
+        id: e.id.0,
+        created: e.created,
+        coalesced: e.coalesced,
+        state: e.state.as_str().into(),
+    }
 }
 
 pub fn task_error(e: &sm::TaskError) -> api::TaskErrorView {
-    api::TaskErrorView { code: e.code.clone(), message: e.message.clone() }
+    api::TaskErrorView {
+        code: e.code.clone(),
+        message: e.message.clone(),
+    }
 }
 
 pub fn task(clock: &ClockRef, t: &sm::Task) -> api::TaskView {
@@ -82,7 +90,13 @@ pub fn task(clock: &ClockRef, t: &sm::Task) -> api::TaskView {
     }
 }
 
-pub fn event(task: sm::TaskId, queue: &str, group: Option<&str>, state: Option<sm::TaskState>, e: &sm::Event) -> api::EventView {
+pub fn event(
+    task: sm::TaskId,
+    queue: &str,
+    group: Option<&str>,
+    state: Option<sm::TaskState>,
+    e: &sm::Event,
+) -> api::EventView {
     let mut v = api::EventView {
         task: task.0,
         queue: queue.to_owned(),
@@ -98,7 +112,11 @@ pub fn event(task: sm::TaskId, queue: &str, group: Option<&str>, state: Option<s
         run_at_ms: None,
     };
     match &e.kind {
-        sm::EventKind::Claimed { worker, token, attempt } => {
+        sm::EventKind::Claimed {
+            worker,
+            token,
+            attempt,
+        } => {
             v.worker = Some(worker.clone());
             v.token = Some(token.0);
             v.attempt = Some(*attempt);
@@ -107,20 +125,34 @@ pub fn event(task: sm::TaskId, queue: &str, group: Option<&str>, state: Option<s
             v.token = Some(token.0);
             v.progress = Some(json_value(progress));
         }
-        sm::EventKind::Released { token } | sm::EventKind::Succeeded { token } => v.token = Some(token.0),
+        sm::EventKind::Released { token } | sm::EventKind::Succeeded { token } => {
+            v.token = Some(token.0)
+        }
         sm::EventKind::AttemptFailed { token, error } => {
             v.token = Some(token.0);
             v.error = Some(task_error(error));
         }
-        sm::EventKind::Failed { error } | sm::EventKind::Expired { error } => v.error = Some(task_error(error)),
+        sm::EventKind::Failed { error } | sm::EventKind::Expired { error } => {
+            v.error = Some(task_error(error))
+        }
         sm::EventKind::Scheduled { run_at_wall_ms } => v.run_at_ms = Some(*run_at_wall_ms),
-        sm::EventKind::Enqueued | sm::EventKind::Joined | sm::EventKind::CancelRequested | sm::EventKind::Cancelled | sm::EventKind::Requeued => {}
+        sm::EventKind::Enqueued
+        | sm::EventKind::Joined
+        | sm::EventKind::CancelRequested
+        | sm::EventKind::Cancelled
+        | sm::EventKind::Requeued => {}
     }
     v
 }
 
 pub fn stream_event(e: &sm::TaskEvent) -> api::EventView {
-    event(e.task, &e.queue, e.group.as_deref(), Some(e.state), &e.event)
+    event(
+        e.task,
+        &e.queue,
+        e.group.as_deref(),
+        Some(e.state),
+        &e.event,
+    )
 }
 
 pub fn claim(r: &api::ClaimRequest) -> sm::Claim {
@@ -144,7 +176,11 @@ pub fn claimed(clock: &ClockRef, c: &sm::ClaimedTask) -> api::ClaimedTask {
         attempt: c.attempt,
         max_attempts: c.max_attempts,
         group: c.group.clone(),
-        lease: api::LeaseGrant { token: c.token.0, lease_ms: c.lease_ms, expires_at_ms: clock.to_wall_ms(c.expires_cluster_ms) },
+        lease: api::LeaseGrant {
+            token: c.token.0,
+            lease_ms: c.lease_ms,
+            expires_at_ms: clock.to_wall_ms(c.expires_cluster_ms),
+        },
     }
 }
 

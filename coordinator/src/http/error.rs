@@ -46,10 +46,14 @@ pub struct LeaderRedirect(pub String);
 impl From<ProposeError> for ApiError {
     fn from(e: ProposeError) -> Self {
         match e {
-            ProposeError::NotLeader { leader: Some(leader) } => ApiError::NotLeader { leader },
+            ProposeError::NotLeader {
+                leader: Some(leader),
+            } => ApiError::NotLeader { leader },
             ProposeError::NotLeader { leader: None } => ApiError::NoLeader,
             ProposeError::Indeterminate(why) => ApiError::Indeterminate(why),
-            ProposeError::Overloaded => ApiError::Unavailable("too many pending writes; retry shortly".into()),
+            ProposeError::Overloaded => {
+                ApiError::Unavailable("too many pending writes; retry shortly".into())
+            }
             ProposeError::Unavailable(why) => ApiError::Unavailable(why),
             ProposeError::Stopped => ApiError::Unavailable("the node is stopping".into()),
         }
@@ -59,7 +63,9 @@ impl From<ProposeError> for ApiError {
 impl From<AdminError> for ApiError {
     fn from(e: AdminError) -> Self {
         match e {
-            AdminError::NotLeader { leader: Some(leader) } => ApiError::NotLeader { leader },
+            AdminError::NotLeader {
+                leader: Some(leader),
+            } => ApiError::NotLeader { leader },
             AdminError::NotLeader { leader: None } => ApiError::NoLeader,
             AdminError::Refused(why) => ApiError::Refused(why),
         }
@@ -69,13 +75,17 @@ impl From<AdminError> for ApiError {
 /// Status code of a state-machine rejection.
 pub fn rejection_status(r: &Rejection) -> StatusCode {
     match r {
-        Rejection::InvalidRequest { .. } | Rejection::BatchTooLarge { .. } => StatusCode::BAD_REQUEST,
+        Rejection::InvalidRequest { .. } | Rejection::BatchTooLarge { .. } => {
+            StatusCode::BAD_REQUEST
+        }
         Rejection::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         Rejection::NotFound(_) => StatusCode::NOT_FOUND,
-        Rejection::LeaseLost { .. } | Rejection::TaskFinished { .. } | Rejection::NotRequeueable { .. } => {
-            StatusCode::CONFLICT
+        Rejection::LeaseLost { .. }
+        | Rejection::TaskFinished { .. }
+        | Rejection::NotRequeueable { .. } => StatusCode::CONFLICT,
+        Rejection::QueueFull { .. } | Rejection::TooManyQueues { .. } => {
+            StatusCode::INSUFFICIENT_STORAGE
         }
-        Rejection::QueueFull { .. } | Rejection::TooManyQueues { .. } => StatusCode::INSUFFICIENT_STORAGE,
     }
 }
 
@@ -89,16 +99,43 @@ impl IntoResponse for ApiError {
         let message = self.to_string();
         let (status, mut body) = match &self {
             ApiError::Rejected(r) => (rejection_status(r), rejection_body(r)),
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, ErrorBody::new(codes::INVALID_REQUEST, message)),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorBody::new(codes::NOT_FOUND, message)),
-            ApiError::NotLeader { .. } => (StatusCode::TEMPORARY_REDIRECT, ErrorBody::new(codes::NOT_LEADER, message)),
-            ApiError::NoLeader => (StatusCode::SERVICE_UNAVAILABLE, ErrorBody::new(codes::NO_LEADER, message)),
-            ApiError::Indeterminate(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorBody::new(codes::INDETERMINATE, message)),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorBody::new("unavailable", message)),
+            ApiError::BadRequest(_) => (
+                StatusCode::BAD_REQUEST,
+                ErrorBody::new(codes::INVALID_REQUEST, message),
+            ),
+            ApiError::NotFound(_) => (
+                StatusCode::NOT_FOUND,
+                ErrorBody::new(codes::NOT_FOUND, message),
+            ),
+            ApiError::NotLeader { .. } => (
+                StatusCode::TEMPORARY_REDIRECT,
+                ErrorBody::new(codes::NOT_LEADER, message),
+            ),
+            ApiError::NoLeader => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorBody::new(codes::NO_LEADER, message),
+            ),
+            ApiError::Indeterminate(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorBody::new(codes::INDETERMINATE, message),
+            ),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorBody::new("unavailable", message),
+            ),
             ApiError::Refused(_) => (StatusCode::CONFLICT, ErrorBody::new("refused", message)),
-            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorBody::new("method_not_allowed", message)),
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorBody::new(codes::UNAUTHORIZED, message)),
-            ApiError::Forbidden => (StatusCode::FORBIDDEN, ErrorBody::new(codes::FORBIDDEN, message)),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorBody::new("method_not_allowed", message),
+            ),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                ErrorBody::new(codes::UNAUTHORIZED, message),
+            ),
+            ApiError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                ErrorBody::new(codes::FORBIDDEN, message),
+            ),
         };
         if let ApiError::NotLeader { leader: (id, addr) } = &self {
             body.error.leader_id = Some(*id);
@@ -106,7 +143,9 @@ impl IntoResponse for ApiError {
         }
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_S));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_S));
         }
         if let ApiError::NotLeader { leader: (_, addr) } = self {
             response.extensions_mut().insert(LeaderRedirect(addr));

@@ -21,7 +21,10 @@ pub const CLAIM_RECHECK: std::time::Duration = std::time::Duration::from_millis(
 /// `POST /v1/claim`: takes ready tasks now, or waits up to `wait_ms` for some. A claim is
 /// proposed only when the leader's state shows something to take, so an idle worker
 /// fleet does not fill the log with empty claims.
-pub async fn claim(State(node): State<Arc<Node>>, Body(req): Body<api::ClaimRequest>) -> Result<Json<api::ClaimResponse>, ApiError> {
+pub async fn claim(
+    State(node): State<Arc<Node>>,
+    Body(req): Body<api::ClaimRequest>,
+) -> Result<Json<api::ClaimResponse>, ApiError> {
     let claim = convert::claim(&req);
     claim.validate()?;
     let deadline = wait_deadline(Some(req.wait_ms))?;
@@ -35,7 +38,9 @@ pub async fn claim(State(node): State<Arc<Node>>, Body(req): Body<api::ClaimRequ
             };
             if !tasks.is_empty() {
                 let clock = node.clock_ref();
-                return Ok(Json(api::ClaimResponse { tasks: tasks.iter().map(|t| convert::claimed(&clock, t)).collect() }));
+                return Ok(Json(api::ClaimResponse {
+                    tasks: tasks.iter().map(|t| convert::claimed(&clock, t)).collect(),
+                }));
             }
         }
         // Wait in slices so a node that stops leading redirects the worker instead of
@@ -52,8 +57,19 @@ pub async fn heartbeat(
     id: Result<Path<u64>, PathRejection>,
     Body(req): Body<api::HeartbeatRequest>,
 ) -> Result<Json<api::HeartbeatResponse>, ApiError> {
-    let beat = convert::lease_beat(&api::LeaseBeat { task: path_id(id)?, token: req.token, progress: req.progress, lease_ms: req.lease_ms });
-    let Reply::Heartbeats(mut acks) = node.propose(Command::Heartbeat { worker: "-".into(), leases: vec![beat] }).await?? else {
+    let beat = convert::lease_beat(&api::LeaseBeat {
+        task: path_id(id)?,
+        token: req.token,
+        progress: req.progress,
+        lease_ms: req.lease_ms,
+    });
+    let Reply::Heartbeats(mut acks) = node
+        .propose(Command::Heartbeat {
+            worker: "-".into(),
+            leases: vec![beat],
+        })
+        .await??
+    else {
         unreachable!("heartbeat replies Heartbeats")
     };
     let ack = acks.pop().expect("one result per lease")?;
@@ -65,7 +81,13 @@ pub async fn heartbeat_batch(
     Body(req): Body<api::BatchHeartbeatRequest>,
 ) -> Result<Json<api::BatchHeartbeatResponse>, ApiError> {
     let leases: Vec<LeaseBeat> = req.leases.iter().map(convert::lease_beat).collect();
-    let Reply::Heartbeats(acks) = node.propose(Command::Heartbeat { worker: req.worker, leases }).await?? else {
+    let Reply::Heartbeats(acks) = node
+        .propose(Command::Heartbeat {
+            worker: req.worker,
+            leases,
+        })
+        .await??
+    else {
         unreachable!("heartbeat replies Heartbeats")
     };
     let clock = node.clock_ref();
@@ -85,9 +107,19 @@ pub async fn complete(
     Body(req): Body<api::CompleteRequest>,
 ) -> Result<Json<api::StateResponse>, ApiError> {
     let id = path_id(id)?;
-    let command = Command::Complete { task: TaskId(id), token: Token(req.token), result: convert::json_text(&req.result) };
-    let Reply::Completed { duplicate } = node.propose(command).await?? else { unreachable!("complete replies Completed") };
-    Ok(Json(api::StateResponse { id, state: "succeeded".into(), duplicate }))
+    let command = Command::Complete {
+        task: TaskId(id),
+        token: Token(req.token),
+        result: convert::json_text(&req.result),
+    };
+    let Reply::Completed { duplicate } = node.propose(command).await?? else {
+        unreachable!("complete replies Completed")
+    };
+    Ok(Json(api::StateResponse {
+        id,
+        state: "succeeded".into(),
+        duplicate,
+    }))
 }
 
 pub async fn fail(
@@ -104,8 +136,14 @@ pub async fn fail(
         retryable: req.retryable,
         retry_after_ms: req.retry_after_ms,
     };
-    let Reply::FailRecorded { state } = node.propose(command).await?? else { unreachable!("fail replies FailRecorded") };
-    Ok(Json(api::StateResponse { id, state: state.as_str().into(), duplicate: false }))
+    let Reply::FailRecorded { state } = node.propose(command).await?? else {
+        unreachable!("fail replies FailRecorded")
+    };
+    Ok(Json(api::StateResponse {
+        id,
+        state: state.as_str().into(),
+        duplicate: false,
+    }))
 }
 
 pub async fn release(
@@ -114,7 +152,17 @@ pub async fn release(
     Body(req): Body<api::ReleaseRequest>,
 ) -> Result<Json<api::StateResponse>, ApiError> {
     let id = path_id(id)?;
-    let command = Command::Release { task: TaskId(id), token: Token(req.token), delay_ms: req.delay_ms };
-    let Reply::Released { state } = node.propose(command).await?? else { unreachable!("release replies Released") };
-    Ok(Json(api::StateResponse { id, state: state.as_str().into(), duplicate: false }))
+    let command = Command::Release {
+        task: TaskId(id),
+        token: Token(req.token),
+        delay_ms: req.delay_ms,
+    };
+    let Reply::Released { state } = node.propose(command).await?? else {
+        unreachable!("release replies Released")
+    };
+    Ok(Json(api::StateResponse {
+        id,
+        state: state.as_str().into(),
+        duplicate: false,
+    }))
 }

@@ -34,7 +34,10 @@ pub const BODY_BYTES_MAX: usize = 16 * 1024 * 1024;
 pub fn router(node: Arc<Node>, api_token: Option<String>) -> Router {
     let request_metrics = Arc::new(metrics::RequestMetrics::default());
     let node_id = node.id();
-    let state = AppState { node, metrics: request_metrics.clone() };
+    let state = AppState {
+        node,
+        metrics: request_metrics.clone(),
+    };
     Router::new()
         .route("/v1/tasks", post(tasks::enqueue).get(tasks::list))
         .route("/v1/tasks/batch", post(tasks::enqueue_batch))
@@ -52,7 +55,10 @@ pub fn router(node: Arc<Node>, api_token: Option<String>) -> Router {
         .route("/v1/queues", get(admin::queues))
         .route("/v1/queues/{queue}/pause", post(admin::pause))
         .route("/v1/queues/{queue}/resume", post(admin::resume))
-        .route("/v1/broadcast", post(admin::broadcast).get(admin::broadcasts))
+        .route(
+            "/v1/broadcast",
+            post(admin::broadcast).get(admin::broadcasts),
+        )
         .route("/v1/cluster", get(cluster::status))
         .route("/v1/cluster/learners", post(cluster::add_learner))
         .route("/v1/cluster/membership", post(cluster::membership))
@@ -62,8 +68,14 @@ pub fn router(node: Arc<Node>, api_token: Option<String>) -> Router {
         .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(middleware::from_fn(redirect_to_leader))
-        .route_layer(middleware::from_fn_with_state((request_metrics, node_id), metrics::track))
-        .layer(middleware::from_fn_with_state(api_token.map(Arc::from), auth::require_token))
+        .route_layer(middleware::from_fn_with_state(
+            (request_metrics, node_id),
+            metrics::track,
+        ))
+        .layer(middleware::from_fn_with_state(
+            api_token.map(Arc::from),
+            auth::require_token,
+        ))
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .with_state(state)
 }
@@ -83,7 +95,10 @@ impl axum::extract::FromRef<AppState> for Arc<Node> {
 
 /// Completes a not-leader answer: `Location` is the same path and query on the leader.
 async fn redirect_to_leader(req: Request, next: Next) -> Response {
-    let path_and_query = req.uri().path_and_query().map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned());
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned());
     let mut response = next.run(req).await;
     if let Some(LeaderRedirect(addr)) = response.extensions_mut().remove::<LeaderRedirect>() {
         let location = format!("{}{path_and_query}", addr.trim_end_matches('/'));

@@ -14,11 +14,13 @@ use crate::raft::Node;
 pub const WAIT_MS_MAX: u64 = 60_000;
 
 pub fn path_id(p: Result<Path<u64>, PathRejection>) -> Result<u64, ApiError> {
-    p.map(|Path(id)| id).map_err(|e| ApiError::BadRequest(format!("bad task id: {}", e.body_text())))
+    p.map(|Path(id)| id)
+        .map_err(|e| ApiError::BadRequest(format!("bad task id: {}", e.body_text())))
 }
 
 pub fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    q.map(|Query(v)| v).map_err(|e| ApiError::BadRequest(e.body_text()))
+    q.map(|Query(v)| v)
+        .map_err(|e| ApiError::BadRequest(e.body_text()))
 }
 
 /// `?consistency=local&wait_ms=N` on reads.
@@ -35,30 +37,47 @@ pub async fn read_gate(node: &Node, consistency: Option<&str>) -> Result<(), Api
     match consistency {
         None | Some("linearizable") => Ok(node.read_barrier().await?),
         Some("local") => Ok(()),
-        Some(other) => Err(ApiError::BadRequest(format!("consistency must be linearizable or local, not {other:?}"))),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "consistency must be linearizable or local, not {other:?}"
+        ))),
     }
 }
 
 pub fn wait_deadline(wait_ms: Option<u64>) -> Result<Instant, ApiError> {
     let ms = wait_ms.unwrap_or(0);
     if ms > WAIT_MS_MAX {
-        return Err(ApiError::BadRequest(format!("wait_ms must be at most {WAIT_MS_MAX}")));
+        return Err(ApiError::BadRequest(format!(
+            "wait_ms must be at most {WAIT_MS_MAX}"
+        )));
     }
     Ok(Instant::now() + std::time::Duration::from_millis(ms))
 }
 
 /// Waits until `done` holds on the applied state or the deadline passes. Wakes on every
 /// apply, so it costs nothing while the cluster is idle.
-pub async fn wait_for(node: &Node, deadline: Instant, done: impl Fn(&StateMachine) -> bool) -> bool {
+pub async fn wait_for(
+    node: &Node,
+    deadline: Instant,
+    done: impl Fn(&StateMachine) -> bool,
+) -> bool {
     wait_on(node, node.applied(), deadline, done).await
 }
 
 /// Like `wait_for`, woken only when something may have become claimable.
-pub async fn wait_ready(node: &Node, deadline: Instant, done: impl Fn(&StateMachine) -> bool) -> bool {
+pub async fn wait_ready(
+    node: &Node,
+    deadline: Instant,
+    done: impl Fn(&StateMachine) -> bool,
+) -> bool {
     wait_on(node, node.ready(), deadline, done).await
 }
 
-async fn wait_on(node: &Node, mut applied: tokio::sync::watch::Receiver<u64>, deadline: Instant, done: impl Fn(&StateMachine) -> bool) -> bool {
+async fn wait_on(
+    node: &Node,
+    mut applied: tokio::sync::watch::Receiver<u64>,
+    deadline: Instant,
+    done: impl Fn(&StateMachine) -> bool,
+) -> bool {
     loop {
         if done(&node.state()) {
             return true;

@@ -31,57 +31,77 @@ use crate::raft::Node;
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 pub fn wants_stream(headers: &HeaderMap) -> bool {
-    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/event-stream"))
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"))
 }
 
 fn last_event_id(headers: &HeaderMap) -> Option<u64> {
-    headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 fn sse<S: Stream<Item = Event> + Send + 'static>(events: S) -> Response {
-    Sse::new(events.map(Ok::<_, Infallible>)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response()
+    Sse::new(events.map(Ok::<_, Infallible>))
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response()
 }
 
 /// `GET /v1/tasks/{id}/events` with `Accept: text/event-stream`: the history, then each
 /// new event, until the task is finished (or dropped). Event ids count the task's events
 /// from 1.
-pub async fn task_events(node: Arc<Node>, id: TaskId, headers: &HeaderMap) -> Result<Response, ApiError> {
+pub async fn task_events(
+    node: Arc<Node>,
+    id: TaskId,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     if node.state().task(id).is_none() {
         return Err(ApiError::NotFound(format!("task {id} not found")));
     }
     let sent = last_event_id(headers).unwrap_or(0);
     let applied = node.applied();
-    let events = stream::unfold((node, applied, sent, false), move |(node, mut applied, mut sent, done)| async move {
-        if done {
-            return None;
-        }
-        loop {
-            let (batch, finished) = {
-                let sm = node.state();
-                let Some(task) = sm.task(id) else { return None };
-                let first_seq = task.events_dropped + 1;
-                let batch: Vec<Event> = task
-                    .events
-                    .iter()
-                    .enumerate()
-                    .map(|(i, e)| (first_seq + i as u64, e))
-                    .filter(|(seq, _)| *seq > sent)
-                    .map(|(seq, e)| {
-                        let view = convert::event(id, &task.queue, task.group.as_deref(), None, e);
-                        Event::default().id(seq.to_string()).event(view.event.clone()).json_data(&view).expect("serializable")
-                    })
-                    .collect();
-                sent = sent.max(task.events_dropped + task.events.len() as u64);
-                (batch, task.state.is_finished())
-            };
-            if !batch.is_empty() || finished {
-                return Some((stream::iter(batch), (node, applied, sent, finished)));
-            }
-            if applied.changed().await.is_err() {
+    let events = stream::unfold(
+        (node, applied, sent, false),
+        move |(node, mut applied, mut sent, done)| async move {
+            if done {
                 return None;
             }
-        }
-    })
+            loop {
+                let (batch, finished) = {
+                    let sm = node.state();
+                    let Some(task) = sm.task(id) else { return None };
+                    let first_seq = task.events_dropped + 1;
+                    let batch: Vec<Event> = task
+                        .events
+                        .iter()
+                        .enumerate()
+                        .map(|(i, e)| (first_seq + i as u64, e))
+                        .filter(|(seq, _)| *seq > sent)
+                        .map(|(seq, e)| {
+                            let view =
+                                convert::event(id, &task.queue, task.group.as_deref(), None, e);
+                            Event::default()
+                                .id(seq.to_string())
+                                .event(view.event.clone())
+                                .json_data(&view)
+                                .expect("serializable")
+                        })
+                        .collect();
+                    sent = sent.max(task.events_dropped + task.events.len() as u64);
+                    (batch, task.state.is_finished())
+                };
+                if !batch.is_empty() || finished {
+                    return Some((stream::iter(batch), (node, applied, sent, finished)));
+                }
+                if applied.changed().await.is_err() {
+                    return None;
+                }
+            }
+        },
+    )
     .flatten();
     Ok(sse(events))
 }
@@ -106,15 +126,25 @@ pub async fn all_events(
             loop {
                 match rx.recv().await {
                     Ok(e) => {
-                        if queue.as_ref().is_some_and(|q| *q != e.queue) || group.as_ref().is_some_and(|g| Some(g) != e.group.as_ref()) {
+                        if queue.as_ref().is_some_and(|q| *q != e.queue)
+                            || group.as_ref().is_some_and(|g| Some(g) != e.group.as_ref())
+                        {
                             continue;
                         }
                         let view = convert::stream_event(&e);
-                        let event = Event::default().event(view.event.clone()).json_data(&view).expect("serializable");
+                        let event = Event::default()
+                            .event(view.event.clone())
+                            .json_data(&view)
+                            .expect("serializable");
                         return Some((event, rx));
                     }
                     Err(RecvError::Lagged(n)) => {
-                        return Some((Event::default().event("lagged").data(format!("{{\"missed\":{n}}}")), rx));
+                        return Some((
+                            Event::default()
+                                .event("lagged")
+                                .data(format!("{{\"missed\":{n}}}")),
+                            rx,
+                        ));
                     }
                     Err(RecvError::Closed) => return None,
                 }
@@ -128,30 +158,37 @@ pub async fn all_events(
 /// `Last-Event-ID` (or `?after=`), then each new one. Event ids are sequence numbers.
 pub fn broadcasts(node: Arc<Node>, after: u64) -> Response {
     let applied = node.applied();
-    let events = stream::unfold((node, applied, after), |(node, mut applied, mut after)| async move {
-        loop {
-            let batch: Vec<Event> = node
-                .state()
-                .broadcasts_after(after)
-                .map(|m| {
-                    after = m.seq;
-                    let view = taskswarm_api::BroadcastView {
-                        seq: m.seq,
-                        channel: m.channel.clone(),
-                        message: convert::json_value(&m.message),
-                        at_ms: m.wall_ms,
-                    };
-                    Event::default().id(m.seq.to_string()).event(m.channel.clone()).json_data(&view).expect("serializable")
-                })
-                .collect();
-            if !batch.is_empty() {
-                return Some((stream::iter(batch), (node, applied, after)));
+    let events = stream::unfold(
+        (node, applied, after),
+        |(node, mut applied, mut after)| async move {
+            loop {
+                let batch: Vec<Event> = node
+                    .state()
+                    .broadcasts_after(after)
+                    .map(|m| {
+                        after = m.seq;
+                        let view = taskswarm_api::BroadcastView {
+                            seq: m.seq,
+                            channel: m.channel.clone(),
+                            message: convert::json_value(&m.message),
+                            at_ms: m.wall_ms,
+                        };
+                        Event::default()
+                            .id(m.seq.to_string())
+                            .event(m.channel.clone())
+                            .json_data(&view)
+                            .expect("serializable")
+                    })
+                    .collect();
+                if !batch.is_empty() {
+                    return Some((stream::iter(batch), (node, applied, after)));
+                }
+                if applied.changed().await.is_err() {
+                    return None;
+                }
             }
-            if applied.changed().await.is_err() {
-                return None;
-            }
-        }
-    })
+        },
+    )
     .flatten();
     sse(events)
 }

@@ -15,19 +15,28 @@ use taskswarm_state_machine::{Command, ListFilter, Reply, TaskId, TaskState};
 use super::convert;
 use super::error::{rejection_body, ApiError};
 use super::extract::Body;
-use super::stream;
 use super::params::{path_id, query, read_gate, wait_deadline, wait_for, ReadParams};
+use super::stream;
 use crate::raft::Node;
 
 pub async fn enqueue(
     State(node): State<Arc<Node>>,
     Body(req): Body<api::EnqueueRequest>,
 ) -> Result<(StatusCode, Json<api::EnqueueResponse>), ApiError> {
-    let Reply::Enqueued(mut results) = node.propose(Command::Enqueue { tasks: vec![convert::new_task(req)] }).await?? else {
+    let Reply::Enqueued(mut results) = node
+        .propose(Command::Enqueue {
+            tasks: vec![convert::new_task(req)],
+        })
+        .await??
+    else {
         unreachable!("enqueue replies Enqueued")
     };
     let result = results.pop().expect("one result per task")?;
-    let status = if result.created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if result.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(convert::enqueued(&result))))
 }
 
@@ -60,10 +69,15 @@ pub async fn get(
     let params = query(params)?;
     let deadline = wait_deadline(params.wait_ms)?;
     read_gate(&node, params.consistency.as_deref()).await?;
-    wait_for(&node, deadline, |sm| sm.task(id).is_none_or(|t| t.state.is_finished())).await;
+    wait_for(&node, deadline, |sm| {
+        sm.task(id).is_none_or(|t| t.state.is_finished())
+    })
+    .await;
     let clock = node.clock_ref();
     let state = node.state();
-    let task = state.task(id).ok_or_else(|| ApiError::NotFound(format!("task {id} not found")))?;
+    let task = state
+        .task(id)
+        .ok_or_else(|| ApiError::NotFound(format!("task {id} not found")))?;
     Ok(Json(convert::task(&clock, task)))
 }
 
@@ -82,9 +96,19 @@ pub async fn events(
     let params = query(params)?;
     read_gate(&node, params.consistency.as_deref()).await?;
     let state = node.state();
-    let task = state.task(id).ok_or_else(|| ApiError::NotFound(format!("task {id} not found")))?;
-    let events = task.events.iter().map(|e| convert::event(id, &task.queue, task.group.as_deref(), None, e)).collect();
-    Ok(Json(api::EventsResponse { events, dropped: task.events_dropped }).into_response())
+    let task = state
+        .task(id)
+        .ok_or_else(|| ApiError::NotFound(format!("task {id} not found")))?;
+    let events = task
+        .events
+        .iter()
+        .map(|e| convert::event(id, &task.queue, task.group.as_deref(), None, e))
+        .collect();
+    Ok(Json(api::EventsResponse {
+        events,
+        dropped: task.events_dropped,
+    })
+    .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,7 +131,10 @@ pub async fn list(
     let p = query(params)?;
     let state_filter = match p.state.as_deref() {
         None => None,
-        Some(s) => Some(TaskState::parse(s).ok_or_else(|| ApiError::BadRequest(format!("unknown state {s:?}")))?),
+        Some(s) => Some(
+            TaskState::parse(s)
+                .ok_or_else(|| ApiError::BadRequest(format!("unknown state {s:?}")))?,
+        ),
     };
     read_gate(&node, p.consistency.as_deref()).await?;
     let clock = node.clock_ref();
@@ -119,7 +146,11 @@ pub async fn list(
         limit: p.limit.unwrap_or(LIST_LIMIT_DEFAULT),
     });
     Ok(Json(api::TaskListResponse {
-        tasks: page.tasks.iter().map(|t| convert::task(&clock, t)).collect(),
+        tasks: page
+            .tasks
+            .iter()
+            .map(|t| convert::task(&clock, t))
+            .collect(),
         next: page.next.map(|t| t.0),
     }))
 }

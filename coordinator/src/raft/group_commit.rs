@@ -51,10 +51,15 @@ impl Batcher {
     pub async fn run(self, mut rx: mpsc::Receiver<Proposal>) {
         let inflight = Arc::new(Semaphore::new(INFLIGHT_ENTRIES_MAX));
         while let Some(first) = rx.recv().await {
-            let Ok(permit) = inflight.clone().acquire_owned().await else { return };
+            let Ok(permit) = inflight.clone().acquire_owned().await else {
+                return;
+            };
             let mut batch = vec![first];
             let mut bytes = approx_bytes(&batch[0].command);
-            while self.group_commit && batch.len() < limits::ENTRY_COMMANDS_MAX && bytes < ENTRY_BYTES_MAX {
+            while self.group_commit
+                && batch.len() < limits::ENTRY_COMMANDS_MAX
+                && bytes < ENTRY_BYTES_MAX
+            {
                 match rx.try_recv() {
                     Ok(p) => {
                         bytes += approx_bytes(&p.command);
@@ -63,16 +68,25 @@ impl Batcher {
                     Err(_) => break,
                 }
             }
-            let (commands, replies): (Vec<Command>, Vec<_>) = batch.into_iter().map(|p| (p.command, p.reply)).unzip();
+            let (commands, replies): (Vec<Command>, Vec<_>) =
+                batch.into_iter().map(|p| (p.command, p.reply)).unzip();
             let term = self.raft.metrics().borrow().current_term;
             let applied_ms = self.state.read().expect("state lock").cluster_ms();
-            let entry = Entry { wall_ms: wall_ms(), cluster_ms: self.clock.now(term, applied_ms), commands };
+            let entry = Entry {
+                wall_ms: wall_ms(),
+                cluster_ms: self.clock.now(term, applied_ms),
+                commands,
+            };
             self.stats.entries.fetch_add(1, Ordering::Relaxed);
-            self.stats.commands.fetch_add(replies.len() as u64, Ordering::Relaxed);
+            self.stats
+                .commands
+                .fetch_add(replies.len() as u64, Ordering::Relaxed);
             let pending = match self.raft.client_write_ff(entry).await {
                 Ok(pending) => pending,
                 Err(fatal) => {
-                    answer_all(replies, || ProposeError::Indeterminate(format!("raft stopped: {fatal}")));
+                    answer_all(replies, || {
+                        ProposeError::Indeterminate(format!("raft stopped: {fatal}"))
+                    });
                     continue;
                 }
             };
@@ -90,16 +104,25 @@ impl Batcher {
                     }
                     // Leadership was lost after the entry may have been appended: a later
                     // leader may still commit it. Unknown, not failed.
-                    Ok(Ok(Err(e))) => answer_all(replies, || ProposeError::Indeterminate(e.to_string())),
-                    Ok(Err(_)) => answer_all(replies, || ProposeError::Indeterminate("raft dropped the write".into())),
-                    Err(_) => answer_all(replies, || ProposeError::Indeterminate(format!("not committed within {timeout:?}"))),
+                    Ok(Ok(Err(e))) => {
+                        answer_all(replies, || ProposeError::Indeterminate(e.to_string()))
+                    }
+                    Ok(Err(_)) => answer_all(replies, || {
+                        ProposeError::Indeterminate("raft dropped the write".into())
+                    }),
+                    Err(_) => answer_all(replies, || {
+                        ProposeError::Indeterminate(format!("not committed within {timeout:?}"))
+                    }),
                 }
             });
         }
     }
 }
 
-fn answer_all(replies: Vec<oneshot::Sender<Result<CommandResult, ProposeError>>>, err: impl Fn() -> ProposeError) {
+fn answer_all(
+    replies: Vec<oneshot::Sender<Result<CommandResult, ProposeError>>>,
+    err: impl Fn() -> ProposeError,
+) {
     for reply in replies {
         let _ = reply.send(Err(err()));
     }
@@ -109,7 +132,10 @@ fn answer_all(replies: Vec<oneshot::Sender<Result<CommandResult, ProposeError>>>
 fn approx_bytes(c: &Command) -> usize {
     64 + match c {
         Command::Enqueue { tasks } => tasks.iter().map(|t| t.payload.len() + 128).sum(),
-        Command::Heartbeat { leases, .. } => leases.iter().map(|l| 32 + l.progress.as_ref().map_or(0, String::len)).sum(),
+        Command::Heartbeat { leases, .. } => leases
+            .iter()
+            .map(|l| 32 + l.progress.as_ref().map_or(0, String::len))
+            .sum(),
         Command::Complete { result, .. } => result.len(),
         Command::Fail { message, .. } => message.len(),
         Command::Broadcast { message, .. } => message.len(),

@@ -11,7 +11,10 @@ pub mod types;
 pub mod wire;
 
 pub use group_commit::{ENTRY_BYTES_MAX, INFLIGHT_ENTRIES_MAX, PROPOSAL_QUEUE_MAX};
-pub use node::{AdminError, ClockRef, Leadership, Node, NodeConfig, NodeStatus, StartError, EVENT_CHANNEL_CAPACITY};
+pub use node::{
+    AdminError, ClockRef, Leadership, Node, NodeConfig, NodeStatus, StartError,
+    EVENT_CHANNEL_CAPACITY,
+};
 pub use types::NodeId;
 
 /// Default log filter: our info, openraft's warnings (its info is per-election chatter).

@@ -3,11 +3,14 @@
 
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
+    Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
-    VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
 };
 use openraft::BasicNode;
 use serde::de::DeserializeOwned;
@@ -39,7 +42,12 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Connection;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Connection {
-        Connection { target, base: node.addr.trim_end_matches('/').to_owned(), http: self.http.clone(), secret: self.secret.clone() }
+        Connection {
+            target,
+            base: node.addr.trim_end_matches('/').to_owned(),
+            http: self.http.clone(),
+            secret: self.secret.clone(),
+        }
     }
 }
 
@@ -68,7 +76,12 @@ enum CallError {
 pub const RPC_DEADLINE_MARGIN_PERCENT: u32 = 85;
 
 impl Connection {
-    async fn call<Req: Serialize, Resp: DeserializeOwned>(&self, path: &str, req: &Req, ttl: Duration) -> Result<Resp, CallError> {
+    async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        path: &str,
+        req: &Req,
+        ttl: Duration,
+    ) -> Result<Resp, CallError> {
         let response = self
             .http
             .post(format!("{}{path}", self.base))
@@ -91,9 +104,18 @@ impl Connection {
         if status == reqwest::StatusCode::PAYLOAD_TOO_LARGE {
             return Err(CallError::TooLarge);
         }
-        let body = response.bytes().await.map_err(|e| if e.is_timeout() { CallError::TimedOut(e.to_string()) } else { CallError::Network(e.to_string()) })?;
+        let body = response.bytes().await.map_err(|e| {
+            if e.is_timeout() {
+                CallError::TimedOut(e.to_string())
+            } else {
+                CallError::Network(e.to_string())
+            }
+        })?;
         if !status.is_success() {
-            return Err(CallError::Network(format!("{status}: {}", String::from_utf8_lossy(&body))));
+            return Err(CallError::Network(format!(
+                "{status}: {}",
+                String::from_utf8_lossy(&body)
+            )));
         }
         wire::decode(&body).map_err(|e| CallError::Network(e.to_string()))
     }
@@ -106,9 +128,15 @@ impl Connection {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(remote)) => Err(RPCError::RemoteError(RemoteError::new(self.target, remote))),
             Err(CallError::Unreachable(e)) => Err(RPCError::Unreachable(Unreachable::new(&e))),
-            Err(CallError::TimedOut(msg)) => Err(RPCError::Network(NetworkError::new(&std::io::Error::other(msg)))),
-            Err(CallError::TooLarge) => Err(RPCError::Network(NetworkError::new(&std::io::Error::other("body too large")))),
-            Err(CallError::Network(msg)) => Err(RPCError::Network(NetworkError::new(&std::io::Error::other(msg)))),
+            Err(CallError::TimedOut(msg)) => Err(RPCError::Network(NetworkError::new(
+                &std::io::Error::other(msg),
+            ))),
+            Err(CallError::TooLarge) => Err(RPCError::Network(NetworkError::new(
+                &std::io::Error::other("body too large"),
+            ))),
+            Err(CallError::Network(msg)) => Err(RPCError::Network(NetworkError::new(
+                &std::io::Error::other(msg),
+            ))),
         }
     }
 }
@@ -124,8 +152,14 @@ impl RaftNetwork<TypeConfig> for Connection {
         match outcome {
             // Several entries did not fit in the time or the body limit: ask for half.
             Err(CallError::TimedOut(_) | CallError::TooLarge) if entries > 1 => {
-                tracing::debug!(target_node = self.target, entries, "append too large for one RPC; halving");
-                Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(entries / 2)))
+                tracing::debug!(
+                    target_node = self.target,
+                    entries,
+                    "append too large for one RPC; halving"
+                );
+                Err(RPCError::PayloadTooLarge(
+                    PayloadTooLarge::new_entries_hint(entries / 2),
+                ))
             }
             outcome => self.lift(outcome),
         }
@@ -135,7 +169,10 @@ impl RaftNetwork<TypeConfig> for Connection {
         &mut self,
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>> {
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
         let outcome = self.call("/raft/snapshot", &rpc, option.hard_ttl()).await;
         self.lift(outcome)
     }

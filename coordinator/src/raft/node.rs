@@ -52,7 +52,6 @@ pub struct NodeConfig {
     pub state: taskswarm_state_machine::Config,
 }
 
-
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("storage: {0}")]
@@ -130,7 +129,9 @@ pub struct Node {
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Node").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Node")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -139,9 +140,17 @@ impl Node {
         let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
         let (applied_tx, applied) = watch::channel(0);
         let (ready_tx, ready) = watch::channel(0);
-        let hooks = ApplyHooks { events: events.clone(), applied: applied_tx, ready: ready_tx };
+        let hooks = ApplyHooks {
+            events: events.clone(),
+            applied: applied_tx,
+            ready: ready_tx,
+        };
         // Every replica starts from the same default; `cfg.state` arrives through the log.
-        let (log_store, sm_store) = storage::open(&cfg.data_dir, taskswarm_state_machine::Config::default(), hooks)?;
+        let (log_store, sm_store) = storage::open(
+            &cfg.data_dir,
+            taskswarm_state_machine::Config::default(),
+            hooks,
+        )?;
         let state = sm_store.shared();
 
         let raft_config = openraft::Config {
@@ -161,18 +170,34 @@ impl Node {
         .validate()
         .map_err(|e| StartError::Config(e.to_string()))?;
 
-        let raft = Raft::new(cfg.id, Arc::new(raft_config), Network::new(cfg.cluster_secret.clone()), log_store, sm_store)
-            .await
-            .map_err(|e| StartError::Raft(e.to_string()))?;
+        let raft = Raft::new(
+            cfg.id,
+            Arc::new(raft_config),
+            Network::new(cfg.cluster_secret.clone()),
+            log_store,
+            sm_store,
+        )
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?;
 
         // The lowest id forms the cluster on its very first start. A restart finds its
         // log and vote on disk, and initialize refuses, so it never re-forms.
         let lowest = cfg.peers.keys().next().copied();
-        if lowest == Some(cfg.id) && !raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))? {
-            let members: BTreeMap<NodeId, BasicNode> =
-                cfg.peers.iter().map(|(id, addr)| (*id, BasicNode::new(addr.clone()))).collect();
+        if lowest == Some(cfg.id)
+            && !raft
+                .is_initialized()
+                .await
+                .map_err(|e| StartError::Raft(e.to_string()))?
+        {
+            let members: BTreeMap<NodeId, BasicNode> = cfg
+                .peers
+                .iter()
+                .map(|(id, addr)| (*id, BasicNode::new(addr.clone())))
+                .collect();
             match raft.initialize(members).await {
-                Ok(()) => tracing::info!(voters = ?cfg.peers.keys().collect::<Vec<_>>(), "initialized a new cluster"),
+                Ok(()) => {
+                    tracing::info!(voters = ?cfg.peers.keys().collect::<Vec<_>>(), "initialized a new cluster")
+                }
                 Err(e) => tracing::info!(error = %e, "cluster already initialized"),
             }
         }
@@ -189,7 +214,18 @@ impl Node {
             stats: stats.clone(),
         };
         tokio::spawn(batcher.run(rx));
-        let node = Arc::new(Node { id: cfg.id, raft, state, proposals, events, applied, ready, clock, stats, desired: cfg.state });
+        let node = Arc::new(Node {
+            id: cfg.id,
+            raft,
+            state,
+            proposals,
+            events,
+            applied,
+            ready,
+            clock,
+            stats,
+            desired: cfg.state,
+        });
         tokio::spawn(ticker::run(Arc::downgrade(&node)));
         Ok(node)
     }
@@ -210,11 +246,14 @@ impl Node {
             return Err(ProposeError::NotLeader { leader });
         }
         let (reply, rx) = oneshot::channel();
-        self.proposals.try_send(Proposal { command, reply }).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => ProposeError::Overloaded,
-            mpsc::error::TrySendError::Closed(_) => ProposeError::Stopped,
-        })?;
-        rx.await.unwrap_or_else(|_| Err(ProposeError::Indeterminate("the batcher stopped".into())))
+        self.proposals
+            .try_send(Proposal { command, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => ProposeError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => ProposeError::Stopped,
+            })?;
+        rx.await
+            .unwrap_or_else(|_| Err(ProposeError::Indeterminate("the batcher stopped".into())))
     }
 
     /// Waits until this node has applied everything committed before the call, having
@@ -227,7 +266,9 @@ impl Node {
             Ok(_) => Ok(()),
             Err(e) => match e.forward_to_leader() {
                 Some(f) => Err(ProposeError::NotLeader {
-                    leader: f.leader_id.zip(f.leader_node.as_ref().map(|n| n.addr.clone())),
+                    leader: f
+                        .leader_id
+                        .zip(f.leader_node.as_ref().map(|n| n.addr.clone())),
                 }),
                 None => Err(ProposeError::Unavailable(e.to_string())),
             },
@@ -240,7 +281,10 @@ impl Node {
             return Leadership::Leader;
         }
         let leader = m.current_leader.and_then(|id| {
-            m.membership_config.membership().get_node(&id).map(|n| (id, n.addr.clone()))
+            m.membership_config
+                .membership()
+                .get_node(&id)
+                .map(|n| (id, n.addr.clone()))
         });
         Leadership::Follower { leader }
     }
@@ -271,8 +315,15 @@ impl Node {
     pub fn clock_ref(&self) -> ClockRef {
         let term = self.raft.metrics().borrow().current_term;
         let applied_ms = self.state().cluster_ms();
-        let cluster_ms = if self.leadership() == Leadership::Leader { self.clock.now(term, applied_ms) } else { applied_ms };
-        ClockRef { cluster_ms, wall_ms: wall_ms() }
+        let cluster_ms = if self.leadership() == Leadership::Leader {
+            self.clock.now(term, applied_ms)
+        } else {
+            applied_ms
+        };
+        ClockRef {
+            cluster_ms,
+            wall_ms: wall_ms(),
+        }
     }
 
     pub(crate) fn desired_config(&self) -> taskswarm_state_machine::Config {
@@ -289,7 +340,10 @@ impl Node {
         let m = self.raft.metrics().borrow().clone();
         let membership = m.membership_config.membership();
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-        let members = membership.nodes().map(|(id, n)| (*id, n.addr.clone(), voters.contains(id))).collect();
+        let members = membership
+            .nodes()
+            .map(|(id, n)| (*id, n.addr.clone(), voters.contains(id)))
+            .collect();
         NodeStatus {
             id: self.id,
             leader: m.current_leader,
@@ -300,21 +354,35 @@ impl Node {
             snapshot_index: m.snapshot.map_or(0, |l| l.index),
             purged_index: m.purged.map_or(0, |l| l.index),
             members,
-            entries_proposed: self.stats.entries.load(std::sync::atomic::Ordering::Relaxed),
-            commands_proposed: self.stats.commands.load(std::sync::atomic::Ordering::Relaxed),
+            entries_proposed: self
+                .stats
+                .entries
+                .load(std::sync::atomic::Ordering::Relaxed),
+            commands_proposed: self
+                .stats
+                .commands
+                .load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 
     /// Adds a non-voting member that starts catching up (by log or snapshot).
     pub async fn add_learner(&self, id: NodeId, addr: String) -> Result<(), AdminError> {
         self.admin_leader()?;
-        self.raft.add_learner(id, BasicNode::new(addr), true).await.map(|_| ()).map_err(admin_error)
+        self.raft
+            .add_learner(id, BasicNode::new(addr), true)
+            .await
+            .map(|_| ())
+            .map_err(admin_error)
     }
 
     /// Makes `voters` the voting members (joint consensus); others stay learners.
     pub async fn change_membership(&self, voters: BTreeSet<NodeId>) -> Result<(), AdminError> {
         self.admin_leader()?;
-        self.raft.change_membership(voters, false).await.map(|_| ()).map_err(admin_error)
+        self.raft
+            .change_membership(voters, false)
+            .await
+            .map(|_| ())
+            .map_err(admin_error)
     }
 
     fn admin_leader(&self) -> Result<(), AdminError> {

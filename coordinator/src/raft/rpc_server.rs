@@ -22,7 +22,10 @@ struct RpcState {
 }
 
 pub fn router(raft: Raft, secret: &str) -> Router {
-    let state = RpcState { raft, secret: Arc::from(secret) };
+    let state = RpcState {
+        raft,
+        secret: Arc::from(secret),
+    };
     Router::new()
         .route("/raft/append", post(append))
         .route("/raft/vote", post(vote))
@@ -32,17 +35,31 @@ pub fn router(raft: Raft, secret: &str) -> Router {
 }
 
 /// Checks the secret and decodes the body, or answers the refusal.
-fn admit<T: DeserializeOwned>(state: &RpcState, headers: &HeaderMap, body: &[u8]) -> Result<T, Response> {
-    let given = headers.get(CLUSTER_SECRET_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+fn admit<T: DeserializeOwned>(
+    state: &RpcState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, Response> {
+    let given = headers
+        .get(CLUSTER_SECRET_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
     if !wire::secrets_match(given, state.secret.as_bytes()) {
-        tracing::warn!(present = !given.is_empty(), "refused a Raft RPC without the cluster secret");
+        tracing::warn!(
+            present = !given.is_empty(),
+            "refused a Raft RPC without the cluster secret"
+        );
         return Err((StatusCode::UNAUTHORIZED, "cluster secret required").into_response());
     }
     wire::decode(body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()).into_response())
 }
 
 fn reply<T: Serialize>(value: &T) -> Response {
-    ([(axum::http::header::CONTENT_TYPE, "application/octet-stream")], wire::encode(value)).into_response()
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+        wire::encode(value),
+    )
+        .into_response()
 }
 
 async fn append(State(s): State<RpcState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -26,8 +26,12 @@ pub(crate) async fn run(node: Weak<Node>) {
         if seen.as_ref() != Some(&now) {
             match &now.1 {
                 Leadership::Leader => tracing::info!(node = node.id(), term = now.0, "leading"),
-                Leadership::Follower { leader: Some((id, _)) } => tracing::info!(node = node.id(), term = now.0, leader = id, "following"),
-                Leadership::Follower { leader: None } => tracing::info!(node = node.id(), term = now.0, "no leader known"),
+                Leadership::Follower {
+                    leader: Some((id, _)),
+                } => tracing::info!(node = node.id(), term = now.0, leader = id, "following"),
+                Leadership::Follower { leader: None } => {
+                    tracing::info!(node = node.id(), term = now.0, "no leader known")
+                }
             }
             seen = Some(now.clone());
         }
@@ -36,8 +40,16 @@ pub(crate) async fn run(node: Weak<Node>) {
         }
         let (desired, replicated) = (node.desired_config(), node.state().config());
         if desired != replicated {
-            tracing::info!(node = node.id(), ?replicated, ?desired, "replicating this leader's settings");
-            let command = Command::Configure { retention_ms: desired.retention_ms, tasks_max: desired.tasks_max };
+            tracing::info!(
+                node = node.id(),
+                ?replicated,
+                ?desired,
+                "replicating this leader's settings"
+            );
+            let command = Command::Configure {
+                retention_ms: desired.retention_ms,
+                tasks_max: desired.tasks_max,
+            };
             if let Err(e) = node.propose(command).await {
                 tracing::debug!(error = %e, "configure not applied");
             }

@@ -40,7 +40,12 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
 
 /// Compares secrets without an early exit, so timing does not leak how much matched.
 pub fn secrets_match(given: &[u8], expected: &[u8]) -> bool {
-    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 #[cfg(test)]
@@ -50,11 +55,20 @@ mod tests {
     #[test]
     fn round_trips_and_refuses_other_versions() {
         let bytes = encode(&(7u64, "x".to_owned()));
-        assert_eq!(decode::<(u64, String)>(&bytes).unwrap(), (7, "x".to_owned()));
+        assert_eq!(
+            decode::<(u64, String)>(&bytes).unwrap(),
+            (7, "x".to_owned())
+        );
         let mut other = bytes.clone();
         other[0] = 2;
-        assert!(matches!(decode::<(u64, String)>(&other), Err(WireError::Version(2))));
-        assert!(matches!(decode::<(u64, String)>(&[]), Err(WireError::Empty)));
+        assert!(matches!(
+            decode::<(u64, String)>(&other),
+            Err(WireError::Version(2))
+        ));
+        assert!(matches!(
+            decode::<(u64, String)>(&[]),
+            Err(WireError::Empty)
+        ));
     }
 
     #[test]

@@ -19,6 +19,8 @@ where
         Ok(value) => Ok(value),
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         // Only when the runtime shuts down before the task starts.
-        Err(e) => Err(io::Error::other(format!("blocking storage task did not run: {e}"))),
+        Err(e) => Err(io::Error::other(format!(
+            "blocking storage task did not run: {e}"
+        ))),
     }
 }

@@ -31,11 +31,21 @@ pub enum CodecError {
     #[error("empty {what} record")]
     Empty { what: &'static str },
     #[error("unsupported {what} record version {found} (this build reads version {supported})")]
-    UnsupportedVersion { what: &'static str, found: u8, supported: u8 },
+    UnsupportedVersion {
+        what: &'static str,
+        found: u8,
+        supported: u8,
+    },
     #[error("corrupt {what} record: {source}")]
-    Corrupt { what: &'static str, source: bincode::Error },
+    Corrupt {
+        what: &'static str,
+        source: bincode::Error,
+    },
     #[error("cannot encode {what} record: {source}")]
-    Encode { what: &'static str, source: bincode::Error },
+    Encode {
+        what: &'static str,
+        source: bincode::Error,
+    },
     #[error("log key of {len} bytes (expected {LOG_KEY_BYTES})")]
     BadLogKey { len: usize },
 }
@@ -51,7 +61,9 @@ pub fn log_key(index: u64) -> [u8; LOG_KEY_BYTES] {
 
 /// The index a `logs` key stands for.
 pub fn log_index(key: &[u8]) -> Result<u64, CodecError> {
-    let bytes: [u8; LOG_KEY_BYTES] = key.try_into().map_err(|_| CodecError::BadLogKey { len: key.len() })?;
+    let bytes: [u8; LOG_KEY_BYTES] = key
+        .try_into()
+        .map_err(|_| CodecError::BadLogKey { len: key.len() })?;
     Ok(u64::from_be_bytes(bytes))
 }
 
@@ -84,25 +96,42 @@ pub fn decode_log_id(bytes: &[u8]) -> Result<Option<LogId>, CodecError> {
 /// One bincode configuration for every record, spelled out so that a bincode default
 /// changing can never change our bytes.
 fn bincode_options() -> impl bincode::Options {
-    bincode::DefaultOptions::new().with_fixint_encoding().with_little_endian().reject_trailing_bytes()
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_little_endian()
+        .reject_trailing_bytes()
 }
 
 fn encode<T: Serialize>(version: u8, what: &'static str, value: &T) -> Result<Vec<u8>, CodecError> {
-    let size = bincode_options().serialized_size(value).map_err(|source| CodecError::Encode { what, source })?;
+    let size = bincode_options()
+        .serialized_size(value)
+        .map_err(|source| CodecError::Encode { what, source })?;
     let mut out = Vec::with_capacity(1 + usize::try_from(size).unwrap_or(0));
     out.push(version);
-    bincode_options().serialize_into(&mut out, value).map_err(|source| CodecError::Encode { what, source })?;
+    bincode_options()
+        .serialize_into(&mut out, value)
+        .map_err(|source| CodecError::Encode { what, source })?;
     Ok(out)
 }
 
-fn decode<T: DeserializeOwned>(version: u8, what: &'static str, bytes: &[u8]) -> Result<T, CodecError> {
+fn decode<T: DeserializeOwned>(
+    version: u8,
+    what: &'static str,
+    bytes: &[u8],
+) -> Result<T, CodecError> {
     let (&found, body) = bytes.split_first().ok_or(CodecError::Empty { what })?;
     if found != version {
-        return Err(CodecError::UnsupportedVersion { what, found, supported: version });
+        return Err(CodecError::UnsupportedVersion {
+            what,
+            found,
+            supported: version,
+        });
     }
     // Deserializing from a slice: a corrupt length prefix fails at the end of the input
     // instead of allocating what it claims.
-    bincode_options().deserialize(body).map_err(|source| CodecError::Corrupt { what, source })
+    bincode_options()
+        .deserialize(body)
+        .map_err(|source| CodecError::Corrupt { what, source })
 }
 
 #[cfg(test)]
@@ -117,17 +146,29 @@ mod tests {
     }
 
     fn normal_entry() -> RaftEntry {
-        let tasks = vec![NewTask { queue: "q".into(), kind: "k".into(), payload: "{}".into(), ..Default::default() }];
+        let tasks = vec![NewTask {
+            queue: "q".into(),
+            kind: "k".into(),
+            payload: "{}".into(),
+            ..Default::default()
+        }];
         RaftEntry {
             log_id: log_id(2, 7),
-            payload: EntryPayload::Normal(Entry { wall_ms: 5, cluster_ms: 6, commands: vec![Command::Enqueue { tasks }] }),
+            payload: EntryPayload::Normal(Entry {
+                wall_ms: 5,
+                cluster_ms: 6,
+                commands: vec![Command::Enqueue { tasks }],
+            }),
         }
     }
 
     #[test]
     fn records_round_trip() {
         let entry = normal_entry();
-        assert_eq!(decode_log_record(&encode_log_record(&entry).unwrap()).unwrap(), entry);
+        assert_eq!(
+            decode_log_record(&encode_log_record(&entry).unwrap()).unwrap(),
+            entry
+        );
         let vote = Vote::new(3, 9);
         assert_eq!(decode_vote(&encode_vote(&vote).unwrap()).unwrap(), vote);
         for id in [None, Some(log_id(4, 11))] {
@@ -137,8 +178,14 @@ mod tests {
 
     #[test]
     fn records_start_with_their_version() {
-        assert_eq!(encode_log_record(&normal_entry()).unwrap()[0], LOG_RECORD_VERSION);
-        assert_eq!(encode_vote(&Vote::new(1, 1)).unwrap()[0], VOTE_RECORD_VERSION);
+        assert_eq!(
+            encode_log_record(&normal_entry()).unwrap()[0],
+            LOG_RECORD_VERSION
+        );
+        assert_eq!(
+            encode_vote(&Vote::new(1, 1)).unwrap()[0],
+            VOTE_RECORD_VERSION
+        );
         assert_eq!(encode_log_id(&None).unwrap()[0], LOG_ID_RECORD_VERSION);
     }
 
@@ -146,7 +193,10 @@ mod tests {
     fn unknown_version_is_an_error() {
         let mut bytes = encode_vote(&Vote::new(1, 1)).unwrap();
         bytes[0] = 2;
-        assert!(matches!(decode_vote(&bytes), Err(CodecError::UnsupportedVersion { found: 2, .. })));
+        assert!(matches!(
+            decode_vote(&bytes),
+            Err(CodecError::UnsupportedVersion { found: 2, .. })
+        ));
         assert!(matches!(decode_vote(&[]), Err(CodecError::Empty { .. })));
     }
 
@@ -154,7 +204,10 @@ mod tests {
     fn every_truncation_and_trailing_garbage_is_an_error() {
         let bytes = encode_log_record(&normal_entry()).unwrap();
         for len in 0..bytes.len() {
-            assert!(decode_log_record(&bytes[..len]).is_err(), "truncated to {len} bytes");
+            assert!(
+                decode_log_record(&bytes[..len]).is_err(),
+                "truncated to {len} bytes"
+            );
         }
         let mut longer = bytes.clone();
         longer.push(0);

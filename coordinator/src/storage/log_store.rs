@@ -18,7 +18,10 @@ use std::sync::Arc;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader, StorageIOError};
 use rocksdb::statistics::{StatsLevel, Ticker};
-use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DBRecoveryMode, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DBRecoveryMode, IteratorMode, Options, WriteBatch,
+    WriteOptions, DB,
+};
 
 use super::blocking;
 use super::codec::{self, CodecError};
@@ -59,7 +62,9 @@ struct Inner {
 
 impl fmt::Debug for LogStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LogStore").field("path", &self.inner.path).finish_non_exhaustive()
+        f.debug_struct("LogStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -82,9 +87,16 @@ impl LogStore {
         // Tickers only (no histograms or timers): cheap, and they count WAL syncs.
         options.enable_statistics();
         options.set_statistics_level(StatsLevel::ExceptHistogramOrTimers);
-        let families = [CF_LOGS, CF_META].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        let families =
+            [CF_LOGS, CF_META].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&options, path, families)?;
-        Ok(Self { inner: Arc::new(Inner { db, options, path: path.to_owned() }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                options,
+                path: path.to_owned(),
+            }),
+        })
     }
 
     /// How many times RocksDB has fsynced its WAL since open. Every `append`, `save_vote`,
@@ -107,7 +119,9 @@ impl LogStore {
 
 impl Inner {
     fn cf(&self, name: &str) -> &ColumnFamily {
-        self.db.cf_handle(name).expect("column families are created at open")
+        self.db
+            .cf_handle(name)
+            .expect("column families are created at open")
     }
 
     /// Writes `batch` and waits for the WAL fsync.
@@ -136,7 +150,11 @@ impl Inner {
 
     /// The log id of the last entry present, if any.
     fn last_entry_log_id(&self) -> Result<Option<LogId>, LogError> {
-        let Some(item) = self.db.iterator_cf(self.cf(CF_LOGS), IteratorMode::End).next() else {
+        let Some(item) = self
+            .db
+            .iterator_cf(self.cf(CF_LOGS), IteratorMode::End)
+            .next()
+        else {
             return Ok(None);
         };
         let (key, value) = item?;
@@ -156,7 +174,10 @@ impl Inner {
             }
             if let Some(prev) = entries.last() {
                 if index != prev.log_id.index + 1 {
-                    return Err(LogError::Corrupt(format!("hole in the log between {} and {index}", prev.log_id.index)));
+                    return Err(LogError::Corrupt(format!(
+                        "hole in the log between {} and {index}",
+                        prev.log_id.index
+                    )));
                 }
             }
             entries.push(checked_entry(&key, &value)?);
@@ -170,7 +191,10 @@ fn checked_entry(key: &[u8], value: &[u8]) -> Result<RaftEntry, LogError> {
     let index = codec::log_index(key)?;
     let entry = codec::decode_log_record(value)?;
     if entry.log_id.index != index {
-        return Err(LogError::Corrupt(format!("entry {} stored under index {index}", entry.log_id)));
+        return Err(LogError::Corrupt(format!(
+            "entry {} stored under index {index}",
+            entry.log_id
+        )));
     }
     Ok(entry)
 }
@@ -205,7 +229,9 @@ impl RaftLogReader<TypeConfig> for LogStore {
         range: RB,
     ) -> Result<Vec<RaftEntry>, StorageError> {
         let (start, end) = index_bounds(&range);
-        self.with_db(move |inner| inner.read_range(start, end)).await.map_err(read_logs_error)
+        self.with_db(move |inner| inner.read_range(start, end))
+            .await
+            .map_err(read_logs_error)
     }
 }
 
@@ -216,7 +242,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.with_db(|inner| {
             let last_purged_log_id = inner.last_purged()?;
             let last_log_id = inner.last_entry_log_id()?.or(last_purged_log_id);
-            Ok(LogState { last_purged_log_id, last_log_id })
+            Ok(LogState {
+                last_purged_log_id,
+                last_log_id,
+            })
         })
         .await
         .map_err(read_logs_error)
@@ -234,10 +263,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
-        self.with_db(|inner| match inner.db.get_cf(inner.cf(CF_META), KEY_VOTE)? {
-            Some(bytes) => Ok(Some(codec::decode_vote(&bytes)?)),
-            None => Ok(None),
-        })
+        self.with_db(
+            |inner| match inner.db.get_cf(inner.cf(CF_META), KEY_VOTE)? {
+                Some(bytes) => Ok(Some(codec::decode_vote(&bytes)?)),
+                None => Ok(None),
+            },
+        )
         .await
         .map_err(|e| StorageIOError::read_vote(&e).into())
     }
@@ -252,10 +283,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        self.with_db(|inner| inner.meta_log_id(KEY_COMMITTED)).await.map_err(|e| StorageIOError::read(&e).into())
+        self.with_db(|inner| inner.meta_log_id(KEY_COMMITTED))
+            .await
+            .map_err(|e| StorageIOError::read(&e).into())
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = RaftEntry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -266,7 +303,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         for entry in entries {
             let index = entry.log_id.index;
             if let Some(last) = last_index {
-                assert_eq!(index, last + 1, "openraft appended entry {index} right after {last}");
+                assert_eq!(
+                    index,
+                    last + 1,
+                    "openraft appended entry {index} right after {last}"
+                );
             }
             last_index = Some(index);
             match codec::encode_log_record(&entry) {
@@ -291,7 +332,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             // Only now, with the batch fsynced, may openraft count these entries as
             // persisted (and a leader count this node toward a quorum). Called here, not
             // after the await, so a cancelled `append` still reports the finished write.
-            callback.log_io_completed(result.as_ref().map(|_| ()).map_err(|e| io::Error::other(e.to_string())));
+            callback.log_io_completed(
+                result
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|e| io::Error::other(e.to_string())),
+            );
             Ok(result?)
         })
         .await
@@ -321,7 +367,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let mut batch = WriteBatch::default();
             // The mark and the deletion commit together, so a crash never leaves entries
             // missing below a mark that does not say so.
-            batch.put_cf(inner.cf(CF_META), KEY_LAST_PURGED, codec::encode_log_id(&Some(log_id))?);
+            batch.put_cf(
+                inner.cf(CF_META),
+                KEY_LAST_PURGED,
+                codec::encode_log_id(&Some(log_id))?,
+            );
             batch.delete_range_cf(logs, codec::log_key(0), codec::log_key(log_id.index));
             batch.delete_cf(logs, codec::log_key(log_id.index));
             Ok(inner.write_synced(batch)?)
@@ -342,6 +392,9 @@ mod tests {
         assert_eq!(index_bounds(&(..)), (0, None));
         assert_eq!(index_bounds(&(5..)), (5, None));
         assert_eq!(index_bounds(&(0..=u64::MAX)), (0, None));
-        assert_eq!(index_bounds(&(Bound::Excluded(2), Bound::Unbounded)), (3, None));
+        assert_eq!(
+            index_bounds(&(Bound::Excluded(2), Bound::Unbounded)),
+            (3, None)
+        );
     }
 }

@@ -43,11 +43,16 @@ impl SnapshotDir {
             sync_dir(parent)?;
         }
         match fs::remove_file(dir.join(TEMP_FILE)) {
-            Ok(()) => tracing::info!(dir = %dir.display(), "removed a snapshot file left half-written by a crash"),
+            Ok(()) => {
+                tracing::info!(dir = %dir.display(), "removed a snapshot file left half-written by a crash")
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        Ok(Self { dir, current: Mutex::new(None) })
+        Ok(Self {
+            dir,
+            current: Mutex::new(None),
+        })
     }
 
     pub(crate) fn current_path(&self) -> PathBuf {
@@ -69,7 +74,11 @@ impl SnapshotDir {
 
     /// Makes `meta` + `state` the current snapshot, durably, unless the current one is
     /// newer.
-    pub(crate) fn save(&self, meta: &SnapshotMeta, state: &[u8]) -> Result<Saved, SnapshotFileError> {
+    pub(crate) fn save(
+        &self,
+        meta: &SnapshotMeta,
+        state: &[u8],
+    ) -> Result<Saved, SnapshotFileError> {
         let mut current = self.lock();
         if matches!(*current, Some(last) if last > meta.last_log_id) {
             return Ok(Saved::KeptNewer);
@@ -89,7 +98,9 @@ impl SnapshotDir {
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Option<LogId>>> {
         // Nothing under this lock can be left half-updated by a panic (the file replace
         // is atomic and the field is set last), so a poisoned lock is safe to reuse.
-        self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -52,7 +52,10 @@ pub enum SnapshotFileError {
 pub fn encode(meta: &SnapshotMeta, state: &[u8]) -> Result<Vec<u8>, SnapshotFileError> {
     let meta_json = serde_json::to_vec(meta)?;
     if meta_json.len() > SNAPSHOT_META_BYTES_MAX {
-        return Err(SnapshotFileError::BadMetaLength { len: meta_json.len(), max: SNAPSHOT_META_BYTES_MAX });
+        return Err(SnapshotFileError::BadMetaLength {
+            len: meta_json.len(),
+            max: SNAPSHOT_META_BYTES_MAX,
+        });
     }
     let meta_len = u32::try_from(meta_json.len()).expect("SNAPSHOT_META_BYTES_MAX fits u32");
     let mut out = Vec::with_capacity(HEADER_BYTES + meta_json.len() + state.len() + CHECKSUM_BYTES);
@@ -87,7 +90,10 @@ fn parse(bytes: &[u8]) -> Result<(SnapshotMeta, usize, usize), SnapshotFileError
     let (version, rest) = rest.split_at(VERSION_BYTES);
     let version = u32::from_le_bytes(version.try_into().expect("split at VERSION_BYTES"));
     if version != SNAPSHOT_FILE_VERSION {
-        return Err(SnapshotFileError::UnsupportedVersion { found: version, supported: SNAPSHOT_FILE_VERSION });
+        return Err(SnapshotFileError::UnsupportedVersion {
+            found: version,
+            supported: SNAPSHOT_FILE_VERSION,
+        });
     }
     let body_end = bytes.len() - CHECKSUM_BYTES;
     let stored = u64::from_le_bytes(bytes[body_end..].try_into().expect("CHECKSUM_BYTES long"));
@@ -95,11 +101,18 @@ fn parse(bytes: &[u8]) -> Result<(SnapshotMeta, usize, usize), SnapshotFileError
     if stored != computed {
         return Err(SnapshotFileError::Checksum { stored, computed });
     }
-    let meta_len = u32::from_le_bytes(rest[..META_LEN_BYTES].try_into().expect("META_LEN_BYTES long"));
+    let meta_len = u32::from_le_bytes(
+        rest[..META_LEN_BYTES]
+            .try_into()
+            .expect("META_LEN_BYTES long"),
+    );
     let meta_len = usize::try_from(meta_len).unwrap_or(usize::MAX);
     let meta_end = HEADER_BYTES.saturating_add(meta_len);
     if meta_len > SNAPSHOT_META_BYTES_MAX || meta_end > body_end {
-        return Err(SnapshotFileError::BadMetaLength { len: meta_len, max: SNAPSHOT_META_BYTES_MAX });
+        return Err(SnapshotFileError::BadMetaLength {
+            len: meta_len,
+            max: SNAPSHOT_META_BYTES_MAX,
+        });
     }
     let meta = serde_json::from_slice(&bytes[HEADER_BYTES..meta_end])?;
     Ok((meta, meta_end, body_end))
@@ -110,7 +123,9 @@ fn parse(bytes: &[u8]) -> Result<(SnapshotMeta, usize, usize), SnapshotFileError
 fn fnv1a(bytes: &[u8]) -> u64 {
     const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
-    bytes.iter().fold(OFFSET_BASIS, |hash, b| (hash ^ u64::from(*b)).wrapping_mul(PRIME))
+    bytes.iter().fold(OFFSET_BASIS, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(PRIME)
+    })
 }
 
 #[cfg(test)]
@@ -126,7 +141,10 @@ mod tests {
         let log_id = LogId::new(CommittedLeaderId::new(3, 1), 42);
         SnapshotMeta {
             last_log_id: Some(log_id),
-            last_membership: StoredMembership::new(Some(log_id), Membership::new(vec![BTreeSet::from([1, 2, 3])], None)),
+            last_membership: StoredMembership::new(
+                Some(log_id),
+                Membership::new(vec![BTreeSet::from([1, 2, 3])], None),
+            ),
             snapshot_id: "s-1".into(),
         }
     }

@@ -26,7 +26,9 @@ use tokio::sync::{broadcast, watch};
 use super::blocking;
 use super::snapshot_dir::{Saved, SnapshotDir};
 use super::snapshot_file::SnapshotFileError;
-use crate::raft::types::{LogId, RaftEntry, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use crate::raft::types::{
+    LogId, RaftEntry, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+};
 
 /// Where applied state is announced. Given to [`open`](super::open); the storage only
 /// sends.
@@ -70,19 +72,29 @@ pub struct StateSnapshotBuilder {
 
 impl fmt::Debug for StateMachineStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StateMachineStore").field("applied", &*lock_applied(&self.applied)).finish_non_exhaustive()
+        f.debug_struct("StateMachineStore")
+            .field("applied", &*lock_applied(&self.applied))
+            .finish_non_exhaustive()
     }
 }
 
 impl fmt::Debug for StateSnapshotBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StateSnapshotBuilder").finish_non_exhaustive()
+        f.debug_struct("StateSnapshotBuilder")
+            .finish_non_exhaustive()
     }
 }
 
 impl StateMachineStore {
-    pub(crate) fn new(machine: StateMachine, applied: Applied, snapshots: SnapshotDir, hooks: ApplyHooks) -> Self {
-        hooks.applied.send_replace(applied.last.map_or(0, |l| l.index));
+    pub(crate) fn new(
+        machine: StateMachine,
+        applied: Applied,
+        snapshots: SnapshotDir,
+        hooks: ApplyHooks,
+    ) -> Self {
+        hooks
+            .applied
+            .send_replace(applied.last.map_or(0, |l| l.index));
         Self {
             shared: Arc::new(RwLock::new(machine)),
             applied: Arc::new(Mutex::new(applied)),
@@ -116,7 +128,13 @@ impl StateMachineStore {
 fn may_ready(o: &Outcome) -> bool {
     o.events.iter().any(|e| {
         e.state == TaskState::Queued
-            || matches!(e.event.kind, EventKind::Enqueued | EventKind::Released { .. } | EventKind::AttemptFailed { .. } | EventKind::Requeued)
+            || matches!(
+                e.event.kind,
+                EventKind::Enqueued
+                    | EventKind::Released { .. }
+                    | EventKind::AttemptFailed { .. }
+                    | EventKind::Requeued
+            )
     }) || o.results.iter().any(|r| match r {
         Ok(Reply::Ticked(t)) => t.promoted > 0 || t.leases_expired > 0 || t.timeouts_fired > 0,
         Ok(Reply::QueueUpdated) => true,
@@ -128,15 +146,21 @@ fn may_ready(o: &Outcome) -> bool {
 // torn, and serving or snapshotting it would spread the damage. Crash instead, as the
 // panic meant to.
 fn read_machine(shared: &RwLock<StateMachine>) -> RwLockReadGuard<'_, StateMachine> {
-    shared.read().expect("state machine lock poisoned by a panic during apply")
+    shared
+        .read()
+        .expect("state machine lock poisoned by a panic during apply")
 }
 
 fn write_machine(shared: &RwLock<StateMachine>) -> RwLockWriteGuard<'_, StateMachine> {
-    shared.write().expect("state machine lock poisoned by a panic during apply")
+    shared
+        .write()
+        .expect("state machine lock poisoned by a panic during apply")
 }
 
 fn lock_applied(applied: &Mutex<Applied>) -> MutexGuard<'_, Applied> {
-    applied.lock().expect("applied state lock poisoned by a panic during apply")
+    applied
+        .lock()
+        .expect("applied state lock poisoned by a panic during apply")
 }
 
 /// Why an installed snapshot was refused.
@@ -161,10 +185,15 @@ fn blocking_error(e: &std::io::Error) -> StorageError {
 /// counter for builds within one millisecond.
 fn snapshot_id(last: Option<LogId>) -> String {
     static BUILDS: AtomicU64 = AtomicU64::new(0);
-    let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
     let build = BUILDS.fetch_add(1, Ordering::Relaxed);
     match last {
-        Some(id) => format!("{}-{}-{}-{millis}-{build}", id.leader_id.term, id.leader_id.node_id, id.index),
+        Some(id) => format!(
+            "{}-{}-{}-{millis}-{build}",
+            id.leader_id.term, id.leader_id.node_id, id.index
+        ),
         None => format!("empty-{millis}-{build}"),
     }
 }
@@ -189,7 +218,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             let mut machine = write_machine(&self.shared);
             let mut applied = lock_applied(&self.applied);
             assert!(
-                applied.last.is_none_or(|last| last.index < entry.log_id.index),
+                applied
+                    .last
+                    .is_none_or(|last| last.index < entry.log_id.index),
                 "entry {} applied after {:?}",
                 entry.log_id,
                 applied.last
@@ -227,21 +258,39 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     /// The data is the state machine's own snapshot bytes (what `build_snapshot` ships).
     /// It is restored and saved durably before the in-memory machine is replaced: a crash
     /// in between restarts from the new snapshot, never from a mix.
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Box<Cursor<Vec<u8>>>) -> Result<(), StorageError> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
         let state = snapshot.into_inner();
         let owned_meta = meta.clone();
         let snapshots = Arc::clone(&self.snapshots);
         let restored = blocking::run(move || -> Result<StateMachine, StorageError> {
-            let machine = StateMachine::restore(&state)
-                .map_err(|e| StorageError::from(StorageIOError::read_snapshot(Some(owned_meta.signature()), &e)))?;
+            let machine = StateMachine::restore(&state).map_err(|e| {
+                StorageError::from(StorageIOError::read_snapshot(
+                    Some(owned_meta.signature()),
+                    &e,
+                ))
+            })?;
             let covered = owned_meta.last_log_id.map_or(0, |l| l.index);
             if machine.last_applied() > covered {
-                let e = SnapshotRejected::AheadOfMeta { state: machine.last_applied(), covered };
+                let e = SnapshotRejected::AheadOfMeta {
+                    state: machine.last_applied(),
+                    covered,
+                };
                 return Err(StorageIOError::read_snapshot(Some(owned_meta.signature()), &e).into());
             }
-            match snapshots.save(&owned_meta, &state).map_err(|e| write_snapshot_error(&owned_meta, &e))? {
+            match snapshots
+                .save(&owned_meta, &state)
+                .map_err(|e| write_snapshot_error(&owned_meta, &e))?
+            {
                 Saved::Replaced => Ok(machine),
-                Saved::KeptNewer => Err(StorageIOError::write_snapshot(Some(owned_meta.signature()), &SnapshotRejected::Stale).into()),
+                Saved::KeptNewer => Err(StorageIOError::write_snapshot(
+                    Some(owned_meta.signature()),
+                    &SnapshotRejected::Stale,
+                )
+                .into()),
             }
         })
         .await
@@ -251,7 +300,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             let mut machine = write_machine(&self.shared);
             let mut applied = lock_applied(&self.applied);
             *machine = restored;
-            *applied = Applied { last: meta.last_log_id, membership: meta.last_membership.clone() };
+            *applied = Applied {
+                last: meta.last_log_id,
+                membership: meta.last_membership.clone(),
+            };
         }
         self.publish(&[], Some(meta.last_log_id.map_or(0, |l| l.index)));
         Ok(())
@@ -259,9 +311,15 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
         let snapshots = Arc::clone(&self.snapshots);
-        let loaded = blocking::run(move || snapshots.load()).await.map_err(|e| blocking_error(&e))?;
-        let loaded = loaded.map_err(|e| StorageError::from(StorageIOError::read_snapshot(None, &e)))?;
-        Ok(loaded.map(|(meta, state)| Snapshot { meta, snapshot: Box::new(Cursor::new(state)) }))
+        let loaded = blocking::run(move || snapshots.load())
+            .await
+            .map_err(|e| blocking_error(&e))?;
+        let loaded =
+            loaded.map_err(|e| StorageError::from(StorageIOError::read_snapshot(None, &e)))?;
+        Ok(loaded.map(|(meta, state)| Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(state)),
+        }))
     }
 }
 
@@ -285,8 +343,13 @@ impl RaftSnapshotBuilder<TypeConfig> for StateSnapshotBuilder {
             };
             // `KeptNewer`: an install overtook this build; this snapshot is still a valid
             // (older) one to return.
-            snapshots.save(&meta, &state).map_err(|e| write_snapshot_error(&meta, &e))?;
-            Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(state)) })
+            snapshots
+                .save(&meta, &state)
+                .map_err(|e| write_snapshot_error(&meta, &e))?;
+            Ok(Snapshot {
+                meta,
+                snapshot: Box::new(Cursor::new(state)),
+            })
         })
         .await
         .map_err(|e| blocking_error(&e))?

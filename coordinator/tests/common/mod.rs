@@ -10,7 +10,14 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 
 /// Fast timeouts: tests wait for elections, so keep them short (but stable on 2 cores).
-const NODE_FLAGS: [&str; 6] = ["--heartbeat-ms", "100", "--election-min-ms", "600", "--election-max-ms", "1200"];
+const NODE_FLAGS: [&str; 6] = [
+    "--heartbeat-ms",
+    "100",
+    "--election-min-ms",
+    "600",
+    "--election-max-ms",
+    "1200",
+];
 /// Longest a test waits for a leader or a condition.
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -24,7 +31,11 @@ pub struct Cluster {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Cluster {
@@ -34,12 +45,22 @@ impl Cluster {
 
     pub async fn start_with(n: usize, extra: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let urls: Vec<String> = (0..n).map(|_| format!("http://127.0.0.1:{}", free_port())).collect();
-        let peers = urls.iter().enumerate().map(|(i, u)| format!("{}={u}", i + 1)).collect::<Vec<_>>().join(",");
+        let urls: Vec<String> = (0..n)
+            .map(|_| format!("http://127.0.0.1:{}", free_port()))
+            .collect();
+        let peers = urls
+            .iter()
+            .enumerate()
+            .map(|(i, u)| format!("{}={u}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
         // A cluster started with --api-token gets the token on every harness request.
         let mut headers = reqwest::header::HeaderMap::new();
         if let Some(i) = extra.iter().position(|f| *f == "--api-token") {
-            headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {}", extra[i + 1]).parse().unwrap());
+            headers.insert(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {}", extra[i + 1]).parse().unwrap(),
+            );
         }
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -47,7 +68,14 @@ impl Cluster {
             .default_headers(headers)
             .build()
             .unwrap();
-        let mut c = Cluster { dir, urls, procs: Vec::new(), peers, extra: extra.iter().map(|s| s.to_string()).collect(), http };
+        let mut c = Cluster {
+            dir,
+            urls,
+            procs: Vec::new(),
+            peers,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            http,
+        };
         for id in 1..=n {
             let child = c.spawn(id);
             c.procs.push(Some(child));
@@ -62,8 +90,20 @@ impl Cluster {
         let log = std::fs::File::create(self.dir.path().join(format!("node-{id}.log"))).unwrap();
         Command::new(env!("CARGO_BIN_EXE_taskswarm"))
             .arg("node")
-            .args(["--id", &id.to_string(), "--listen", url.trim_start_matches("http://")])
-            .args(["--data-dir", &data.to_string_lossy(), "--peers", &self.peers, "--cluster-secret", "test-secret"])
+            .args([
+                "--id",
+                &id.to_string(),
+                "--listen",
+                url.trim_start_matches("http://"),
+            ])
+            .args([
+                "--data-dir",
+                &data.to_string_lossy(),
+                "--peers",
+                &self.peers,
+                "--cluster-secret",
+                "test-secret",
+            ])
             .args(NODE_FLAGS)
             .args(&self.extra)
             .env("RUST_LOG", "info,openraft=warn")
@@ -102,11 +142,18 @@ impl Cluster {
     }
 
     pub fn running(&self) -> Vec<usize> {
-        (1..=self.urls.len()).filter(|id| self.procs[id - 1].is_some()).collect()
+        (1..=self.urls.len())
+            .filter(|id| self.procs[id - 1].is_some())
+            .collect()
     }
 
     pub async fn status(&self, id: usize) -> Option<Value> {
-        let resp = self.http.get(format!("{}/v1/cluster?state_hash=true", self.url(id))).send().await.ok()?;
+        let resp = self
+            .http
+            .get(format!("{}/v1/cluster?state_hash=true", self.url(id)))
+            .send()
+            .await
+            .ok()?;
         resp.json().await.ok()
     }
 
@@ -120,24 +167,48 @@ impl Cluster {
             }
             if let Some(Some(first)) = leaders.first() {
                 let first = *first as usize;
-                if leaders.iter().all(|l| *l == Some(first as u64)) && self.running().contains(&first) {
+                if leaders.iter().all(|l| *l == Some(first as u64))
+                    && self.running().contains(&first)
+                {
                     // The leader must also answer writes: it has committed its term's entry.
-                    if self.status(first).await.is_some_and(|s| s["leader_id"].as_u64() == Some(first as u64)) {
+                    if self
+                        .status(first)
+                        .await
+                        .is_some_and(|s| s["leader_id"].as_u64() == Some(first as u64))
+                    {
                         return first;
                     }
                 }
             }
-            assert!(tokio::time::Instant::now() < deadline, "no leader within {WAIT:?}: {leaders:?}\n{}", self.logs());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no leader within {WAIT:?}: {leaders:?}\n{}",
+                self.logs()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     pub fn follower(&self, leader: usize) -> usize {
-        self.running().into_iter().find(|id| *id != leader).expect("a running follower")
+        self.running()
+            .into_iter()
+            .find(|id| *id != leader)
+            .expect("a running follower")
     }
 
-    pub async fn post(&self, id: usize, path: &str, body: Value) -> (u16, Value, reqwest::header::HeaderMap) {
-        let resp = self.http.post(format!("{}{path}", self.url(id))).json(&body).send().await.unwrap();
+    pub async fn post(
+        &self,
+        id: usize,
+        path: &str,
+        body: Value,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.url(id)))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.json().await.unwrap_or(Value::Null);
@@ -158,7 +229,12 @@ impl Cluster {
     }
 
     pub async fn get(&self, id: usize, path: &str) -> (u16, Value) {
-        let resp = self.http.get(format!("{}{path}", self.url(id))).send().await.unwrap();
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.url(id)))
+            .send()
+            .await
+            .unwrap();
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
     }
@@ -166,7 +242,10 @@ impl Cluster {
     /// Enqueues on the leader, retrying through elections; returns the task id.
     pub async fn enqueue(&self, key: &str, payload: Value) -> u64 {
         let body = json!({"queue": "q", "kind": "k", "payload": payload, "idempotency_key": key});
-        self.retry_post("/v1/tasks", body, |s| s == 200 || s == 201).await["id"].as_u64().unwrap()
+        self.retry_post("/v1/tasks", body, |s| s == 200 || s == 201)
+            .await["id"]
+            .as_u64()
+            .unwrap()
     }
 
     /// Posts to whichever node leads, retrying on redirects, 503s and dead nodes, until
@@ -175,7 +254,13 @@ impl Cluster {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             for id in self.running() {
-                if let Ok(resp) = self.http.post(format!("{}{path}", self.url(id))).json(&body).send().await {
+                if let Ok(resp) = self
+                    .http
+                    .post(format!("{}{path}", self.url(id)))
+                    .json(&body)
+                    .send()
+                    .await
+                {
                     let status = resp.status().as_u16();
                     let value: Value = resp.json().await.unwrap_or(Value::Null);
                     if ok(status) {
@@ -183,7 +268,11 @@ impl Cluster {
                     }
                 }
             }
-            assert!(tokio::time::Instant::now() < deadline, "{path} never succeeded\n{}", self.logs());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{path} never succeeded\n{}",
+                self.logs()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -192,9 +281,13 @@ impl Cluster {
     pub fn logs(&self) -> String {
         let mut out = String::new();
         for id in 1..=self.urls.len() {
-            let text = std::fs::read_to_string(self.dir.path().join(format!("node-{id}.log"))).unwrap_or_default();
+            let text = std::fs::read_to_string(self.dir.path().join(format!("node-{id}.log")))
+                .unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(15).collect();
-            out += &format!("--- node {id} ---\n{}\n", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            out += &format!(
+                "--- node {id} ---\n{}\n",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
         }
         out
     }

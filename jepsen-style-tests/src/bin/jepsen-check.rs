@@ -23,8 +23,10 @@ struct Args {
 }
 
 fn run(args: &Args) -> anyhow::Result<Verdict> {
-    let file = File::open(&args.history).with_context(|| format!("opening {}", args.history.display()))?;
-    let history = History::read(BufReader::new(file)).with_context(|| format!("reading {}", args.history.display()))?;
+    let file =
+        File::open(&args.history).with_context(|| format!("opening {}", args.history.display()))?;
+    let history = History::read(BufReader::new(file))
+        .with_context(|| format!("reading {}", args.history.display()))?;
     let findings = check_all(&history);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&findings)?);

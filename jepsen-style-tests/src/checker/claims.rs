@@ -26,9 +26,21 @@ pub struct Grants {
 impl Grants {
     pub fn new(ops: &[Operation<'_>]) -> Self {
         let mut grants = Grants::default();
-        for op in ops.iter().filter(|op| op.is_ok() && op.f == crate::history::F::Claim) {
-            for c in op.result().and_then(|v| v.claimed.as_deref()).unwrap_or_default() {
-                let g = Grant { task: c.task, token: c.token, start: op.start(), end: op.end() };
+        for op in ops
+            .iter()
+            .filter(|op| op.is_ok() && op.f == crate::history::F::Claim)
+        {
+            for c in op
+                .result()
+                .and_then(|v| v.claimed.as_deref())
+                .unwrap_or_default()
+            {
+                let g = Grant {
+                    task: c.task,
+                    token: c.token,
+                    start: op.start(),
+                    end: op.end(),
+                };
                 grants.all.push(g);
                 grants.by_task.entry(c.task).or_default().push(g);
             }
@@ -47,13 +59,21 @@ impl Grants {
     /// The largest-token grant of `task` with a token above `token` whose ok came before
     /// history position `at`: its existence makes `token` provably stale at `at`.
     pub fn newer_before(&self, task: u64, token: u64, at: u64) -> Option<Grant> {
-        self.of_task(task).iter().filter(|g| g.token > token && g.end < at).max_by_key(|g| g.token).copied()
+        self.of_task(task)
+            .iter()
+            .filter(|g| g.token > token && g.end < at)
+            .max_by_key(|g| g.token)
+            .copied()
     }
 
     /// A lease operation that used a stale token: provably (a newer lease was granted
     /// first) or as the cluster said (`lease_lost`, e.g. after an expiry with no re-claim).
     pub fn is_stale_attempt(&self, op: &Operation<'_>) -> bool {
-        let (Some(task), Some(token)) = (op.task(), op.token()) else { return false };
-        op.f.is_lease_op() && (self.newer_before(task, token, op.start()).is_some() || op.error() == Some(LEASE_LOST))
+        let (Some(task), Some(token)) = (op.task(), op.token()) else {
+            return false;
+        };
+        op.f.is_lease_op()
+            && (self.newer_before(task, token, op.start()).is_some()
+                || op.error() == Some(LEASE_LOST))
     }
 }

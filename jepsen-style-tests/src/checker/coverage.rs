@@ -35,24 +35,46 @@ pub fn check(history: &History) -> Findings {
             NemesisType::Stop => s.stopped = true,
         }
     }
-    out.count("scheduled_faults", history.header().scheduled_faults.len() as u64);
+    out.count(
+        "scheduled_faults",
+        history.header().scheduled_faults.len() as u64,
+    );
     for fault in &history.header().scheduled_faults {
         let s = seen.remove(&fault.id).unwrap_or_default();
         let name = format!("fault {} ({})", fault.id, fault.kind);
         if !s.started {
-            out.gap("fault_not_started", None, format!("{name} was scheduled but never started"));
+            out.gap(
+                "fault_not_started",
+                None,
+                format!("{name} was scheduled but never started"),
+            );
         } else if !s.effective {
-            out.gap("fault_ineffective", None, format!("{name} started but never took effect"));
+            out.gap(
+                "fault_ineffective",
+                None,
+                format!("{name} started but never took effect"),
+            );
         } else {
             out.count("effective_faults", 1);
         }
         if s.started && !s.stopped {
-            out.gap("fault_not_stopped", None, format!("{name} has no stop record"));
+            out.gap(
+                "fault_not_stopped",
+                None,
+                format!("{name} has no stop record"),
+            );
         }
     }
     for (id, s) in seen {
         // Unscheduled faults are a harness bug: the schedule is the run's plan.
-        out.gap("fault_unscheduled", None, format!("fault {id} ran but was not scheduled (stopped: {})", s.stopped));
+        out.gap(
+            "fault_unscheduled",
+            None,
+            format!(
+                "fault {id} ran but was not scheduled (stopped: {})",
+                s.stopped
+            ),
+        );
     }
 
     let ops = operations(history);
@@ -60,7 +82,11 @@ pub fn check(history: &History) -> Findings {
     let stale = ops.iter().filter(|op| grants.is_stale_attempt(op)).count() as u64;
     out.count("stale_attempts", stale);
     if history.header().workload == Workload::L && stale == 0 {
-        out.gap("no_stale_attempt", None, "workload L never attempted an operation with a stale token");
+        out.gap(
+            "no_stale_attempt",
+            None,
+            "workload L never attempted an operation with a stale token",
+        );
     }
     out
 }
@@ -97,15 +123,21 @@ mod tests {
     fn fault_that_never_took_effect_or_never_started() {
         let mut b = valid_prefix();
         b.schedule(2, "pause-leader").schedule(3, "clock-skew");
-        b.nemesis(NemesisType::Start, 2, false).nemesis(NemesisType::Stop, 2, true);
+        b.nemesis(NemesisType::Start, 2, false)
+            .nemesis(NemesisType::Stop, 2, true);
         let f = check(&b.finish(&TASKS_OK, &NODES_OK).build());
-        assert_eq!(gap_kinds(&f), vec!["fault_ineffective", "fault_not_started"]);
+        assert_eq!(
+            gap_kinds(&f),
+            vec!["fault_ineffective", "fault_not_started"]
+        );
     }
 
     #[test]
     fn workload_l_without_a_stale_attempt_is_inconclusive() {
         let mut b = Builder::new(Workload::L);
-        b.enqueue(1, "c1", OpType::Ok, Some(1)).claim(2, &[(1, 100)]).lease(2, F::Complete, 1, 100, OpType::Ok, None);
+        b.enqueue(1, "c1", OpType::Ok, Some(1))
+            .claim(2, &[(1, 100)])
+            .lease(2, F::Complete, 1, 100, OpType::Ok, None);
         let f = check(&b.build());
         assert_eq!(gap_kinds(&f), vec!["no_stale_attempt"]);
     }

@@ -42,7 +42,10 @@ fn unique_tokens(grants: &Grants, out: &mut Findings) {
             out.anomaly(
                 "duplicate_token",
                 Some(g.task),
-                format!("token {} granted twice: task {} and task {}", g.token, first.task, g.task),
+                format!(
+                    "token {} granted twice: task {} and task {}",
+                    g.token, first.task, g.task
+                ),
             );
         }
     }
@@ -67,7 +70,10 @@ fn real_time_order(grants: &Grants, out: &mut Findings) {
             out.anomaly(
                 "token_order",
                 Some(g.task),
-                format!("claim of task {} got token {} after token {} (task {}) was acknowledged", g.task, g.token, m.token, m.task),
+                format!(
+                    "claim of task {} got token {} after token {} (task {}) was acknowledged",
+                    g.task, g.token, m.token, m.task
+                ),
             );
         }
     }
@@ -75,7 +81,9 @@ fn real_time_order(grants: &Grants, out: &mut Findings) {
 
 fn stale_acknowledgements(ops: &[Operation<'_>], grants: &Grants, out: &mut Findings) {
     for op in ops.iter().filter(|op| op.f.is_lease_op()) {
-        let (Some(task), Some(token)) = (op.task(), op.token()) else { continue };
+        let (Some(task), Some(token)) = (op.task(), op.token()) else {
+            continue;
+        };
         if grants.is_stale_attempt(op) {
             out.count("stale_attempts", 1);
         }
@@ -86,7 +94,11 @@ fn stale_acknowledgements(ops: &[Operation<'_>], grants: &Grants, out: &mut Find
             out.anomaly(
                 "stale_token_accepted",
                 Some(task),
-                format!("{} of task {task} with token {token} acknowledged after token {} was granted", op.f.name(), newer.token),
+                format!(
+                    "{} of task {task} with token {token} acknowledged after token {} was granted",
+                    op.f.name(),
+                    newer.token
+                ),
             );
         }
     }
@@ -104,15 +116,24 @@ fn completions(history: &History, ops: &[Operation<'_>], out: &mut Findings) {
     out.count("completed_tasks", tokens.len() as u64);
     for (&task, set) in &tokens {
         if set.len() > 1 {
-            out.anomaly("double_complete", Some(task), format!("task {task} completed with tokens {set:?}"));
+            out.anomaly(
+                "double_complete",
+                Some(task),
+                format!("task {task} completed with tokens {set:?}"),
+            );
         }
-        let final_token = history.final_state().and_then(|f| f.tasks.get(&task)).and_then(|t| t.token);
+        let final_token = history
+            .final_state()
+            .and_then(|f| f.tasks.get(&task))
+            .and_then(|t| t.token);
         if let Some(final_token) = final_token {
             for &t in set.iter().filter(|&&t| t != final_token) {
                 out.anomaly(
                     "complete_not_final_token",
                     Some(task),
-                    format!("task {task} completed with token {t} but its final token is {final_token}"),
+                    format!(
+                        "task {task} completed with token {t} but its final token is {final_token}"
+                    ),
                 );
             }
         }
@@ -154,7 +175,10 @@ mod tests {
             .claim(3, &[(1, 200)])
             .lease(3, F::Complete, 1, 200, OpType::Ok, None)
             .op(2, OpType::Ok, F::Complete, Default::default());
-        let f = check(&b.finish(&[(1, TaskState::Succeeded, Some(200), "c1")], &NODES_OK).build());
+        let f = check(
+            &b.finish(&[(1, TaskState::Succeeded, Some(200), "c1")], &NODES_OK)
+                .build(),
+        );
         assert!(f.kinds().contains(&"double_complete"), "{f:?}");
         assert!(!f.kinds().contains(&"stale_token_accepted"), "{f:?}");
     }

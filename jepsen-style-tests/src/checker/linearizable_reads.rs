@@ -96,7 +96,13 @@ fn apply(set: States, effect: Effect) -> States {
     let running = has(set, Running);
     let announced = |s: Option<TaskState>, otherwise: States| s.map_or(otherwise, bit);
     match effect {
-        Effect::Create => (if set & ABSENT != 0 { bits(&[Queued, Scheduled]) } else { 0 }) | (set & !ABSENT),
+        Effect::Create => {
+            (if set & ABSENT != 0 {
+                bits(&[Queued, Scheduled])
+            } else {
+                0
+            }) | (set & !ABSENT)
+        }
         Effect::Claim if has(set, Queued) => bit(Running),
         Effect::Heartbeat if running => bit(Running),
         Effect::Complete if running || has(set, Succeeded) => bit(Succeeded),
@@ -104,7 +110,11 @@ fn apply(set: States, effect: Effect) -> States {
         Effect::Release(s) if running => announced(s, bits(&[Queued, Scheduled])),
         Effect::Cancel(s) => {
             let unfinished = set & bits(&[Scheduled, Queued, Running]);
-            let cancelled = if unfinished != 0 { announced(s, bit(Cancelled) | (unfinished & bit(Running))) } else { 0 };
+            let cancelled = if unfinished != 0 {
+                announced(s, bit(Cancelled) | (unfinished & bit(Running)))
+            } else {
+                0
+            };
             cancelled | (set & !unfinished & !ABSENT)
         }
         Effect::Read(s) if has(set, s) => bit(s),
@@ -140,7 +150,11 @@ impl Searcher<'_> {
             return Search::Unknown;
         }
         let unplaced = |i: usize| placed & (1u128 << i) == 0;
-        let cutoff = (0..self.ops.len()).filter(|&i| unplaced(i)).map(|i| self.ops[i].end).min().unwrap_or(u64::MAX);
+        let cutoff = (0..self.ops.len())
+            .filter(|&i| unplaced(i))
+            .map(|i| self.ops[i].end)
+            .min()
+            .unwrap_or(u64::MAX);
         let mut result = Search::Violation;
         for i in (0..self.ops.len()).filter(|&i| unplaced(i) && self.ops[i].start < cutoff) {
             let next = apply(set, self.ops[i].effect);
@@ -160,7 +174,12 @@ impl Searcher<'_> {
 fn task_op(op: &Operation<'_>, effect: Effect) -> Option<TaskOp> {
     match op.outcome() {
         Outcome::Fail => None,
-        outcome => Some(TaskOp { start: op.start(), end: op.end(), required: outcome == Outcome::Ok, effect }),
+        outcome => Some(TaskOp {
+            start: op.start(),
+            end: op.end(),
+            required: outcome == Outcome::Ok,
+            effect,
+        }),
     }
 }
 
@@ -168,10 +187,17 @@ pub fn check(history: &History) -> Findings {
     let mut out = Findings::new(PROPERTY);
     let ops = operations(history);
     // A claim with an unknown answer may have taken any queued task.
-    let unknown_claims = ops.iter().any(|op| op.f == F::Claim && op.outcome() == Outcome::Info);
+    let unknown_claims = ops
+        .iter()
+        .any(|op| op.f == F::Claim && op.outcome() == Outcome::Info);
     let client_task: BTreeMap<&str, u64> = history
         .final_state()
-        .map(|f| f.tasks.iter().filter_map(|(&id, t)| Some((t.client_id.as_deref()?, id))).collect())
+        .map(|f| {
+            f.tasks
+                .iter()
+                .filter_map(|(&id, t)| Some((t.client_id.as_deref()?, id)))
+                .collect()
+        })
         .unwrap_or_default();
 
     let mut per_task: BTreeMap<u64, Vec<TaskOp>> = BTreeMap::new();
@@ -185,13 +211,20 @@ pub fn check(history: &History) -> Findings {
         match op.f {
             F::Enqueue => {
                 let client = op.invoke.value.client_id.as_deref().unwrap_or_default();
-                let task = op.result().and_then(|v| v.task).or_else(|| client_task.get(client).copied());
+                let task = op
+                    .result()
+                    .and_then(|v| v.task)
+                    .or_else(|| client_task.get(client).copied());
                 if let Some(task) = task {
                     push(task, task_op(op, Effect::Create));
                 }
             }
             F::Claim => {
-                for c in op.result().and_then(|v| v.claimed.as_deref()).unwrap_or_default() {
+                for c in op
+                    .result()
+                    .and_then(|v| v.claimed.as_deref())
+                    .unwrap_or_default()
+                {
                     push(c.task, task_op(op, Effect::Claim));
                 }
             }
@@ -215,19 +248,45 @@ pub fn check(history: &History) -> Findings {
     }
 
     for (task, task_ops) in per_task {
-        if !task_ops.iter().any(|op| matches!(op.effect, Effect::Read(_))) {
+        if !task_ops
+            .iter()
+            .any(|op| matches!(op.effect, Effect::Read(_)))
+        {
             continue;
         }
         out.count("tasks_read", 1);
         if task_ops.len() > OPS_PER_TASK_MAX {
-            out.gap("too_many_ops", Some(task), format!("task {task} has {} operations (limit {OPS_PER_TASK_MAX})", task_ops.len()));
+            out.gap(
+                "too_many_ops",
+                Some(task),
+                format!(
+                    "task {task} has {} operations (limit {OPS_PER_TASK_MAX})",
+                    task_ops.len()
+                ),
+            );
             continue;
         }
-        let created = task_ops.iter().any(|op| matches!(op.effect, Effect::Create));
+        let created = task_ops
+            .iter()
+            .any(|op| matches!(op.effect, Effect::Create));
         // Without its enqueue in the history, the task may start in any unfinished state.
-        let initial = if created { ABSENT } else { bits(&[TaskState::Scheduled, TaskState::Queued]) };
-        let required = task_ops.iter().enumerate().filter(|(_, op)| op.required).fold(0u128, |m, (i, _)| m | (1 << i));
-        let mut searcher = Searcher { ops: &task_ops, unknown_claims, required, seen: HashSet::new(), steps: 0 };
+        let initial = if created {
+            ABSENT
+        } else {
+            bits(&[TaskState::Scheduled, TaskState::Queued])
+        };
+        let required = task_ops
+            .iter()
+            .enumerate()
+            .filter(|(_, op)| op.required)
+            .fold(0u128, |m, (i, _)| m | (1 << i));
+        let mut searcher = Searcher {
+            ops: &task_ops,
+            unknown_claims,
+            required,
+            seen: HashSet::new(),
+            steps: 0,
+        };
         match searcher.run(0, closure(initial, unknown_claims)) {
             Search::Linearizable => out.count("linearizable", 1),
             Search::Unknown => out.gap(
@@ -243,7 +302,11 @@ pub fn check(history: &History) -> Findings {
                         _ => None,
                     })
                     .collect();
-                out.anomaly("non_linearizable_read", Some(task), format!("task {task}: reads {reads:?} fit no order of its operations"));
+                out.anomaly(
+                    "non_linearizable_read",
+                    Some(task),
+                    format!("task {task}: reads {reads:?} fit no order of its operations"),
+                );
             }
         }
     }
@@ -289,7 +352,8 @@ mod tests {
     #[test]
     fn reading_a_task_before_its_enqueue_was_invoked_is_detected() {
         let mut b = Builder::new(Workload::R);
-        b.read(3, 1, TaskState::Queued).enqueue(1, "c1", OpType::Ok, Some(1));
+        b.read(3, 1, TaskState::Queued)
+            .enqueue(1, "c1", OpType::Ok, Some(1));
         let f = check(&b.build());
         assert_eq!(f.kinds(), vec!["non_linearizable_read"]);
     }

@@ -17,14 +17,25 @@ pub const PROPERTY: &str = "lost";
 pub fn check(history: &History) -> Findings {
     let mut out = Findings::new(PROPERTY);
     let Some(fin) = history.final_state() else {
-        out.gap("no_final_state", None, "the history has no final-state record");
+        out.gap(
+            "no_final_state",
+            None,
+            "the history has no final-state record",
+        );
         return out;
     };
     let ops = operations(history);
     // Tasks the workload tried to cancel (any outcome but a definite failure).
-    let cancelled: BTreeSet<u64> =
-        ops.iter().filter(|op| op.f == F::Cancel && op.outcome() != Outcome::Fail).filter_map(|op| op.task()).collect();
-    let final_clients: BTreeSet<&str> = fin.tasks.values().filter_map(|t| t.client_id.as_deref()).collect();
+    let cancelled: BTreeSet<u64> = ops
+        .iter()
+        .filter(|op| op.f == F::Cancel && op.outcome() != Outcome::Fail)
+        .filter_map(|op| op.task())
+        .collect();
+    let final_clients: BTreeSet<&str> = fin
+        .tasks
+        .values()
+        .filter_map(|t| t.client_id.as_deref())
+        .collect();
 
     for op in ops.iter().filter(|op| op.f == F::Enqueue) {
         let client = op.invoke.value.client_id.as_deref().unwrap_or_default();
@@ -33,13 +44,24 @@ pub fn check(history: &History) -> Findings {
                 out.count("acknowledged", 1);
                 let task = op.result().and_then(|v| v.task).unwrap_or_default();
                 match fin.tasks.get(&task) {
-                    None => out.anomaly("lost", Some(task), format!("enqueue of {client} acknowledged as task {task}, absent at the end")),
+                    None => out.anomaly(
+                        "lost",
+                        Some(task),
+                        format!(
+                            "enqueue of {client} acknowledged as task {task}, absent at the end"
+                        ),
+                    ),
                     Some(t) if t.state == TaskState::Succeeded => out.count("succeeded", 1),
-                    Some(t) if t.state == TaskState::Cancelled && cancelled.contains(&task) => out.count("cancelled", 1),
+                    Some(t) if t.state == TaskState::Cancelled && cancelled.contains(&task) => {
+                        out.count("cancelled", 1)
+                    }
                     Some(t) => out.anomaly(
                         "not_succeeded",
                         Some(task),
-                        format!("acknowledged task {task} ({client}) ends {}", t.state.name()),
+                        format!(
+                            "acknowledged task {task} ({client}) ends {}",
+                            t.state.name()
+                        ),
                     ),
                 }
             }

@@ -61,15 +61,29 @@ pub struct Findings {
 
 impl Findings {
     pub fn new(property: &'static str) -> Self {
-        Self { property, anomalies: Vec::new(), gaps: Vec::new(), counts: BTreeMap::new(), examples: BTreeMap::new() }
+        Self {
+            property,
+            anomalies: Vec::new(),
+            gaps: Vec::new(),
+            counts: BTreeMap::new(),
+            examples: BTreeMap::new(),
+        }
     }
 
     pub fn anomaly(&mut self, kind: &'static str, task: Option<u64>, detail: impl Into<String>) {
-        self.anomalies.push(Anomaly { kind, task, detail: detail.into() });
+        self.anomalies.push(Anomaly {
+            kind,
+            task,
+            detail: detail.into(),
+        });
     }
 
     pub fn gap(&mut self, kind: &'static str, task: Option<u64>, detail: impl Into<String>) {
-        self.gaps.push(Anomaly { kind, task, detail: detail.into() });
+        self.gaps.push(Anomaly {
+            kind,
+            task,
+            detail: detail.into(),
+        });
     }
 
     pub fn count(&mut self, name: &'static str, n: u64) {
@@ -112,5 +126,9 @@ pub fn check_all(history: &History) -> Vec<Findings> {
 }
 
 pub fn overall(findings: &[Findings]) -> Verdict {
-    findings.iter().map(Findings::verdict).max().unwrap_or(Verdict::Valid)
+    findings
+        .iter()
+        .map(Findings::verdict)
+        .max()
+        .unwrap_or(Verdict::Valid)
 }

@@ -37,7 +37,10 @@ pub fn check(history: &History) -> Findings {
                 }
             }
             (F::Claim, Outcome::Ok) => {
-                for c in result.and_then(|v| v.claimed.as_deref()).unwrap_or_default() {
+                for c in result
+                    .and_then(|v| v.claimed.as_deref())
+                    .unwrap_or_default()
+                {
                     observed.insert(c.task);
                     if let Some(client) = c.client_id.as_deref() {
                         pairs.insert((c.task, client));
@@ -73,12 +76,20 @@ pub fn check(history: &History) -> Findings {
     for (client, tasks) in &tasks_of {
         if tasks.len() > 1 {
             let first = tasks.iter().next().copied();
-            out.anomaly("duplicate_task", first, format!("client id {client} yielded tasks {tasks:?}"));
+            out.anomaly(
+                "duplicate_task",
+                first,
+                format!("client id {client} yielded tasks {tasks:?}"),
+            );
         }
     }
     for (task, clients) in &clients_of {
         if clients.len() > 1 {
-            out.anomaly("client_mismatch", Some(*task), format!("task {task} seen with client ids {clients:?}"));
+            out.anomaly(
+                "client_mismatch",
+                Some(*task),
+                format!("task {task} seen with client ids {clients:?}"),
+            );
         }
     }
     out.count("observed_tasks", observed.len() as u64);

@@ -14,7 +14,11 @@ pub const PROPERTY: &str = "stuck";
 pub fn check(history: &History) -> Findings {
     let mut out = Findings::new(PROPERTY);
     let Some(fin) = history.final_state() else {
-        out.gap("no_final_state", None, "the history has no final-state record");
+        out.gap(
+            "no_final_state",
+            None,
+            "the history has no final-state record",
+        );
         return out;
     };
     if fin.nodes.is_empty() {
@@ -26,16 +30,32 @@ pub fn check(history: &History) -> Findings {
     match leaders.iter().next() {
         Some(Some(leader)) if leaders.len() == 1 && fin.nodes.iter().any(|n| n.id == *leader) => {}
         _ if fin.nodes.is_empty() => {}
-        _ => out.anomaly("no_single_leader", None, format!("nodes name leaders {leaders:?}")),
+        _ => out.anomaly(
+            "no_single_leader",
+            None,
+            format!("nodes name leaders {leaders:?}"),
+        ),
     }
     let applied: BTreeSet<u64> = fin.nodes.iter().map(|n| n.applied_index).collect();
     if applied.len() > 1 {
-        out.anomaly("applied_index_differs", None, format!("applied indexes {applied:?}"));
+        out.anomaly(
+            "applied_index_differs",
+            None,
+            format!("applied indexes {applied:?}"),
+        );
     }
     let hashes: BTreeSet<&str> = fin.nodes.iter().map(|n| n.state_hash.as_str()).collect();
     if hashes.len() > 1 {
-        let detail: Vec<String> = fin.nodes.iter().map(|n| format!("n{}={}", n.id, n.state_hash)).collect();
-        out.anomaly("state_hash_differs", None, format!("state hashes differ: {}", detail.join(", ")));
+        let detail: Vec<String> = fin
+            .nodes
+            .iter()
+            .map(|n| format!("n{}={}", n.id, n.state_hash))
+            .collect();
+        out.anomaly(
+            "state_hash_differs",
+            None,
+            format!("state hashes differ: {}", detail.join(", ")),
+        );
     }
 
     let acknowledged: BTreeSet<u64> = operations(history)
@@ -48,7 +68,11 @@ pub fn check(history: &History) -> Findings {
             continue;
         }
         if acknowledged.contains(&task) {
-            out.anomaly("unfinished", Some(task), format!("acknowledged task {task} is still {}", t.state.name()));
+            out.anomaly(
+                "unfinished",
+                Some(task),
+                format!("acknowledged task {task} is still {}", t.state.name()),
+            );
         } else {
             // An unknown-outcome enqueue left behind: worth seeing, not a broken promise.
             out.count("unfinished_unacknowledged", 1);

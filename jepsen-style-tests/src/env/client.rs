@@ -9,7 +9,12 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The node's status with its state hash, or `None` when it does not answer in time.
 pub async fn status(http: &reqwest::Client, url: &str) -> Option<ClusterStatus> {
-    let resp = http.get(format!("{url}/v1/cluster?state_hash=true")).timeout(PROBE_TIMEOUT).send().await.ok()?;
+    let resp = http
+        .get(format!("{url}/v1/cluster?state_hash=true"))
+        .timeout(PROBE_TIMEOUT)
+        .send()
+        .await
+        .ok()?;
     if !resp.status().is_success() {
         return None;
     }

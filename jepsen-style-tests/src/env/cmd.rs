@@ -7,7 +7,10 @@ use std::process::{Command, Stdio};
 use super::EnvError;
 
 fn describe(program: &str, args: &[&str]) -> String {
-    std::iter::once(program).chain(args.iter().copied()).collect::<Vec<_>>().join(" ")
+    std::iter::once(program)
+        .chain(args.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Runs `program args...` to completion; returns its stdout.
@@ -16,15 +19,26 @@ pub fn run(program: &str, args: &[&str]) -> Result<String, EnvError> {
 }
 
 /// Like [`run`], feeding `stdin` (e.g. an nft script for `nft -f -`).
-pub fn run_with_stdin(program: &str, args: &[&str], stdin: Option<&str>) -> Result<String, EnvError> {
+pub fn run_with_stdin(
+    program: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Result<String, EnvError> {
     let cmd = describe(program, args);
     let mut child = Command::new(program)
         .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|source| EnvError::Spawn { cmd: cmd.clone(), source })?;
+        .map_err(|source| EnvError::Spawn {
+            cmd: cmd.clone(),
+            source,
+        })?;
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
         pipe.write_all(text.as_bytes())?;
         // Dropping the pipe closes it: nft reads to end of file.
@@ -45,7 +59,12 @@ pub fn in_ns(ns: &str, program: &str, args: &[&str]) -> Result<String, EnvError>
     in_ns_with_stdin(ns, program, args, None)
 }
 
-pub fn in_ns_with_stdin(ns: &str, program: &str, args: &[&str], stdin: Option<&str>) -> Result<String, EnvError> {
+pub fn in_ns_with_stdin(
+    ns: &str,
+    program: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Result<String, EnvError> {
     let mut full = vec!["netns", "exec", ns, program];
     full.extend_from_slice(args);
     run_with_stdin("ip", &full, stdin)

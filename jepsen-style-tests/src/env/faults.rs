@@ -31,9 +31,21 @@ pub struct FaultEvent {
 }
 
 impl FaultEvent {
-    pub fn new(phase: NemesisType, kind: &str, targets: Vec<String>, epoch: Instant, effective: bool) -> FaultEvent {
+    pub fn new(
+        phase: NemesisType,
+        kind: &str,
+        targets: Vec<String>,
+        epoch: Instant,
+        effective: bool,
+    ) -> FaultEvent {
         let time_ms = u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        FaultEvent { phase, kind: kind.to_owned(), targets, time_ms, effective }
+        FaultEvent {
+            phase,
+            kind: kind.to_owned(),
+            targets,
+            time_ms,
+            effective,
+        }
     }
 
     pub fn to_record(&self, index: u64, fault_id: u64) -> NemesisRecord {
@@ -42,7 +54,11 @@ impl FaultEvent {
             time_ms: self.time_ms,
             process: NEMESIS_PROCESS.to_owned(),
             kind: self.phase,
-            fault: Fault { id: fault_id, kind: self.kind.clone(), targets: self.targets.clone() },
+            fault: Fault {
+                id: fault_id,
+                kind: self.kind.clone(),
+                targets: self.targets.clone(),
+            },
             effective: self.effective,
         }
     }
@@ -59,7 +75,11 @@ pub struct Partitions {
 
 impl Partitions {
     pub fn new(nodes: usize, epoch: Instant) -> Partitions {
-        Partitions { nodes, epoch, active: None }
+        Partitions {
+            nodes,
+            epoch,
+            active: None,
+        }
     }
 
     /// Cuts `node` off from every other node.
@@ -84,8 +104,10 @@ impl Partitions {
         let mut effective = true;
         for node in 1..=self.nodes {
             let group = groups.iter().find(|g| g.contains(&node));
-            let blocked: Vec<String> =
-                (1..=self.nodes).filter(|p| *p != node && group.is_none_or(|g| !g.contains(p))).map(net::node_ip).collect();
+            let blocked: Vec<String> = (1..=self.nodes)
+                .filter(|p| *p != node && group.is_none_or(|g| !g.contains(p)))
+                .map(net::node_ip)
+                .collect();
             if blocked.is_empty() {
                 continue;
             }
@@ -97,11 +119,27 @@ impl Partitions {
             cmd::in_ns_with_stdin(&ns, "nft", &["-f", "-"], Some(&script))?;
             // Trust the kernel's listing, not our script: `effective` must mean installed.
             let listed = cmd::in_ns(&ns, "nft", &["list", "table", "inet", NFT_TABLE])?;
-            effective &= listed.contains("drop") && blocked.iter().all(|ip| listed.contains(ip.as_str()));
+            effective &=
+                listed.contains("drop") && blocked.iter().all(|ip| listed.contains(ip.as_str()));
         }
-        let targets = vec![groups.iter().map(|g| g.iter().map(|n| net::ns_name(*n)).collect::<Vec<_>>().join(",")).collect::<Vec<_>>().join("|")];
+        let targets = vec![groups
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .map(|n| net::ns_name(*n))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect::<Vec<_>>()
+            .join("|")];
         self.active = Some((kind.to_owned(), targets.clone()));
-        Ok(FaultEvent::new(NemesisType::Start, kind, targets, self.epoch, effective))
+        Ok(FaultEvent::new(
+            NemesisType::Start,
+            kind,
+            targets,
+            self.epoch,
+            effective,
+        ))
     }
 
     /// Removes every partition rule; the stop record names the partition it ends.
@@ -112,8 +150,17 @@ impl Partitions {
             let listed = cmd::in_ns(&net::ns_name(node), "nft", &["list", "ruleset"])?;
             effective &= !listed.contains(NFT_TABLE);
         }
-        let (kind, targets) = self.active.take().unwrap_or_else(|| ("partition".to_owned(), Vec::new()));
-        Ok(FaultEvent::new(NemesisType::Stop, &kind, targets, self.epoch, effective))
+        let (kind, targets) = self
+            .active
+            .take()
+            .unwrap_or_else(|| ("partition".to_owned(), Vec::new()));
+        Ok(FaultEvent::new(
+            NemesisType::Stop,
+            &kind,
+            targets,
+            self.epoch,
+            effective,
+        ))
     }
 
     fn clear_rules(&self) -> Result<(), EnvError> {

@@ -22,7 +22,11 @@ pub enum EnvError {
     #[error("`{cmd}` could not be started: {source}")]
     Spawn { cmd: String, source: std::io::Error },
     #[error("`{cmd}` failed ({status}): {stderr}")]
-    Command { cmd: String, status: String, stderr: String },
+    Command {
+        cmd: String,
+        status: String,
+        stderr: String,
+    },
     #[error("refusing to change the network outside the sandbox (run through sandbox::enter)")]
     NotSandboxed,
     #[error("no node {0} (nodes are 1..={1})")]

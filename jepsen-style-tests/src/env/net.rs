@@ -41,7 +41,16 @@ fn guard() -> Result<(), EnvError> {
 pub fn create_bridge() -> Result<(), EnvError> {
     guard()?;
     cmd::run("ip", &["link", "add", BRIDGE, "type", "bridge"])?;
-    cmd::run("ip", &["addr", "add", &format!("{HARNESS_IP}/{PREFIX_LEN}"), "dev", BRIDGE])?;
+    cmd::run(
+        "ip",
+        &[
+            "addr",
+            "add",
+            &format!("{HARNESS_IP}/{PREFIX_LEN}"),
+            "dev",
+            BRIDGE,
+        ],
+    )?;
     cmd::run("ip", &["link", "set", BRIDGE, "up"])?;
     Ok(())
 }
@@ -56,10 +65,25 @@ pub fn create_node_ns(node: usize) -> Result<(), EnvError> {
     let host_end = format!("tsv{node}");
     let ns_end = format!("tse{node}");
     cmd::run("ip", &["netns", "add", &ns])?;
-    cmd::run("ip", &["link", "add", &host_end, "type", "veth", "peer", "name", &ns_end])?;
+    cmd::run(
+        "ip",
+        &[
+            "link", "add", &host_end, "type", "veth", "peer", "name", &ns_end,
+        ],
+    )?;
     cmd::run("ip", &["link", "set", &ns_end, "netns", &ns])?;
     cmd::run("ip", &["link", "set", &host_end, "master", BRIDGE, "up"])?;
-    cmd::in_ns(&ns, "ip", &["addr", "add", &format!("{}/{PREFIX_LEN}", node_ip(node)), "dev", &ns_end])?;
+    cmd::in_ns(
+        &ns,
+        "ip",
+        &[
+            "addr",
+            "add",
+            &format!("{}/{PREFIX_LEN}", node_ip(node)),
+            "dev",
+            &ns_end,
+        ],
+    )?;
     cmd::in_ns(&ns, "ip", &["link", "set", &ns_end, "up"])?;
     cmd::in_ns(&ns, "ip", &["link", "set", "lo", "up"])?;
     Ok(())

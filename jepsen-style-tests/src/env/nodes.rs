@@ -52,7 +52,11 @@ impl Nodes {
         for node in 1..=cfg.count {
             net::create_node_ns(node)?;
         }
-        let mut nodes = Nodes { procs: (0..cfg.count).map(|_| None).collect(), cfg, epoch: Instant::now() };
+        let mut nodes = Nodes {
+            procs: (0..cfg.count).map(|_| None).collect(),
+            cfg,
+            epoch: Instant::now(),
+        };
         for node in 1..=nodes.cfg.count {
             nodes.start(node)?;
         }
@@ -77,7 +81,9 @@ impl Nodes {
     }
 
     pub fn running(&self) -> Vec<usize> {
-        (1..=self.cfg.count).filter(|n| self.procs[n - 1].is_some()).collect()
+        (1..=self.cfg.count)
+            .filter(|n| self.procs[n - 1].is_some())
+            .collect()
     }
 
     fn check(&self, node: usize) -> Result<(), EnvError> {
@@ -88,7 +94,10 @@ impl Nodes {
     }
 
     fn peers(&self) -> String {
-        (1..=self.cfg.count).map(|n| format!("{n}={}", net::node_url(n))).collect::<Vec<_>>().join(",")
+        (1..=self.cfg.count)
+            .map(|n| format!("{n}={}", net::node_url(n)))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// Starts node `node` in its namespace; its data directory survives restarts.
@@ -98,7 +107,10 @@ impl Nodes {
             return Err(EnvError::AlreadyRunning(node));
         }
         let data = self.cfg.run_dir.join(format!("node-{node}"));
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path(node))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(node))?;
         let listen = format!("{}:{}", net::node_ip(node), net::NODE_PORT);
         // `ip netns exec` execs the program in place, so the child's pid is the node's:
         // signals sent to it reach the node itself.
@@ -106,7 +118,14 @@ impl Nodes {
             .args(["netns", "exec", &net::ns_name(node)])
             .arg(&self.cfg.bin)
             .arg("node")
-            .args(["--id", &node.to_string(), "--listen", &listen, "--peers", &self.peers()])
+            .args([
+                "--id",
+                &node.to_string(),
+                "--listen",
+                &listen,
+                "--peers",
+                &self.peers(),
+            ])
             .arg("--data-dir")
             .arg(&data)
             .args(["--cluster-secret", &self.cfg.cluster_secret])
@@ -120,7 +139,10 @@ impl Nodes {
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .map_err(|source| EnvError::Spawn { cmd: format!("ip netns exec n{node} {}", self.cfg.bin.display()), source })?;
+            .map_err(|source| EnvError::Spawn {
+                cmd: format!("ip netns exec n{node} {}", self.cfg.bin.display()),
+                source,
+            })?;
         self.procs[node - 1] = Some(child);
         Ok(())
     }
@@ -128,17 +150,31 @@ impl Nodes {
     /// SIGKILL: nothing that was not already durable survives.
     pub fn kill(&mut self, node: usize) -> Result<FaultEvent, EnvError> {
         self.check(node)?;
-        let mut child = self.procs[node - 1].take().ok_or(EnvError::NotRunning(node))?;
+        let mut child = self.procs[node - 1]
+            .take()
+            .ok_or(EnvError::NotRunning(node))?;
         child.kill()?;
         // Reaped: the process is verifiably gone.
         let effective = child.wait().is_ok();
-        Ok(FaultEvent::new(NemesisType::Start, "kill", vec![net::ns_name(node)], self.epoch, effective))
+        Ok(FaultEvent::new(
+            NemesisType::Start,
+            "kill",
+            vec![net::ns_name(node)],
+            self.epoch,
+            effective,
+        ))
     }
 
     /// Starts a killed node again; the stop record of its `kill` fault.
     pub fn restart(&mut self, node: usize) -> Result<FaultEvent, EnvError> {
         self.start(node)?;
-        Ok(FaultEvent::new(NemesisType::Stop, "kill", vec![net::ns_name(node)], self.epoch, true))
+        Ok(FaultEvent::new(
+            NemesisType::Stop,
+            "kill",
+            vec![net::ns_name(node)],
+            self.epoch,
+            true,
+        ))
     }
 
     /// SIGSTOP: the node keeps its sockets but answers nothing, like a long GC pause.
@@ -146,7 +182,13 @@ impl Nodes {
         let pid = self.pid(node)?;
         cmd::run("kill", &["-STOP", &pid.to_string()])?;
         let effective = wait_state(pid, true);
-        Ok(FaultEvent::new(NemesisType::Start, "pause", vec![net::ns_name(node)], self.epoch, effective))
+        Ok(FaultEvent::new(
+            NemesisType::Start,
+            "pause",
+            vec![net::ns_name(node)],
+            self.epoch,
+            effective,
+        ))
     }
 
     /// SIGCONT.
@@ -154,12 +196,21 @@ impl Nodes {
         let pid = self.pid(node)?;
         cmd::run("kill", &["-CONT", &pid.to_string()])?;
         let effective = wait_state(pid, false);
-        Ok(FaultEvent::new(NemesisType::Stop, "pause", vec![net::ns_name(node)], self.epoch, effective))
+        Ok(FaultEvent::new(
+            NemesisType::Stop,
+            "pause",
+            vec![net::ns_name(node)],
+            self.epoch,
+            effective,
+        ))
     }
 
     fn pid(&self, node: usize) -> Result<u32, EnvError> {
         self.check(node)?;
-        self.procs[node - 1].as_ref().map(Child::id).ok_or(EnvError::NotRunning(node))
+        self.procs[node - 1]
+            .as_ref()
+            .map(Child::id)
+            .ok_or(EnvError::NotRunning(node))
     }
 
     /// The last `lines` lines of a node's log, for error messages.

@@ -11,8 +11,8 @@
 //! sandbox is gone its namespaces are freed: there is nothing to clean up, even after a
 //! panic or Ctrl-C.
 
-use std::path::Path;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::Command;
 
 use super::{cmd, EnvError};
@@ -21,8 +21,16 @@ use super::{cmd, EnvError};
 pub const SANDBOX_ENV: &str = "TASKSWARM_JEPSEN_SANDBOX";
 /// Where `ip netns` keeps its handles; a tmpfs private to the sandbox's mount namespace.
 pub const NETNS_DIR: &str = "/run/netns";
-const UNSHARE_FLAGS: [&str; 8] =
-    ["--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc", "--propagation", "private"];
+const UNSHARE_FLAGS: [&str; 8] = [
+    "--net",
+    "--mount",
+    "--pid",
+    "--fork",
+    "--kill-child",
+    "--mount-proc",
+    "--propagation",
+    "private",
+];
 
 pub fn inside() -> bool {
     std::env::var_os(SANDBOX_ENV).is_some()
@@ -36,8 +44,16 @@ pub fn enter() -> Result<(), EnvError> {
         return prepare();
     }
     let exe = std::env::current_exe()?;
-    let source = Command::new("unshare").args(UNSHARE_FLAGS).arg(&exe).args(std::env::args_os().skip(1)).env(SANDBOX_ENV, "1").exec();
-    Err(EnvError::Spawn { cmd: "unshare".into(), source })
+    let source = Command::new("unshare")
+        .args(UNSHARE_FLAGS)
+        .arg(&exe)
+        .args(std::env::args_os().skip(1))
+        .env(SANDBOX_ENV, "1")
+        .exec();
+    Err(EnvError::Spawn {
+        cmd: "unshare".into(),
+        source,
+    })
 }
 
 fn prepare() -> Result<(), EnvError> {

@@ -21,6 +21,8 @@ impl StateMachine {
             channel: channel.to_owned(),
             message: message.to_owned(),
         });
-        Ok(Reply::Broadcast { seq: self.last_broadcast_seq })
+        Ok(Reply::Broadcast {
+            seq: self.last_broadcast_seq,
+        })
     }
 }

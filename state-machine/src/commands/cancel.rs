@@ -21,12 +21,23 @@ impl StateMachine {
                     self.update(id, |t| t.cancel_requested = true);
                     self.emit(id, EventKind::CancelRequested);
                 }
-                Ok(Reply::CancelRecorded { state: TaskState::Running })
+                Ok(Reply::CancelRecorded {
+                    state: TaskState::Running,
+                })
             }
             TaskState::Queued | TaskState::Scheduled => {
-                self.finish(id, TaskState::Cancelled, Some(TaskError::new(error_code::CANCELLED, "cancelled before it ran")));
+                self.finish(
+                    id,
+                    TaskState::Cancelled,
+                    Some(TaskError::new(
+                        error_code::CANCELLED,
+                        "cancelled before it ran",
+                    )),
+                );
                 self.emit(id, EventKind::Cancelled);
-                Ok(Reply::CancelRecorded { state: TaskState::Cancelled })
+                Ok(Reply::CancelRecorded {
+                    state: TaskState::Cancelled,
+                })
             }
             _ => unreachable!("all states are covered above"),
         }

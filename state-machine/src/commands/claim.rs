@@ -17,7 +17,9 @@ impl StateMachine {
         let sets = self.candidate_sets(claim);
         let mut claimed = Vec::new();
         while claimed.len() < claim.max as usize {
-            let Some(key) = self.best_ready(&sets, claim.min_priority) else { break };
+            let Some(key) = self.best_ready(&sets, claim.min_priority) else {
+                break;
+            };
             // A timeout may have passed since the last tick: fire it instead of handing
             // out a task that is already expired.
             if self.fire_overdue(key.id).is_some() {
@@ -55,7 +57,12 @@ impl StateMachine {
                 }
                 None => {
                     let from = (queue.clone(), String::new());
-                    sets.extend(self.ready.range(from..).take_while(|(k, _)| &k.0 == queue).map(|(k, _)| k.clone()));
+                    sets.extend(
+                        self.ready
+                            .range(from..)
+                            .take_while(|(k, _)| &k.0 == queue)
+                            .map(|(k, _)| k.clone()),
+                    );
                 }
             }
         }
@@ -80,7 +87,10 @@ impl StateMachine {
         let expires = now.saturating_add(lease_ms);
         self.update(id, |t| {
             assert_eq!(t.state, TaskState::Queued, "only a queued task is claimed");
-            assert!(t.attempt < t.max_attempts, "a queued task has an attempt left");
+            assert!(
+                t.attempt < t.max_attempts,
+                "a queued task has an attempt left"
+            );
             t.state = TaskState::Running;
             t.attempt += 1;
             t.ready_seq = 0;
@@ -107,7 +117,14 @@ impl StateMachine {
             expires_cluster_ms: expires,
             group: t.group.clone(),
         };
-        self.emit(id, EventKind::Claimed { worker: worker.to_owned(), token, attempt: claimed.attempt });
+        self.emit(
+            id,
+            EventKind::Claimed {
+                worker: worker.to_owned(),
+                token,
+                attempt: claimed.attempt,
+            },
+        );
         claimed
     }
 }
@@ -124,7 +141,10 @@ fn validate_claim(claim: &Claim) -> Result<(), crate::outcome::Rejection> {
     validate::key("worker", &claim.worker)?;
     validate::batch("queues", claim.queues.len(), limits::CLAIM_QUEUES_MAX)?;
     if claim.queues.is_empty() {
-        return Err(crate::outcome::Rejection::invalid("queues", "must name at least one queue"));
+        return Err(crate::outcome::Rejection::invalid(
+            "queues",
+            "must name at least one queue",
+        ));
     }
     for q in &claim.queues {
         validate::name("queues", q)?;
@@ -140,7 +160,12 @@ fn validate_claim(claim: &Claim) -> Result<(), crate::outcome::Rejection> {
         validate::lease_ms(ms)?;
     }
     if let Some(p) = claim.min_priority {
-        validate::range("min_priority", p, limits::PRIORITY_MIN, limits::PRIORITY_MAX)?;
+        validate::range(
+            "min_priority",
+            p,
+            limits::PRIORITY_MIN,
+            limits::PRIORITY_MAX,
+        )?;
     }
     Ok(())
 }

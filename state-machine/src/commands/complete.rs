@@ -14,7 +14,10 @@ impl StateMachine {
         validate::blob("result", result, limits::PAYLOAD_BYTES_MAX)?;
         match self.check_lease(id, token) {
             Ok(()) => {}
-            Err(Rejection::TaskFinished { state: TaskState::Succeeded, .. }) => {
+            Err(Rejection::TaskFinished {
+                state: TaskState::Succeeded,
+                ..
+            }) => {
                 return Ok(Reply::Completed { duplicate: true });
             }
             Err(e) => return Err(e),

@@ -13,7 +13,10 @@ impl StateMachine {
     pub(crate) fn configure(&mut self, retention_ms: u64, tasks_max: u64) -> CommandResult {
         validate::duration_ms("retention_ms", retention_ms)?;
         validate::range("tasks_max", tasks_max, 1, limits::TASKS_MAX_LIMIT)?;
-        let config = Config { retention_ms, tasks_max };
+        let config = Config {
+            retention_ms,
+            tasks_max,
+        };
         if config.retention_ms != self.config.retention_ms {
             let finished: Vec<_> = self.retention.iter().map(|(_, id)| *id).collect();
             for id in &finished {

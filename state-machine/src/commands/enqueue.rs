@@ -20,7 +20,9 @@ impl StateMachine {
         if tasks.is_empty() {
             return Err(Rejection::invalid("tasks", "must not be empty"));
         }
-        Ok(Reply::Enqueued(tasks.iter().map(|t| self.enqueue_one(t)).collect()))
+        Ok(Reply::Enqueued(
+            tasks.iter().map(|t| self.enqueue_one(t)).collect(),
+        ))
     }
 
     fn enqueue_one(&mut self, new: &NewTask) -> Result<Enqueued, Rejection> {
@@ -30,12 +32,20 @@ impl StateMachine {
                 let task = &self.tasks[&id];
                 // A repeat of an enqueue that joined through a coalesce key answers as it did.
                 let coalesced = task.idempotency_key.as_ref() != Some(key);
-                return Ok(Enqueued { id, created: false, coalesced, state: task.state });
+                return Ok(Enqueued {
+                    id,
+                    created: false,
+                    coalesced,
+                    state: task.state,
+                });
             }
         }
         if let Some(key) = &new.coalesce_key {
             if let Some(&id) = self.coalesce.get(&(new.queue.clone(), key.clone())) {
-                let remember = new.idempotency_key.clone().filter(|_| self.tasks[&id].joined_keys.len() < limits::JOIN_KEYS_MAX);
+                let remember = new
+                    .idempotency_key
+                    .clone()
+                    .filter(|_| self.tasks[&id].joined_keys.len() < limits::JOIN_KEYS_MAX);
                 if let Some(k) = &remember {
                     let previous = self.idempotency.insert(k.clone(), id);
                     assert!(previous.is_none(), "a retained key was looked up above");
@@ -45,14 +55,23 @@ impl StateMachine {
                     t.joined_keys.extend(remember);
                 });
                 self.emit(id, EventKind::Joined);
-                return Ok(Enqueued { id, created: false, coalesced: true, state: self.tasks[&id].state });
+                return Ok(Enqueued {
+                    id,
+                    created: false,
+                    coalesced: true,
+                    state: self.tasks[&id].state,
+                });
             }
         }
         if self.tasks.len() as u64 >= self.config.tasks_max {
-            return Err(Rejection::QueueFull { max: self.config.tasks_max });
+            return Err(Rejection::QueueFull {
+                max: self.config.tasks_max,
+            });
         }
         if !self.queue_admits(&new.queue) {
-            return Err(Rejection::TooManyQueues { max: limits::QUEUES_MAX as u64 });
+            return Err(Rejection::TooManyQueues {
+                max: limits::QUEUES_MAX as u64,
+            });
         }
 
         let id = TaskId(self.next_task_id);
@@ -70,7 +89,11 @@ impl StateMachine {
             kind: new.kind.clone(),
             payload: new.payload.clone(),
             priority: new.priority,
-            state: if scheduled { TaskState::Scheduled } else { TaskState::Queued },
+            state: if scheduled {
+                TaskState::Scheduled
+            } else {
+                TaskState::Queued
+            },
             attempt: 0,
             max_attempts: new.max_attempts.unwrap_or(limits::DEFAULT_MAX_ATTEMPTS),
             backoff: new.backoff.unwrap_or(Backoff {
@@ -107,7 +130,12 @@ impl StateMachine {
         if scheduled {
             self.emit(id, EventKind::Scheduled { run_at_wall_ms });
         }
-        Ok(Enqueued { id, created: true, coalesced: false, state })
+        Ok(Enqueued {
+            id,
+            created: true,
+            coalesced: false,
+            state,
+        })
     }
 }
 
@@ -115,7 +143,12 @@ fn validate_new_task(new: &NewTask) -> Result<(), Rejection> {
     validate::name("queue", &new.queue)?;
     validate::name("kind", &new.kind)?;
     validate::payload("payload", &new.payload)?;
-    validate::range("priority", new.priority, limits::PRIORITY_MIN, limits::PRIORITY_MAX)?;
+    validate::range(
+        "priority",
+        new.priority,
+        limits::PRIORITY_MIN,
+        limits::PRIORITY_MAX,
+    )?;
     validate::optional_key("idempotency_key", new.idempotency_key.as_deref())?;
     validate::optional_key("coalesce_key", new.coalesce_key.as_deref())?;
     validate::optional_key("group", new.group.as_deref())?;

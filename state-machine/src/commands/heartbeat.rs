@@ -12,7 +12,9 @@ impl StateMachine {
     pub(crate) fn heartbeat(&mut self, worker: &str, leases: &[LeaseBeat]) -> CommandResult {
         validate::key("worker", worker)?;
         validate::batch("leases", leases.len(), limits::HEARTBEAT_BATCH_MAX)?;
-        Ok(Reply::Heartbeats(leases.iter().map(|beat| self.beat(beat)).collect()))
+        Ok(Reply::Heartbeats(
+            leases.iter().map(|beat| self.beat(beat)).collect(),
+        ))
     }
 
     fn beat(&mut self, beat: &LeaseBeat) -> Result<HeartbeatAck, Rejection> {
@@ -30,7 +32,9 @@ impl StateMachine {
                 lease.lease_ms = ms;
             }
             // A renewal never shortens the lease the worker already counts on.
-            lease.expires_cluster_ms = lease.expires_cluster_ms.max(now.saturating_add(lease.lease_ms));
+            lease.expires_cluster_ms = lease
+                .expires_cluster_ms
+                .max(now.saturating_add(lease.lease_ms));
             if let Some(p) = &beat.progress {
                 t.progress = Some(p.clone());
             }
@@ -42,7 +46,13 @@ impl StateMachine {
             }
         });
         if let Some(progress) = &beat.progress {
-            self.emit(beat.task, EventKind::Progress { token: beat.token, progress: progress.clone() });
+            self.emit(
+                beat.task,
+                EventKind::Progress {
+                    token: beat.token,
+                    progress: progress.clone(),
+                },
+            );
         }
         Ok(ack)
     }

@@ -13,7 +13,14 @@ impl StateMachine {
         self.check_lease(id, token)?;
         self.emit(id, EventKind::Released { token });
         if self.tasks[&id].cancel_requested {
-            self.finish(id, TaskState::Cancelled, Some(TaskError::new(error_code::CANCELLED, "cancelled while running")));
+            self.finish(
+                id,
+                TaskState::Cancelled,
+                Some(TaskError::new(
+                    error_code::CANCELLED,
+                    "cancelled while running",
+                )),
+            );
             self.emit(id, EventKind::Cancelled);
         } else {
             self.update(id, |t| {
@@ -22,6 +29,8 @@ impl StateMachine {
             });
             self.make_ready(id, delay_ms);
         }
-        Ok(Reply::Released { state: self.tasks[&id].state })
+        Ok(Reply::Released {
+            state: self.tasks[&id].state,
+        })
     }
 }

@@ -11,12 +11,18 @@ impl StateMachine {
             return Err(Rejection::NotFound(id));
         };
         if !matches!(task.state, TaskState::Failed | TaskState::Expired) {
-            return Err(Rejection::NotRequeueable { task: id, state: task.state });
+            return Err(Rejection::NotRequeueable {
+                task: id,
+                state: task.state,
+            });
         }
         if let Some(key) = &task.coalesce_key {
             // Its key may belong to a newer unfinished task by now; two unfinished tasks
             // may not share one, so the requeued task gives its key up.
-            if self.coalesce.contains_key(&(task.queue.clone(), key.clone())) {
+            if self
+                .coalesce
+                .contains_key(&(task.queue.clone(), key.clone()))
+            {
                 self.update(id, |t| t.coalesce_key = None);
             }
         }

@@ -5,8 +5,8 @@
 //! tasks. Each step handles at most `TICK_ITEMS_MAX` items so one entry stays small; the
 //! leader proposes another tick while work remains.
 
-use crate::limits::TICK_ITEMS_MAX;
 use crate::lifecycle::Due;
+use crate::limits::TICK_ITEMS_MAX;
 use crate::machine::StateMachine;
 use crate::outcome::{Reply, TickReport};
 use crate::task::TaskState;
@@ -17,7 +17,9 @@ impl StateMachine {
         let now = self.cluster_ms;
 
         for _ in 0..TICK_ITEMS_MAX {
-            let Some(&(at, id)) = self.leases.first() else { break };
+            let Some(&(at, id)) = self.leases.first() else {
+                break;
+            };
             if at > now {
                 break;
             }
@@ -25,7 +27,9 @@ impl StateMachine {
             report.leases_expired += 1;
         }
         for _ in 0..TICK_ITEMS_MAX {
-            let Some(&(at, id, deadline)) = self.deadlines.first() else { break };
+            let Some(&(at, id, deadline)) = self.deadlines.first() else {
+                break;
+            };
             if at > now {
                 break;
             }
@@ -33,7 +37,9 @@ impl StateMachine {
             report.timeouts_fired += 1;
         }
         for _ in 0..TICK_ITEMS_MAX {
-            let Some(&(at, id)) = self.scheduled.first() else { break };
+            let Some(&(at, id)) = self.scheduled.first() else {
+                break;
+            };
             if at > self.wall_ms {
                 break;
             }
@@ -48,7 +54,9 @@ impl StateMachine {
             report.promoted += 1;
         }
         for _ in 0..TICK_ITEMS_MAX {
-            let Some(&(at, id)) = self.retention.first() else { break };
+            let Some(&(at, id)) = self.retention.first() else {
+                break;
+            };
             if at > now {
                 break;
             }

@@ -13,11 +13,21 @@ pub const KINDS: [&str; 2] = ["x", "y"];
 /// A proptest config with a seed that is printed, so any run can be repeated with
 /// `PROPTEST_RNG_SEED=<seed>`.
 pub fn seeded(cases: u32, test: &str) -> Config {
-    let seed = std::env::var("PROPTEST_RNG_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
-    });
+    let seed = std::env::var("PROPTEST_RNG_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        });
     eprintln!("{test}: proptest seed {seed} (repeat with PROPTEST_RNG_SEED={seed})");
-    Config { cases, rng_seed: RngSeed::Fixed(seed), failure_persistence: None, ..Config::default() }
+    Config {
+        cases,
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: None,
+        ..Config::default()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -48,18 +58,52 @@ pub struct GenTask {
 #[derive(Debug, Clone)]
 pub enum Gen {
     Enqueue(Vec<GenTask>),
-    Claim { queues: Vec<usize>, kinds: Option<Vec<usize>>, max: u32, lease_ms: Option<u64>, min_priority: Option<i32> },
-    Heartbeat { task: u64, token: TokenPick, lease_ms: Option<u64>, progress: bool },
-    Complete { task: u64, token: TokenPick },
-    Fail { task: u64, token: TokenPick, retryable: bool, retry_after_ms: Option<u64> },
-    Release { task: u64, token: TokenPick, delay_ms: u64 },
-    Cancel { task: u64 },
-    Requeue { task: u64 },
-    Pause { queue: usize },
-    Resume { queue: usize },
+    Claim {
+        queues: Vec<usize>,
+        kinds: Option<Vec<usize>>,
+        max: u32,
+        lease_ms: Option<u64>,
+        min_priority: Option<i32>,
+    },
+    Heartbeat {
+        task: u64,
+        token: TokenPick,
+        lease_ms: Option<u64>,
+        progress: bool,
+    },
+    Complete {
+        task: u64,
+        token: TokenPick,
+    },
+    Fail {
+        task: u64,
+        token: TokenPick,
+        retryable: bool,
+        retry_after_ms: Option<u64>,
+    },
+    Release {
+        task: u64,
+        token: TokenPick,
+        delay_ms: u64,
+    },
+    Cancel {
+        task: u64,
+    },
+    Requeue {
+        task: u64,
+    },
+    Pause {
+        queue: usize,
+    },
+    Resume {
+        queue: usize,
+    },
     Broadcast,
     Tick,
-    Configure { retention_ms: u64, tasks_max: u64 },
+    Configure {
+        retention_ms: u64,
+        tasks_max: u64,
+    },
 }
 
 /// One entry: its commands and how far both clocks move before it.
@@ -76,19 +120,60 @@ fn gen_task(wide: bool) -> impl Strategy<Value = GenTask> {
             prop::option::weighted(0.2, 200u64..2_000),
             prop::option::weighted(0.2, 500u64..5_000),
         )
-            .prop_map(|(a, b, c)| Timeouts { schedule_to_start_ms: a, start_to_close_ms: b, schedule_to_close_ms: c })
+            .prop_map(|(a, b, c)| Timeouts {
+                schedule_to_start_ms: a,
+                start_to_close_ms: b,
+                schedule_to_close_ms: c,
+            })
             .boxed()
     } else {
         Just(Timeouts::default()).boxed()
     };
     (
-        (0..QUEUES.len(), 0..KINDS.len(), 0i32..3, prop::option::weighted(0.3, 0u8..4), prop::option::weighted(0.2, 0u8..3)),
-        (prop::bool::weighted(0.2), 1u32..4, prop::bool::weighted(0.03), timeouts),
-        if wide { (prop::option::weighted(0.3, 0u8..3), prop::bool::weighted(0.5)).boxed() } else { Just((None, false)).boxed() },
+        (
+            0..QUEUES.len(),
+            0..KINDS.len(),
+            0i32..3,
+            prop::option::weighted(0.3, 0u8..4),
+            prop::option::weighted(0.2, 0u8..3),
+        ),
+        (
+            prop::bool::weighted(0.2),
+            1u32..4,
+            prop::bool::weighted(0.03),
+            timeouts,
+        ),
+        if wide {
+            (
+                prop::option::weighted(0.3, 0u8..3),
+                prop::bool::weighted(0.5),
+            )
+                .boxed()
+        } else {
+            Just((None, false)).boxed()
+        },
     )
-        .prop_map(|((queue, kind, priority, idempotency, coalesce), (delay, max_attempts, invalid, timeouts), (group, default_backoff))| {
-            GenTask { queue, kind, priority, idempotency, coalesce, delay, max_attempts, invalid, timeouts, group, default_backoff }
-        })
+        .prop_map(
+            |(
+                (queue, kind, priority, idempotency, coalesce),
+                (delay, max_attempts, invalid, timeouts),
+                (group, default_backoff),
+            )| {
+                GenTask {
+                    queue,
+                    kind,
+                    priority,
+                    idempotency,
+                    coalesce,
+                    delay,
+                    max_attempts,
+                    invalid,
+                    timeouts,
+                    group,
+                    default_backoff,
+                }
+            },
+        )
 }
 
 fn token_pick() -> impl Strategy<Value = TokenPick> {
@@ -125,15 +210,24 @@ pub fn gen_command(wide: bool) -> impl Strategy<Value = Gen> {
 }
 
 pub fn gen_log(wide: bool, entries_max: usize) -> impl Strategy<Value = Vec<GenEntry>> {
-    let entry = (prop::sample::select(vec![0u64, 0, 50, 150, 400, 1_100]), prop::collection::vec(gen_command(wide), 1..4))
-        .prop_map(|(advance_ms, commands)| GenEntry { advance_ms, commands });
+    let entry = (
+        prop::sample::select(vec![0u64, 0, 50, 150, 400, 1_100]),
+        prop::collection::vec(gen_command(wide), 1..4),
+    )
+        .prop_map(|(advance_ms, commands)| GenEntry {
+            advance_ms,
+            commands,
+        });
     prop::collection::vec(entry, 1..entries_max)
 }
 
 /// Turns a symbolic command into a real one, looking tokens up in `sm`.
 pub fn resolve(g: &Gen, sm: &StateMachine) -> Command {
     let token = |task: u64, pick: TokenPick| -> Token {
-        let current = sm.task(TaskId(task)).and_then(|t| t.last_token).unwrap_or(Token(0));
+        let current = sm
+            .task(TaskId(task))
+            .and_then(|t| t.last_token)
+            .unwrap_or(Token(0));
         match pick {
             TokenPick::Current => current,
             TokenPick::Stale => Token(current.0.saturating_sub(1)),
@@ -145,7 +239,11 @@ pub fn resolve(g: &Gen, sm: &StateMachine) -> Command {
             tasks: items
                 .iter()
                 .map(|t| NewTask {
-                    queue: if t.invalid { "bad queue".into() } else { QUEUES[t.queue].into() },
+                    queue: if t.invalid {
+                        "bad queue".into()
+                    } else {
+                        QUEUES[t.queue].into()
+                    },
                     kind: KINDS[t.kind].into(),
                     payload: "{}".into(),
                     priority: t.priority,
@@ -156,22 +254,39 @@ pub fn resolve(g: &Gen, sm: &StateMachine) -> Command {
                     max_attempts: Some(t.max_attempts),
                     // Zero backoff keeps retries predictable for the model; the wide
                     // generator mixes in the default, jittered one.
-                    backoff: (!t.default_backoff).then_some(Backoff { initial_ms: 0, multiplier_permille: 1_000, max_ms: 0 }),
+                    backoff: (!t.default_backoff).then_some(Backoff {
+                        initial_ms: 0,
+                        multiplier_permille: 1_000,
+                        max_ms: 0,
+                    }),
                     lease_ms: Some(1_000),
                     timeouts: t.timeouts,
                     group: t.group.map(|g| format!("g{g}")),
                 })
                 .collect(),
         },
-        Gen::Claim { queues, kinds, max, lease_ms, min_priority } => Command::Claim(Claim {
+        Gen::Claim {
+            queues,
+            kinds,
+            max,
+            lease_ms,
+            min_priority,
+        } => Command::Claim(Claim {
             worker: "w".into(),
             queues: queues.iter().map(|q| QUEUES[*q].to_owned()).collect(),
-            kinds: kinds.as_ref().map(|ks| ks.iter().map(|k| KINDS[*k].to_owned()).collect()),
+            kinds: kinds
+                .as_ref()
+                .map(|ks| ks.iter().map(|k| KINDS[*k].to_owned()).collect()),
             max: *max,
             lease_ms: *lease_ms,
             min_priority: *min_priority,
         }),
-        Gen::Heartbeat { task, token: pick, lease_ms, progress } => Command::Heartbeat {
+        Gen::Heartbeat {
+            task,
+            token: pick,
+            lease_ms,
+            progress,
+        } => Command::Heartbeat {
             worker: "w".into(),
             leases: vec![LeaseBeat {
                 task: TaskId(*task),
@@ -180,10 +295,17 @@ pub fn resolve(g: &Gen, sm: &StateMachine) -> Command {
                 lease_ms: *lease_ms,
             }],
         },
-        Gen::Complete { task, token: pick } => {
-            Command::Complete { task: TaskId(*task), token: token(*task, *pick), result: "\"done\"".into() }
-        }
-        Gen::Fail { task, token: pick, retryable, retry_after_ms } => Command::Fail {
+        Gen::Complete { task, token: pick } => Command::Complete {
+            task: TaskId(*task),
+            token: token(*task, *pick),
+            result: "\"done\"".into(),
+        },
+        Gen::Fail {
+            task,
+            token: pick,
+            retryable,
+            retry_after_ms,
+        } => Command::Fail {
             task: TaskId(*task),
             token: token(*task, *pick),
             code: None,
@@ -191,15 +313,38 @@ pub fn resolve(g: &Gen, sm: &StateMachine) -> Command {
             retryable: *retryable,
             retry_after_ms: *retry_after_ms,
         },
-        Gen::Release { task, token: pick, delay_ms } => {
-            Command::Release { task: TaskId(*task), token: token(*task, *pick), delay_ms: *delay_ms }
-        }
-        Gen::Cancel { task } => Command::Cancel { task: TaskId(*task) },
-        Gen::Requeue { task } => Command::Requeue { task: TaskId(*task) },
-        Gen::Pause { queue } => Command::Pause { queue: QUEUES[*queue].into() },
-        Gen::Resume { queue } => Command::Resume { queue: QUEUES[*queue].into() },
-        Gen::Broadcast => Command::Broadcast { channel: "c".into(), message: "{}".into() },
+        Gen::Release {
+            task,
+            token: pick,
+            delay_ms,
+        } => Command::Release {
+            task: TaskId(*task),
+            token: token(*task, *pick),
+            delay_ms: *delay_ms,
+        },
+        Gen::Cancel { task } => Command::Cancel {
+            task: TaskId(*task),
+        },
+        Gen::Requeue { task } => Command::Requeue {
+            task: TaskId(*task),
+        },
+        Gen::Pause { queue } => Command::Pause {
+            queue: QUEUES[*queue].into(),
+        },
+        Gen::Resume { queue } => Command::Resume {
+            queue: QUEUES[*queue].into(),
+        },
+        Gen::Broadcast => Command::Broadcast {
+            channel: "c".into(),
+            message: "{}".into(),
+        },
         Gen::Tick => Command::Tick,
-        Gen::Configure { retention_ms, tasks_max } => Command::Configure { retention_ms: *retention_ms, tasks_max: *tasks_max },
+        Gen::Configure {
+            retention_ms,
+            tasks_max,
+        } => Command::Configure {
+            retention_ms: *retention_ms,
+            tasks_max: *tasks_max,
+        },
     }
 }

@@ -22,7 +22,13 @@ impl Default for Sm {
 
 impl Sm {
     pub fn new(config: Config) -> Self {
-        Self { sm: StateMachine::new(config), index: 0, wall_ms: 1_000_000, cluster_ms: 0, log: Vec::new() }
+        Self {
+            sm: StateMachine::new(config),
+            index: 0,
+            wall_ms: 1_000_000,
+            cluster_ms: 0,
+            log: Vec::new(),
+        }
     }
 
     /// Moves both clocks forward.
@@ -33,11 +39,19 @@ impl Sm {
 
     pub fn apply_all(&mut self, commands: Vec<Command>) -> Vec<CommandResult> {
         self.index += 1;
-        let entry = Entry { wall_ms: self.wall_ms, cluster_ms: self.cluster_ms, commands };
+        let entry = Entry {
+            wall_ms: self.wall_ms,
+            cluster_ms: self.cluster_ms,
+            commands,
+        };
         let outcome = self.sm.apply(self.index, &entry);
         self.sm.check_invariants();
         self.log.push((self.index, entry));
-        assert_eq!(Outcome::from_bytes(&outcome.to_bytes()).unwrap(), outcome, "outcome round-trips");
+        assert_eq!(
+            Outcome::from_bytes(&outcome.to_bytes()).unwrap(),
+            outcome,
+            "outcome round-trips"
+        );
         outcome.results
     }
 
@@ -75,22 +89,41 @@ impl Sm {
     }
 
     pub fn heartbeat(&mut self, task: TaskId, token: Token) -> Result<HeartbeatAck, Rejection> {
-        self.heartbeat_with(LeaseBeat { task, token, progress: None, lease_ms: None })
+        self.heartbeat_with(LeaseBeat {
+            task,
+            token,
+            progress: None,
+            lease_ms: None,
+        })
     }
 
     pub fn heartbeat_with(&mut self, beat: LeaseBeat) -> Result<HeartbeatAck, Rejection> {
-        match self.apply(Command::Heartbeat { worker: "w1".into(), leases: vec![beat] })? {
+        match self.apply(Command::Heartbeat {
+            worker: "w1".into(),
+            leases: vec![beat],
+        })? {
             Reply::Heartbeats(mut v) => v.pop().unwrap(),
             other => panic!("unexpected reply {other:?}"),
         }
     }
 
     pub fn complete(&mut self, task: TaskId, token: Token) -> CommandResult {
-        self.apply(Command::Complete { task, token, result: "\"ok\"".into() })
+        self.apply(Command::Complete {
+            task,
+            token,
+            result: "\"ok\"".into(),
+        })
     }
 
     pub fn fail(&mut self, task: TaskId, token: Token, retryable: bool) -> CommandResult {
-        self.apply(Command::Fail { task, token, code: None, message: "boom".into(), retryable, retry_after_ms: None })
+        self.apply(Command::Fail {
+            task,
+            token,
+            code: None,
+            message: "boom".into(),
+            retryable,
+            retry_after_ms: None,
+        })
     }
 
     pub fn tick(&mut self) -> TickReport {
@@ -110,11 +143,23 @@ impl Sm {
 }
 
 pub fn new_task(queue: &str, kind: &str) -> NewTask {
-    NewTask { queue: queue.into(), kind: kind.into(), payload: "{\"n\":1}".into(), ..Default::default() }
+    NewTask {
+        queue: queue.into(),
+        kind: kind.into(),
+        payload: "{\"n\":1}".into(),
+        ..Default::default()
+    }
 }
 
 pub fn claim(queue: &str, max: u32) -> Claim {
-    Claim { worker: "w1".into(), queues: vec![queue.into()], kinds: None, max, lease_ms: None, min_priority: None }
+    Claim {
+        worker: "w1".into(),
+        queues: vec![queue.into()],
+        kinds: None,
+        max,
+        lease_ms: None,
+        min_priority: None,
+    }
 }
 
 pub fn code<T: std::fmt::Debug>(r: Result<T, Rejection>) -> &'static str {

@@ -38,7 +38,11 @@ pub(crate) async fn claim_loop(shared: Arc<Shared>, band: usize, min_priority: O
         let req = api::ClaimRequest {
             worker: shared.config.worker_id.clone(),
             queues: shared.config.queues.clone(),
-            kinds: if shared.fallback.is_some() { None } else { Some(shared.handlers.keys().cloned().collect()) },
+            kinds: if shared.fallback.is_some() {
+                None
+            } else {
+                Some(shared.handlers.keys().cloned().collect())
+            },
             max: held as u32,
             lease_ms: Some(shared.config.lease_ms),
             wait_ms: shared.config.claim_wait.as_millis() as u64,
@@ -53,7 +57,11 @@ pub(crate) async fn claim_loop(shared: Arc<Shared>, band: usize, min_priority: O
                 let got = tasks.len().min(held);
                 shared.slots.give_back(band, held - got);
                 if tasks.len() > held {
-                    tracing::error!(asked = held, got = tasks.len(), "the cluster sent more tasks than asked for");
+                    tracing::error!(
+                        asked = held,
+                        got = tasks.len(),
+                        "the cluster sent more tasks than asked for"
+                    );
                 }
                 for (i, task) in tasks.into_iter().enumerate() {
                     bump(&shared.stats.claimed);
@@ -77,12 +85,23 @@ pub(crate) async fn claim_loop(shared: Arc<Shared>, band: usize, min_priority: O
 }
 
 /// Starts a runner for a claimed task, or releases it when it should not run here.
-fn start(shared: &Arc<Shared>, band: usize, task: api::ClaimedTask, sent_at: Instant, has_slot: bool) {
+fn start(
+    shared: &Arc<Shared>,
+    band: usize,
+    task: api::ClaimedTask,
+    sent_at: Instant,
+    has_slot: bool,
+) {
     let lease_ms = Duration::from_millis(task.lease.lease_ms);
     let deadline = sent_at + lease_ms;
     let left = deadline.saturating_duration_since(Instant::now());
     if !has_slot || shared.stop_claiming.is_cancelled() || left < lease_ms / STALE_CLAIM_DIVISOR {
-        tracing::info!(task = task.id, ?left, stopping = shared.stop_claiming.is_cancelled(), "releasing a task unstarted");
+        tracing::info!(
+            task = task.id,
+            ?left,
+            stopping = shared.stop_claiming.is_cancelled(),
+            "releasing a task unstarted"
+        );
         let slot = has_slot.then_some(band);
         tokio::spawn(release_unstarted(shared.clone(), slot, task));
         return;

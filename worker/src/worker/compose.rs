@@ -20,7 +20,8 @@ where
     I: IntoIterator,
     I::Item: IntoHandler,
 {
-    let steps: Arc<Vec<Handler>> = Arc::new(steps.into_iter().map(IntoHandler::into_handler).collect());
+    let steps: Arc<Vec<Handler>> =
+        Arc::new(steps.into_iter().map(IntoHandler::into_handler).collect());
     Handler::new(move |ctx: TaskContext, payload: Value| {
         let steps = steps.clone();
         async move {
@@ -28,7 +29,11 @@ where
             let mut value = payload;
             for (i, step) in steps.iter().enumerate() {
                 if ctx.is_cancelled() {
-                    return Err(TaskError::retryable(format!("cancelled before step {} of {n}", i + 1)).with_code("cancelled"));
+                    return Err(TaskError::retryable(format!(
+                        "cancelled before step {} of {n}",
+                        i + 1
+                    ))
+                    .with_code("cancelled"));
                 }
                 value = step.call(ctx.clone(), value).await.map_err(|mut e| {
                     e.message = format!("step {} of {n}: {}", i + 1, e.message);

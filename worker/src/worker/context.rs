@@ -98,7 +98,10 @@ impl TaskContext {
     pub fn progress(&self, value: serde_json::Value) -> Result<(), TaskError> {
         let bytes = serde_json::to_vec(&value).map_or(usize::MAX, |v| v.len());
         if bytes > PROGRESS_BYTES_MAX {
-            return Err(TaskError::permanent(format!("progress of {bytes} bytes exceeds {PROGRESS_BYTES_MAX}")).with_code("progress_too_large"));
+            return Err(TaskError::permanent(format!(
+                "progress of {bytes} bytes exceeds {PROGRESS_BYTES_MAX}"
+            ))
+            .with_code("progress_too_large"));
         }
         self.inner.lease.set_progress(value);
         Ok(())

@@ -28,12 +28,22 @@ pub struct TaskError {
 impl TaskError {
     /// A failure worth another attempt (the task's `max_attempts` still bounds it).
     pub fn retryable(message: impl Into<String>) -> Self {
-        Self { message: message.into(), code: None, retryable: true, retry_after_ms: None }
+        Self {
+            message: message.into(),
+            code: None,
+            retryable: true,
+            retry_after_ms: None,
+        }
     }
 
     /// A failure no retry can fix (bad input): the task goes to the dead-letter set.
     pub fn permanent(message: impl Into<String>) -> Self {
-        Self { message: message.into(), code: None, retryable: false, retry_after_ms: None }
+        Self {
+            message: message.into(),
+            code: None,
+            retryable: false,
+            retry_after_ms: None,
+        }
     }
 
     /// Sets the snake_case error code producers see.
@@ -89,7 +99,9 @@ impl From<serde_json::Error> for TaskError {
 
 /// A type-erased handler, cheap to clone (one per registered kind, and per `compose` step).
 #[derive(Clone)]
-pub struct Handler(Arc<dyn Fn(TaskContext, Value) -> BoxFuture<'static, HandlerResult> + Send + Sync>);
+pub struct Handler(
+    Arc<dyn Fn(TaskContext, Value) -> BoxFuture<'static, HandlerResult> + Send + Sync>,
+);
 
 impl Handler {
     pub fn new<F, Fut>(f: F) -> Handler

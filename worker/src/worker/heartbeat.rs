@@ -43,9 +43,17 @@ pub(crate) async fn heartbeat_loop(shared: Arc<Shared>, stop: CancellationToken)
 async fn beat(shared: &Shared, leases: &[Arc<Lease>], interval: Duration) {
     let beats: Vec<api::LeaseBeat> = leases
         .iter()
-        .map(|l| api::LeaseBeat { task: l.task, token: l.token, progress: l.take_progress(), lease_ms: None })
+        .map(|l| api::LeaseBeat {
+            task: l.task,
+            token: l.token,
+            progress: l.take_progress(),
+            lease_ms: None,
+        })
         .collect();
-    let req = api::BatchHeartbeatRequest { worker: shared.config.worker_id.clone(), leases: beats };
+    let req = api::BatchHeartbeatRequest {
+        worker: shared.config.worker_id.clone(),
+        leases: beats,
+    };
     let sent_at = Instant::now();
     // Keep waiting for an answer while it can still save a lease: until the earliest
     // local deadline (and at least one interval, so an answer is given a chance).
@@ -57,7 +65,11 @@ async fn beat(shared: &Shared, leases: &[Arc<Lease>], interval: Duration) {
         failed => {
             bump(&shared.stats.heartbeat_errors);
             match failed {
-                Ok(Ok(results)) => tracing::warn!(sent = leases.len(), answered = results.len(), "heartbeat answer does not match the request"),
+                Ok(Ok(results)) => tracing::warn!(
+                    sent = leases.len(),
+                    answered = results.len(),
+                    "heartbeat answer does not match the request"
+                ),
                 Ok(Err(e)) => tracing::warn!(error = %e, leases = leases.len(), "heartbeat failed"),
                 Err(_) => tracing::warn!(?patience, leases = leases.len(), "heartbeat timed out"),
             }
@@ -83,9 +95,21 @@ async fn beat(shared: &Shared, leases: &[Arc<Lease>], interval: Duration) {
                 let code = body.error.code.as_str();
                 if lease.is_ending() {
                     // The complete (or fail, release) landed before this beat: expected.
-                    tracing::debug!(task = lease.task, code, "heartbeat refused for a lease being ended");
-                } else if matches!(code, codes::LEASE_LOST | codes::TASK_FINISHED | codes::NOT_FOUND) {
-                    tracing::warn!(task = lease.task, token = lease.token, code, "lease lost: cancelling the handler");
+                    tracing::debug!(
+                        task = lease.task,
+                        code,
+                        "heartbeat refused for a lease being ended"
+                    );
+                } else if matches!(
+                    code,
+                    codes::LEASE_LOST | codes::TASK_FINISHED | codes::NOT_FOUND
+                ) {
+                    tracing::warn!(
+                        task = lease.task,
+                        token = lease.token,
+                        code,
+                        "lease lost: cancelling the handler"
+                    );
                     lease.cancel(CancelReason::LeaseLost);
                 } else {
                     // Not renewed; the local deadline will tell if it matters.

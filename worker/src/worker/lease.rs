@@ -60,7 +60,13 @@ impl Lease {
             task,
             token,
             cancel: CancellationToken::new(),
-            state: Mutex::new(LeaseState { deadline, progress: None, reason: None, release: None, ending: false }),
+            state: Mutex::new(LeaseState {
+                deadline,
+                progress: None,
+                reason: None,
+                release: None,
+                ending: false,
+            }),
         })
     }
 
@@ -136,7 +142,10 @@ pub(crate) struct LeaseTable {
 
 impl LeaseTable {
     pub fn insert(&self, lease: Arc<Lease>) {
-        self.leases.lock().expect("lease table lock").insert(lease.token, lease);
+        self.leases
+            .lock()
+            .expect("lease table lock")
+            .insert(lease.token, lease);
     }
 
     pub fn remove(&self, token: u64) {
@@ -146,10 +155,19 @@ impl LeaseTable {
     /// The leases worth renewing: not known to be lost.
     pub fn live(&self) -> Vec<Arc<Lease>> {
         let leases = self.leases.lock().expect("lease table lock");
-        leases.values().filter(|l| !l.reason().is_some_and(CancelReason::lease_gone)).cloned().collect()
+        leases
+            .values()
+            .filter(|l| !l.reason().is_some_and(CancelReason::lease_gone))
+            .cloned()
+            .collect()
     }
 
     pub fn all(&self) -> Vec<Arc<Lease>> {
-        self.leases.lock().expect("lease table lock").values().cloned().collect()
+        self.leases
+            .lock()
+            .expect("lease table lock")
+            .values()
+            .cloned()
+            .collect()
     }
 }

@@ -35,8 +35,18 @@ enum Ran {
 }
 
 /// Runs the task and ends it; then frees the lease entry and the slot.
-pub(crate) async fn run_task(shared: Arc<Shared>, band: usize, task: api::ClaimedTask, lease: Arc<Lease>) {
-    let ran = match shared.handlers.get(&task.kind).or(shared.fallback.as_ref()).cloned() {
+pub(crate) async fn run_task(
+    shared: Arc<Shared>,
+    band: usize,
+    task: api::ClaimedTask,
+    lease: Arc<Lease>,
+) {
+    let ran = match shared
+        .handlers
+        .get(&task.kind)
+        .or(shared.fallback.as_ref())
+        .cloned()
+    {
         Some(handler) => {
             let ctx = TaskContext::new(&task, &shared.config.worker_id, lease.clone());
             execute(&shared, handler.call(ctx, task.payload.clone()), &lease).await
@@ -46,20 +56,31 @@ pub(crate) async fn run_task(shared: Arc<Shared>, band: usize, task: api::Claime
     lease.set_ending();
     end(&shared, &task, &lease, ran).await;
     shared.leases.remove(lease.token);
-    shared.stats.running.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    shared
+        .stats
+        .running
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     shared.slots.give_back(band, 1);
 }
 
 /// Gives back a task that will not run here (claimed during shutdown, or too late to be
 /// useful), then frees its slot (`None`: one the cluster sent beyond the claim's `max`).
-pub(crate) async fn release_unstarted(shared: Arc<Shared>, slot: Option<usize>, task: api::ClaimedTask) {
+pub(crate) async fn release_unstarted(
+    shared: Arc<Shared>,
+    slot: Option<usize>,
+    task: api::ClaimedTask,
+) {
     release(&shared, task.id, task.lease.token, Duration::ZERO).await;
     if let Some(band) = slot {
         shared.slots.give_back(band, 1);
     }
 }
 
-async fn execute(shared: &Shared, handler: impl Future<Output = HandlerResult> + Send + 'static, lease: &Lease) -> Ran {
+async fn execute(
+    shared: &Shared,
+    handler: impl Future<Output = HandlerResult> + Send + 'static,
+    lease: &Lease,
+) -> Ran {
     let mut join = tokio::spawn(handler);
     // Set when the token fires: the handler must return by then or be aborted.
     let mut stop_by: Option<Instant> = None;
@@ -115,7 +136,12 @@ async fn end(shared: &Shared, task: &api::ClaimedTask, lease: &Lease, ran: Ran) 
         // Completing now could race a second attempt the cluster may already have started;
         // the fencing token would refuse it anyway once the cluster's deadline passes.
         bump(&shared.stats.lease_lost);
-        tracing::warn!(task = id, token, ?reason, "lease lost: result dropped, the task may run again");
+        tracing::warn!(
+            task = id,
+            token,
+            ?reason,
+            "lease lost: result dropped, the task may run again"
+        );
         return;
     }
     if let Some(delay) = lease.release_requested() {
@@ -125,18 +151,28 @@ async fn end(shared: &Shared, task: &api::ClaimedTask, lease: &Lease, ran: Ran) 
     match (reason, ran) {
         // Releasing with a cancel pending ends the task `cancelled`, whatever the handler
         // returned.
-        (Some(CancelReason::CancelRequested), _) => release(shared, id, token, Duration::ZERO).await,
+        (Some(CancelReason::CancelRequested), _) => {
+            release(shared, id, token, Duration::ZERO).await
+        }
         (_, Ran::Returned(Ok(result))) => complete(shared, id, token, result).await,
         // After the shutdown grace, an error is most likely the cancellation itself: give
         // the task back without using an attempt.
-        (Some(CancelReason::Shutdown), _) | (_, Ran::Aborted) => release(shared, id, token, Duration::ZERO).await,
+        (Some(CancelReason::Shutdown), _) | (_, Ran::Aborted) => {
+            release(shared, id, token, Duration::ZERO).await
+        }
         (_, Ran::Returned(Err(error))) => fail(shared, id, token, &error).await,
         (_, Ran::Panicked(message)) => {
             bump(&shared.stats.panicked);
             tracing::error!(task = id, %message, "handler panicked");
             // Retryable: a panic is as often an unwrap on a passing failure as a bug, and
             // the task's max_attempts already bounds the cost of retrying a bug.
-            fail(shared, id, token, &TaskError::retryable(format!("panic: {message}")).with_code(PANIC_CODE)).await;
+            fail(
+                shared,
+                id,
+                token,
+                &TaskError::retryable(format!("panic: {message}")).with_code(PANIC_CODE),
+            )
+            .await;
         }
         (_, Ran::NoHandler) => {
             tracing::error!(task = id, kind = %task.kind, "no handler for this kind: releasing");
@@ -150,7 +186,10 @@ enum Ended {
     Done(api::StateResponse),
     /// `lease_lost` / `task_finished`. `after_unknown`: an earlier try's outcome was
     /// unknown, so it may be that try which ended the lease.
-    LeaseGone { after_unknown: bool, error: ClientError },
+    LeaseGone {
+        after_unknown: bool,
+        error: ClientError,
+    },
     Refused(ClientError),
     GaveUp(ClientError),
 }
@@ -167,10 +206,18 @@ where
     loop {
         match call().await {
             Ok(resp) => return Ended::Done(resp),
-            Err(e) if e.is_lease_lost() || e.code() == Some(codes::TASK_FINISHED) => return Ended::LeaseGone { after_unknown, error: e },
-            Err(e @ ClientError::Rejected { .. }) | Err(e @ ClientError::InvalidArgument(_)) => return Ended::Refused(e),
+            Err(e) if e.is_lease_lost() || e.code() == Some(codes::TASK_FINISHED) => {
+                return Ended::LeaseGone {
+                    after_unknown,
+                    error: e,
+                }
+            }
+            Err(e @ ClientError::Rejected { .. }) | Err(e @ ClientError::InvalidArgument(_)) => {
+                return Ended::Refused(e)
+            }
             Err(e) => {
-                after_unknown |= matches!(e, ClientError::Indeterminate(_) | ClientError::Protocol(_));
+                after_unknown |=
+                    matches!(e, ClientError::Indeterminate(_) | ClientError::Protocol(_));
                 if started.elapsed() + backoff > END_CALL_BUDGET {
                     return Ended::GaveUp(e);
                 }
@@ -189,7 +236,10 @@ async fn complete(shared: &Shared, id: u64, token: u64, result: Value) {
         Ended::Done(resp) => {
             bump(&shared.stats.completed);
             if resp.duplicate {
-                tracing::debug!(task = id, "complete acknowledged as a repeat of an earlier try");
+                tracing::debug!(
+                    task = id,
+                    "complete acknowledged as a repeat of an earlier try"
+                );
             }
         }
         Ended::LeaseGone { error, .. } => {
@@ -201,7 +251,8 @@ async fn complete(shared: &Shared, id: u64, token: u64, result: Value) {
         Ended::Refused(error) => {
             // The result itself was refused (too large): the attempt fails for good.
             tracing::error!(task = id, %error, "complete refused: failing the task");
-            let e = TaskError::permanent(format!("the result was refused: {error}")).with_code("result_refused");
+            let e = TaskError::permanent(format!("the result was refused: {error}"))
+                .with_code("result_refused");
             fail(shared, id, token, &e).await;
         }
         Ended::GaveUp(error) => abandon(shared, id, "complete", &error),
@@ -234,10 +285,20 @@ async fn release(shared: &Shared, id: u64, token: u64, delay: Duration) {
 
 /// Counts the end of a fail or release. Neither may be blindly repeated: after an unknown
 /// outcome, a `lease_lost` most likely means the first try landed.
-fn settle(shared: &Shared, id: u64, what: &str, ended: Ended, counter: &std::sync::atomic::AtomicU64) {
+fn settle(
+    shared: &Shared,
+    id: u64,
+    what: &str,
+    ended: Ended,
+    counter: &std::sync::atomic::AtomicU64,
+) {
     match ended {
         Ended::Done(resp) if resp.state == "cancelled" => bump(&shared.stats.cancelled),
-        Ended::Done(_) | Ended::LeaseGone { after_unknown: true, .. } => bump(counter),
+        Ended::Done(_)
+        | Ended::LeaseGone {
+            after_unknown: true,
+            ..
+        } => bump(counter),
         Ended::LeaseGone { error, .. } => {
             bump(&shared.stats.lease_lost);
             tracing::warn!(task = id, %error, "{what} refused: the lease was lost");

@@ -151,16 +151,27 @@ impl WorkerBuilder {
         self.queues.sort();
         self.queues.dedup();
         if self.queues.len() > QUEUES_MAX {
-            return bad(format!("at most {QUEUES_MAX} queues, not {}", self.queues.len()));
+            return bad(format!(
+                "at most {QUEUES_MAX} queues, not {}",
+                self.queues.len()
+            ));
         }
         if self.handlers.is_empty() && self.fallback.is_none() {
             return bad("register at least one handler".into());
         }
         if self.handlers.len() > KINDS_MAX {
-            return bad(format!("at most {KINDS_MAX} kinds, not {}", self.handlers.len()));
+            return bad(format!(
+                "at most {KINDS_MAX} kinds, not {}",
+                self.handlers.len()
+            ));
         }
         let worker_id = self.worker_id.unwrap_or_else(default_worker_id);
-        for name in self.queues.iter().chain(self.handlers.keys()).chain([&worker_id]) {
+        for name in self
+            .queues
+            .iter()
+            .chain(self.handlers.keys())
+            .chain([&worker_id])
+        {
             if name.is_empty() || name.len() > NAME_BYTES_MAX {
                 return bad(format!("{name:?}: names are 1 to {NAME_BYTES_MAX} bytes"));
             }
@@ -172,27 +183,47 @@ impl WorkerBuilder {
         }
         let total = self.slots + self.reserved.iter().map(|(_, n)| n).sum::<usize>();
         if !(1..=SLOTS_MAX).contains(&total) {
-            return bad(format!("slots (reserved included) must be 1..={SLOTS_MAX}, not {total}"));
+            return bad(format!(
+                "slots (reserved included) must be 1..={SLOTS_MAX}, not {total}"
+            ));
         }
         if !(LEASE_MS_MIN..=LEASE_MS_MAX).contains(&self.lease_ms) {
-            return bad(format!("lease must be {LEASE_MS_MIN}..={LEASE_MS_MAX} ms, not {}", self.lease_ms));
+            return bad(format!(
+                "lease must be {LEASE_MS_MIN}..={LEASE_MS_MAX} ms, not {}",
+                self.lease_ms
+            ));
         }
         let lease = Duration::from_millis(self.lease_ms);
         let heartbeat_interval = match self.heartbeat_interval {
-            Some(i) if i < HEARTBEAT_INTERVAL_MIN => return bad(format!("heartbeat interval must be at least {HEARTBEAT_INTERVAL_MIN:?}")),
+            Some(i) if i < HEARTBEAT_INTERVAL_MIN => {
+                return bad(format!(
+                    "heartbeat interval must be at least {HEARTBEAT_INTERVAL_MIN:?}"
+                ))
+            }
             Some(i) => i,
-            None => (lease / HEARTBEAT_DIVISOR).clamp(HEARTBEAT_INTERVAL_MIN, HEARTBEAT_INTERVAL_MAX),
+            None => {
+                (lease / HEARTBEAT_DIVISOR).clamp(HEARTBEAT_INTERVAL_MIN, HEARTBEAT_INTERVAL_MAX)
+            }
         };
         let config = Config {
             worker_id,
             queues: self.queues,
             lease_ms: self.lease_ms,
             heartbeat_interval,
-            claim_wait: self.claim_wait.min(CLAIM_WAIT_MAX).min(lease / HEARTBEAT_DIVISOR),
+            claim_wait: self
+                .claim_wait
+                .min(CLAIM_WAIT_MAX)
+                .min(lease / HEARTBEAT_DIVISOR),
             grace: self.grace,
             handler_stop_wait: self.handler_stop_wait,
         };
-        Ok(Worker { client: self.client, config, handlers: self.handlers, fallback: self.fallback, slots: (self.slots, self.reserved) })
+        Ok(Worker {
+            client: self.client,
+            config,
+            handlers: self.handlers,
+            fallback: self.fallback,
+            slots: (self.slots, self.reserved),
+        })
     }
 }
 
@@ -252,9 +283,20 @@ impl Worker {
             .map(|(i, b)| tokio::spawn(claim_loop(shared.clone(), i, b.min_priority)))
             .collect();
         let (shutdown, requested) = watch::channel(None);
-        let supervisor = tokio::spawn(supervise(shared.clone(), claimers, heartbeat, heartbeat_stop, requested));
+        let supervisor = tokio::spawn(supervise(
+            shared.clone(),
+            claimers,
+            heartbeat,
+            heartbeat_stop,
+            requested,
+        ));
         tracing::info!(worker = %shared.config.worker_id, "worker started");
-        WorkerHandle { shared, shutdown, supervisor: Some(supervisor), grace }
+        WorkerHandle {
+            shared,
+            shutdown,
+            supervisor: Some(supervisor),
+            grace,
+        }
     }
 
     /// Runs until `shutdown` completes (e.g. `tokio::signal::ctrl_c()`), then shuts down
@@ -291,7 +333,9 @@ impl WorkerHandle {
     pub async fn shutdown(mut self, grace: Duration) -> WorkerStats {
         self.shutdown.send_replace(Some(grace));
         match self.supervisor.take() {
-            Some(supervisor) => supervisor.await.unwrap_or_else(|_| self.shared.stats.snapshot()),
+            Some(supervisor) => supervisor
+                .await
+                .unwrap_or_else(|_| self.shared.stats.snapshot()),
             None => self.shared.stats.snapshot(),
         }
     }
@@ -325,9 +369,15 @@ async fn supervise(
     shared.stop_claiming.cancel();
     // Claims in flight hold slots too, so idle means: no claim out, no handler running.
     // Heartbeats go on meanwhile: the leases of running handlers must stay alive.
-    if tokio::time::timeout_at(deadline, shared.slots.wait_idle()).await.is_err() {
+    if tokio::time::timeout_at(deadline, shared.slots.wait_idle())
+        .await
+        .is_err()
+    {
         let left = shared.leases.all();
-        tracing::info!(running = left.len(), "shutdown grace over: cancelling and releasing the rest");
+        tracing::info!(
+            running = left.len(),
+            "shutdown grace over: cancelling and releasing the rest"
+        );
         for lease in left {
             lease.cancel(CancelReason::Shutdown);
         }
@@ -345,7 +395,9 @@ async fn supervise(
 fn default_worker_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     h.write_u128(nanos);
     format!("worker-{}-{:08x}", std::process::id(), h.finish() as u32)
 }

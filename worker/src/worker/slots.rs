@@ -34,16 +34,26 @@ impl Slots {
     /// `general` slots for anyone, then `(min_priority, n)` reserved bands (merged by
     /// priority, ascending).
     pub fn new(general: usize, reserved: &[(i32, usize)]) -> Slots {
-        let mut bands = vec![Band { min_priority: None, capacity: general, used: 0 }];
+        let mut bands = vec![Band {
+            min_priority: None,
+            capacity: general,
+            used: 0,
+        }];
         let mut reserved = reserved.to_vec();
         reserved.sort_unstable();
         for (min, n) in reserved {
             match bands.last_mut() {
                 Some(last) if last.min_priority == Some(min) => last.capacity += n,
-                _ => bands.push(Band { min_priority: Some(min), capacity: n, used: 0 }),
+                _ => bands.push(Band {
+                    min_priority: Some(min),
+                    capacity: n,
+                    used: 0,
+                }),
             }
         }
-        Slots { bands: watch::Sender::new(bands) }
+        Slots {
+            bands: watch::Sender::new(bands),
+        }
     }
 
     /// The bands with at least one slot; their index is what the other methods take.

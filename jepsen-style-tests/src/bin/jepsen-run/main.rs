@@ -39,7 +39,8 @@ pub struct Args {
 impl Args {
     fn taskswarm_bin(&self) -> PathBuf {
         self.taskswarm_bin.clone().unwrap_or_else(|| {
-            let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| PathBuf::from("target"), PathBuf::from);
             target.join("release").join("taskswarm")
         })
     }
@@ -99,7 +100,10 @@ fn main() -> ExitCode {
 /// it every node and namespace.
 async fn interrupted() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
         (Ok(mut int), Ok(mut term)) => tokio::select! {
             _ = int.recv() => "SIGINT",
             _ = term.recv() => "SIGTERM",

@@ -51,7 +51,12 @@ impl Smoke {
 
     fn logs(&self) -> String {
         (1..=self.nodes.count())
-            .map(|n| format!("--- node {n} ---\n{}", self.nodes.log_tail(n, LOG_TAIL_LINES)))
+            .map(|n| {
+                format!(
+                    "--- node {n} ---\n{}",
+                    self.nodes.log_tail(n, LOG_TAIL_LINES)
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -63,11 +68,18 @@ impl Smoke {
         while Instant::now() < deadline {
             let mut seen = Vec::new();
             for n in group {
-                seen.push(client::status(&self.http, &self.nodes.url(*n)).await.and_then(|s| s.leader_id));
+                seen.push(
+                    client::status(&self.http, &self.nodes.url(*n))
+                        .await
+                        .and_then(|s| s.leader_id),
+                );
             }
             if let Some(Some(first)) = seen.first().copied() {
                 let leader = usize::try_from(first).unwrap_or(0);
-                if seen.iter().all(|l| *l == Some(first)) && group.contains(&leader) && exclude != Some(leader) {
+                if seen.iter().all(|l| *l == Some(first))
+                    && group.contains(&leader)
+                    && exclude != Some(leader)
+                {
                     return Some(leader);
                 }
             }
@@ -76,9 +88,21 @@ impl Smoke {
         None
     }
 
-    async fn enqueue(&self, node: usize, key: &str, timeout: Duration) -> Result<(u16, Value), reqwest::Error> {
-        let body = json!({"queue": "smoke", "kind": "k", "payload": {"key": key}, "idempotency_key": key});
-        let resp = self.http.post(format!("{}/v1/tasks", self.nodes.url(node))).json(&body).timeout(timeout).send().await?;
+    async fn enqueue(
+        &self,
+        node: usize,
+        key: &str,
+        timeout: Duration,
+    ) -> Result<(u16, Value), reqwest::Error> {
+        let body =
+            json!({"queue": "smoke", "kind": "k", "payload": {"key": key}, "idempotency_key": key});
+        let resp = self
+            .http
+            .post(format!("{}/v1/tasks", self.nodes.url(node)))
+            .json(&body)
+            .timeout(timeout)
+            .send()
+            .await?;
         let status = resp.status().as_u16();
         Ok((status, resp.json().await.unwrap_or(Value::Null)))
     }
@@ -106,12 +130,20 @@ impl Smoke {
             for n in 1..=self.nodes.count() {
                 all.push(client::status(&self.http, &self.nodes.url(n)).await);
             }
-            let view: Vec<_> =
-                all.iter().map(|s| s.as_ref().map(|s| (s.leader_id, s.applied_index, s.state_hash.clone()))).collect();
+            let view: Vec<_> = all
+                .iter()
+                .map(|s| {
+                    s.as_ref()
+                        .map(|s| (s.leader_id, s.applied_index, s.state_hash.clone()))
+                })
+                .collect();
             last = format!("{view:?}");
             if let Some(Some(first)) = view.first() {
                 if first.0.is_some() && view.iter().all(|v| v.as_ref() == Some(first)) {
-                    return Ok(format!("leader {:?}, applied index {}, state hash {:?}", first.0, first.1, first.2));
+                    return Ok(format!(
+                        "leader {:?}, applied index {}, state hash {:?}",
+                        first.0, first.1, first.2
+                    ));
                 }
             }
             tokio::time::sleep(POLL).await;
@@ -123,14 +155,20 @@ impl Smoke {
 pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
     let bin = args.taskswarm_bin();
     if !bin.is_file() {
-        bail!("no taskswarm binary at {} (build it or pass --taskswarm-bin)", bin.display());
+        bail!(
+            "no taskswarm binary at {} (build it or pass --taskswarm-bin)",
+            bin.display()
+        );
     }
     let run_dir = match &args.run_dir {
         Some(dir) => dir.clone(),
         None => {
             // Nanoseconds: inside the pid namespace every harness is pid 1, so the pid
             // cannot tell two runs apart.
-            let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
             std::path::Path::new(RUN_ROOT).join(format!("smoke-{nanos}"))
         }
     };
@@ -143,20 +181,42 @@ pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
     };
     let nodes = Nodes::create(cfg).context("creating the environment")?;
     let mut parts = Partitions::new(nodes.count(), nodes.epoch());
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(REQUEST_TIMEOUT).build()?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(REQUEST_TIMEOUT)
+        .build()?;
     // Log times and fault times share one clock: the environment's epoch.
     let start = nodes.epoch();
-    let mut s = Smoke { http, nodes, start, next_index: 0 };
-    s.log(&format!("{} nodes in namespaces n1..n{}, run dir {}", s.nodes.count(), s.nodes.count(), run_dir.display()));
+    let mut s = Smoke {
+        http,
+        nodes,
+        start,
+        next_index: 0,
+    };
+    s.log(&format!(
+        "{} nodes in namespaces n1..n{}, run dir {}",
+        s.nodes.count(),
+        s.nodes.count(),
+        run_dir.display()
+    ));
     let all: Vec<usize> = (1..=s.nodes.count()).collect();
 
     let Some(leader) = s.wait_leader(&all, None).await else {
-        return Ok(Outcome::Failed(format!("no leader within {LEADER_WAIT:?}\n{}", s.logs())));
+        return Ok(Outcome::Failed(format!(
+            "no leader within {LEADER_WAIT:?}\n{}",
+            s.logs()
+        )));
     };
-    s.log(&format!("leader is node {leader} ({})", s.nodes.url(leader)));
+    s.log(&format!(
+        "leader is node {leader} ({})",
+        s.nodes.url(leader)
+    ));
     for i in 0..TASKS_BEFORE_FAULT {
         let Some(id) = s.enqueue_acked(leader, &format!("before-{i}")).await else {
-            return Ok(Outcome::Failed(format!("enqueue before-{i} never acknowledged\n{}", s.logs())));
+            return Ok(Outcome::Failed(format!(
+                "enqueue before-{i} never acknowledged\n{}",
+                s.logs()
+            )));
         };
         s.log(&format!("enqueued before-{i} as task {id}"));
     }
@@ -168,19 +228,33 @@ pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
     }
     let others: Vec<usize> = all.iter().copied().filter(|n| *n != leader).collect();
     let Some(new_leader) = s.wait_leader(&others, Some(leader)).await else {
-        return Ok(Outcome::Failed(format!("no new leader among {others:?} within {LEADER_WAIT:?}\n{}", s.logs())));
+        return Ok(Outcome::Failed(format!(
+            "no new leader among {others:?} within {LEADER_WAIT:?}\n{}",
+            s.logs()
+        )));
     };
     s.log(&format!("new leader is node {new_leader}"));
     let Some(id) = s.enqueue_acked(new_leader, "majority").await else {
-        return Ok(Outcome::Failed(format!("write through the majority never acknowledged\n{}", s.logs())));
+        return Ok(Outcome::Failed(format!(
+            "write through the majority never acknowledged\n{}",
+            s.logs()
+        )));
     };
-    s.log(&format!("write through the majority acknowledged: task {id}"));
+    s.log(&format!(
+        "write through the majority acknowledged: task {id}"
+    ));
     match s.enqueue(leader, "isolated", ISOLATED_WRITE_TIMEOUT).await {
         Ok((status, body)) if status == 200 || status == 201 => {
-            return Ok(Outcome::Failed(format!("isolated old leader {leader} acknowledged a write: {status} {body}")));
+            return Ok(Outcome::Failed(format!(
+                "isolated old leader {leader} acknowledged a write: {status} {body}"
+            )));
         }
-        Ok((status, body)) => s.log(&format!("write to isolated node {leader} not acknowledged: {status} {body}")),
-        Err(e) => s.log(&format!("write to isolated node {leader} not acknowledged: {e}")),
+        Ok((status, body)) => s.log(&format!(
+            "write to isolated node {leader} not acknowledged: {status} {body}"
+        )),
+        Err(e) => s.log(&format!(
+            "write to isolated node {leader} not acknowledged: {e}"
+        )),
     }
 
     let ev = parts.heal()?;
@@ -190,16 +264,28 @@ pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
     }
     match s.converge().await {
         Ok(summary) => s.log(&format!("converged: {summary}")),
-        Err(last) => return Ok(Outcome::Failed(format!("no convergence within {CONVERGE_WAIT:?}: {last}\n{}", s.logs()))),
+        Err(last) => {
+            return Ok(Outcome::Failed(format!(
+                "no convergence within {CONVERGE_WAIT:?}: {last}\n{}",
+                s.logs()
+            )))
+        }
     }
     process_faults(&mut s, &mut parts, &all).await
 }
 
 /// The other fault primitives, each once: pause + resume the leader, kill + restart a
 /// follower, a two-group partition, then convergence again.
-async fn process_faults(s: &mut Smoke, parts: &mut Partitions, all: &[usize]) -> anyhow::Result<Outcome> {
+async fn process_faults(
+    s: &mut Smoke,
+    parts: &mut Partitions,
+    all: &[usize],
+) -> anyhow::Result<Outcome> {
     let Some(leader) = s.wait_leader(all, None).await else {
-        return Ok(Outcome::Failed(format!("no leader after the heal\n{}", s.logs())));
+        return Ok(Outcome::Failed(format!(
+            "no leader after the heal\n{}",
+            s.logs()
+        )));
     };
     let ev = s.nodes.pause(leader)?;
     s.record(&ev, 2)?;
@@ -208,19 +294,33 @@ async fn process_faults(s: &mut Smoke, parts: &mut Partitions, all: &[usize]) ->
     }
     let others: Vec<usize> = all.iter().copied().filter(|n| *n != leader).collect();
     let Some(new_leader) = s.wait_leader(&others, Some(leader)).await else {
-        return Ok(Outcome::Failed(format!("no new leader while node {leader} is paused\n{}", s.logs())));
+        return Ok(Outcome::Failed(format!(
+            "no new leader while node {leader} is paused\n{}",
+            s.logs()
+        )));
     };
-    s.log(&format!("node {leader} paused; new leader is node {new_leader}"));
+    s.log(&format!(
+        "node {leader} paused; new leader is node {new_leader}"
+    ));
     let ev = s.nodes.resume(leader)?;
     s.record(&ev, 2)?;
 
-    let follower = others.iter().copied().find(|n| *n != new_leader).unwrap_or(leader);
+    let follower = others
+        .iter()
+        .copied()
+        .find(|n| *n != new_leader)
+        .unwrap_or(leader);
     let ev = s.nodes.kill(follower)?;
     s.record(&ev, 3)?;
     let Some(id) = s.enqueue_acked(new_leader, "while-killed").await else {
-        return Ok(Outcome::Failed(format!("no write acknowledged with node {follower} killed\n{}", s.logs())));
+        return Ok(Outcome::Failed(format!(
+            "no write acknowledged with node {follower} killed\n{}",
+            s.logs()
+        )));
     };
-    s.log(&format!("node {follower} killed; write acknowledged: task {id}"));
+    s.log(&format!(
+        "node {follower} killed; write acknowledged: task {id}"
+    ));
     let ev = s.nodes.restart(follower)?;
     s.record(&ev, 3)?;
 
@@ -235,7 +335,12 @@ async fn process_faults(s: &mut Smoke, parts: &mut Partitions, all: &[usize]) ->
     s.record(&ev, 4)?;
     match s.converge().await {
         Ok(summary) => s.log(&format!("converged again: {summary}")),
-        Err(last) => return Ok(Outcome::Failed(format!("no convergence after the process faults: {last}\n{}", s.logs()))),
+        Err(last) => {
+            return Ok(Outcome::Failed(format!(
+                "no convergence after the process faults: {last}\n{}",
+                s.logs()
+            )))
+        }
     }
     Ok(Outcome::Passed)
 }
