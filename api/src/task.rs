@@ -68,13 +68,16 @@ pub struct BatchEnqueueRequest {
     pub tasks: Vec<EnqueueRequest>,
 }
 
-/// One item's result: the task, or why it was refused.
+/// One item of a batch answer: its result, or why it was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
-pub enum BatchItem {
-    Ok(EnqueueResponse),
+pub enum ItemResult<T> {
+    Ok(T),
     Err(crate::ErrorBody),
 }
+
+/// One enqueued task of `POST /v1/tasks/batch`.
+pub type BatchItem = ItemResult<EnqueueResponse>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchEnqueueResponse {

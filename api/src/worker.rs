@@ -98,12 +98,8 @@ pub struct LeaseBeat {
     pub lease_ms: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum HeartbeatItem {
-    Ok(HeartbeatResponse),
-    Err(crate::ErrorBody),
-}
+/// One lease of `POST /v1/heartbeat`.
+pub type HeartbeatItem = crate::ItemResult<HeartbeatResponse>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchHeartbeatResponse {

@@ -2,5 +2,6 @@
 
 pub mod http;
 pub mod raft;
+mod secret;
 pub mod server;
 pub mod storage;

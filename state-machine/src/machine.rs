@@ -444,20 +444,12 @@ impl StateMachine {
         task
     }
 
-    pub(crate) fn index_task(&mut self, id: TaskId) {
-        self.index(id);
-    }
-
-    pub(crate) fn unindex_task(&mut self, id: TaskId) {
-        self.unindex(id);
-    }
-
     /// Whether a new queue can be created (existing queues are always fine).
     pub(crate) fn queue_admits(&self, queue: &str) -> bool {
         self.queues.contains_key(queue) || self.queues.len() < limits::QUEUES_MAX
     }
 
-    fn index(&mut self, id: TaskId) {
+    pub(crate) fn index(&mut self, id: TaskId) {
         let task = &self.tasks[&id];
         let info = self.queues.entry(task.queue.clone()).or_default();
         info.counts.add(task.state);
@@ -481,7 +473,7 @@ impl StateMachine {
         }
     }
 
-    fn unindex(&mut self, id: TaskId) {
+    pub(crate) fn unindex(&mut self, id: TaskId) {
         let task = &self.tasks[&id];
         let info = self
             .queues

@@ -59,14 +59,7 @@ pub async fn queues(
     let sm = node.state();
     let queues = sm
         .queues()
-        .map(|(name, info)| api::QueueView {
-            name: name.to_owned(),
-            paused: info.paused,
-            counts: TaskState::ALL
-                .iter()
-                .map(|s| (s.as_str().to_owned(), info.counts.get(*s)))
-                .collect(),
-        })
+        .map(|(name, info)| convert::queue(name, info.paused, &info.counts))
         .collect();
     Ok(Json(api::QueuesResponse { queues }))
 }
@@ -107,14 +100,7 @@ async fn set_paused(
     node.propose(command).await??;
     let sm = node.state();
     let counts = sm.queue(&queue).map(|q| q.counts).unwrap_or_default();
-    Ok(Json(api::QueueView {
-        name: queue,
-        paused,
-        counts: TaskState::ALL
-            .iter()
-            .map(|s| (s.as_str().to_owned(), counts.get(*s)))
-            .collect(),
-    }))
+    Ok(Json(convert::queue(&queue, paused, &counts)))
 }
 
 pub async fn broadcast(
@@ -157,12 +143,7 @@ pub async fn broadcasts(
     let sm = node.state();
     Ok(Json(
         sm.broadcasts_after(p.after)
-            .map(|m| api::BroadcastView {
-                seq: m.seq,
-                channel: m.channel.clone(),
-                message: convert::json_value(&m.message),
-                at_ms: m.wall_ms,
-            })
+            .map(convert::broadcast)
             .collect::<Vec<_>>(),
     )
     .into_response())

@@ -9,6 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
+use crate::secret::secrets_match;
 
 /// Paths a load balancer or orchestrator probes without credentials.
 pub const OPEN_PATHS: [&str; 2] = ["/healthz", "/readyz"];
@@ -31,14 +32,9 @@ pub async fn require_token(
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
         None => ApiError::Unauthorized.into_response(),
-        Some(given) if !same(given.as_bytes(), expected.as_bytes()) => {
+        Some(given) if !secrets_match(given.as_bytes(), expected.as_bytes()) => {
             ApiError::Forbidden.into_response()
         }
         Some(_) => next.run(req).await,
     }
-}
-
-/// Compares without an early exit, so timing does not tell how much of a guess matched.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -201,3 +201,23 @@ pub fn lease_beat(b: &api::LeaseBeat) -> sm::LeaseBeat {
         lease_ms: b.lease_ms,
     }
 }
+
+pub fn queue(name: &str, paused: bool, counts: &sm::Counts) -> api::QueueView {
+    api::QueueView {
+        name: name.to_owned(),
+        paused,
+        counts: sm::TaskState::ALL
+            .iter()
+            .map(|s| (s.as_str().to_owned(), counts.get(*s)))
+            .collect(),
+    }
+}
+
+pub fn broadcast(m: &sm::BroadcastMessage) -> api::BroadcastView {
+    api::BroadcastView {
+        seq: m.seq,
+        channel: m.channel.clone(),
+        message: json_value(&m.message),
+        at_ms: m.wall_ms,
+    }
+}

@@ -167,12 +167,7 @@ pub fn broadcasts(node: Arc<Node>, after: u64) -> Response {
                     .broadcasts_after(after)
                     .map(|m| {
                         after = m.seq;
-                        let view = taskswarm_api::BroadcastView {
-                            seq: m.seq,
-                            channel: m.channel.clone(),
-                            message: convert::json_value(&m.message),
-                            at_ms: m.wall_ms,
-                        };
+                        let view = convert::broadcast(m);
                         Event::default()
                             .id(m.seq.to_string())
                             .event(m.channel.clone())

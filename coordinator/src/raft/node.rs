@@ -275,8 +275,15 @@ impl Node {
         }
     }
 
+    /// The current Raft term, without copying the rest of the metrics.
+    pub fn term(&self) -> u64 {
+        self.raft.metrics().borrow().current_term
+    }
+
     pub fn leadership(&self) -> Leadership {
-        let m = self.raft.metrics().borrow().clone();
+        // Borrowed, not cloned: this runs on every proposal and claim.
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
         if m.state == ServerState::Leader && m.current_leader == Some(self.id) {
             return Leadership::Leader;
         }
@@ -313,7 +320,7 @@ impl Node {
     /// state lock briefly: call it before holding a `state()` guard, never while (std's
     /// RwLock blocks a second read behind a waiting writer: a self-deadlock).
     pub fn clock_ref(&self) -> ClockRef {
-        let term = self.raft.metrics().borrow().current_term;
+        let term = self.term();
         let applied_ms = self.state().cluster_ms();
         let cluster_ms = if self.leadership() == Leadership::Leader {
             self.clock.now(term, applied_ms)
@@ -332,7 +339,7 @@ impl Node {
 
     /// Cluster time now, as the leader would stamp it (for the ticker).
     pub(crate) fn cluster_now(&self) -> u64 {
-        let term = self.raft.metrics().borrow().current_term;
+        let term = self.term();
         self.clock.now(term, self.state().cluster_ms())
     }
 

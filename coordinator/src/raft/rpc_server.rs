@@ -44,7 +44,7 @@ fn admit<T: DeserializeOwned>(
         .get(CLUSTER_SECRET_HEADER)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
-    if !wire::secrets_match(given, state.secret.as_bytes()) {
+    if !crate::secret::secrets_match(given, state.secret.as_bytes()) {
         tracing::warn!(
             present = !given.is_empty(),
             "refused a Raft RPC without the cluster secret"

@@ -22,7 +22,7 @@ pub(crate) async fn run(node: Weak<Node>) {
     loop {
         interval.tick().await;
         let Some(node) = node.upgrade() else { return };
-        let now = (node.status().term, node.leadership());
+        let now = (node.term(), node.leadership());
         if seen.as_ref() != Some(&now) {
             match &now.1 {
                 Leadership::Leader => tracing::info!(node = node.id(), term = now.0, "leading"),

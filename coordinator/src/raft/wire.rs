@@ -38,16 +38,6 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
     Ok(bincode::deserialize(body)?)
 }
 
-/// Compares secrets without an early exit, so timing does not leak how much matched.
-pub fn secrets_match(given: &[u8], expected: &[u8]) -> bool {
-    given.len() == expected.len()
-        && given
-            .iter()
-            .zip(expected)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,12 +59,5 @@ mod tests {
             decode::<(u64, String)>(&[]),
             Err(WireError::Empty)
         ));
-    }
-
-    #[test]
-    fn secrets_compare_exactly() {
-        assert!(secrets_match(b"abc", b"abc"));
-        assert!(!secrets_match(b"abd", b"abc"));
-        assert!(!secrets_match(b"ab", b"abc"));
     }
 }

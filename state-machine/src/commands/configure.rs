@@ -20,11 +20,11 @@ impl StateMachine {
         if config.retention_ms != self.config.retention_ms {
             let finished: Vec<_> = self.retention.iter().map(|(_, id)| *id).collect();
             for id in &finished {
-                self.unindex_task(*id);
+                self.unindex(*id);
             }
             self.config = config;
             for id in finished {
-                self.index_task(id);
+                self.index(id);
             }
         }
         self.config = config;
