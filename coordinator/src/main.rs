@@ -1,4 +1,4 @@
-//! The `taskswarm` binary.
+//! The `taskswarm` binary (also the body of `taskswarm-canary`, src/bin/taskswarm-canary.rs).
 
 mod cli;
 
@@ -57,7 +57,7 @@ fn init_tracing(format: &str) -> anyhow::Result<()> {
 }
 
 #[tokio::main]
-async fn main() {
+pub(crate) async fn main() {
     let cli = Cli::parse();
     let result = match init_tracing(&cli.log_format) {
         Ok(()) => match cli.command {

@@ -1,5 +1,6 @@
 //! The terminal summary of a run: operations by f and result, faults by kind with their
-//! durations, findings per property with example task ids, latency p50/p99 per f.
+//! durations, availability inside vs outside fault windows and recovery times after
+//! them, findings per property with example task ids, latency p50/p99 per f.
 //!
 //! Rendering is a pure function to a `String`, so it is testable and the binary only
 //! prints.
@@ -7,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use crate::availability::{summarize, Availability, RecoveryStats, Split};
 use crate::checker::{overall, Findings, EXAMPLES_MAX};
 use crate::history::{History, NemesisType, Record, F};
 use crate::ops::{operations, Outcome};
@@ -34,6 +36,7 @@ pub fn render(history: &History, findings: &[Findings]) -> String {
     );
     ops_table(history, &mut s);
     faults_table(history, &mut s);
+    availability_section(history, &mut s);
     findings_table(findings, &mut s);
     let verdict = overall(findings);
     let _ = writeln!(s, "\nverdict: {verdict:?} (exit {})", verdict.exit_code());
@@ -110,6 +113,76 @@ fn faults_table(history: &History, s: &mut String) {
     }
 }
 
+/// Liveness under faults; informational only, it never changes the verdict.
+fn availability_section(history: &History, s: &mut String) {
+    let summary = summarize(history);
+    let _ = writeln!(s, "\navailability and recovery");
+    let _ = writeln!(
+        s,
+        "{:<10} {:>24} {:>24}",
+        "ops ok", "inside fault windows", "outside fault windows"
+    );
+    let row = |s: &mut String, name: &str, split: &Split| {
+        let _ = writeln!(
+            s,
+            "{name:<10} {:>24} {:>24}",
+            fmt_availability(&split.inside),
+            fmt_availability(&split.outside)
+        );
+    };
+    row(s, "all", &summary.availability.all);
+    row(s, "writes", &summary.availability.writes);
+    if !summary.by_kind.is_empty() {
+        let _ = writeln!(
+            s,
+            "{:<28} {:>6} {:>16} {:>16} {:>16} {:>16}",
+            "fault",
+            "count",
+            "start->ok p50 ms",
+            "start->ok max ms",
+            "stop->ok p50 ms",
+            "stop->ok max ms"
+        );
+    }
+    for k in &summary.by_kind {
+        let (start, stop) = (&k.start_to_first_ok_write, &k.stop_to_first_ok_write);
+        let _ = writeln!(
+            s,
+            "{:<28} {:>6} {:>16} {:>16} {:>16} {:>16}",
+            k.kind,
+            k.count,
+            fmt_recovery(start, start.median_ms, k.count),
+            fmt_recovery(start, start.max_ms, k.count),
+            fmt_recovery(stop, stop.median_ms, k.count),
+            fmt_recovery(stop, stop.max_ms, k.count)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "last stop -> drained: {} ms",
+        fmt_opt(summary.last_stop_to_drained_ms)
+    );
+}
+
+/// `ok/total (pct%)`, or `-` when no operation fell on that side.
+fn fmt_availability(a: &Availability) -> String {
+    a.fraction().map_or_else(
+        || "-".to_owned(),
+        |f| format!("{}/{} ({:.1}%)", a.ok, a.total(), f * 100.0),
+    )
+}
+
+/// A recovery statistic, flagged with how many faults it covers when some never saw an
+/// ok write afterwards: a median over the recovered faults alone would look too good.
+fn fmt_recovery(stats: &RecoveryStats, value: Option<u64>, faults: u64) -> String {
+    let v = fmt_opt(value);
+    if stats.samples < faults {
+        format!("{v} ({}/{faults})", stats.samples)
+    } else {
+        v
+    }
+}
+
 fn findings_table(findings: &[Findings], s: &mut String) {
     let _ = writeln!(
         s,
@@ -177,6 +250,34 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("verdict: Valid (exit 0)"), "{text}");
+    }
+
+    #[test]
+    fn report_has_availability_and_recovery_section() {
+        let h = valid();
+        let text = render(&h, &check_all(&h));
+        assert!(text.contains("availability and recovery"), "{text}");
+        // Inside the partition: 7 ops (5 writes), all ok; outside: 4 of 6 ok.
+        let row = |name: &str, inside: &str, outside: &str| {
+            format!("{name:<10} {inside:>24} {outside:>24}")
+        };
+        assert!(
+            text.contains(&row("all", "7/7 (100.0%)", "4/6 (66.7%)")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&row("writes", "5/5 (100.0%)", "4/6 (66.7%)")),
+            "{text}"
+        );
+        // Start at 70 ms → claim ok at 90; stop at 220 → complete ok at 260.
+        assert!(
+            text.contains(&format!(
+                "{:<28} {:>6} {:>16} {:>16} {:>16} {:>16}",
+                "partition-isolate-leader", 1, 20, 20, 40, 40
+            )),
+            "{text}"
+        );
+        assert!(text.contains("last stop -> drained: 70 ms"), "{text}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `jepsen-check HISTORY [--json]`: checks a recorded history and prints the report.
+//! `jepsen-check HISTORY [--json] [--timeline PATH]`: checks a recorded history and prints
+//! the report; `--timeline` also writes an HTML latency/rate timeline of the run.
 //! Exit code: 0 valid, 1 anomalies found, 2 unknown (unreadable history, inconclusive run).
 
 use std::fs::File;
@@ -11,6 +12,7 @@ use clap::Parser;
 use jepsen_style_tests::checker::{check_all, overall, Verdict};
 use jepsen_style_tests::history::History;
 use jepsen_style_tests::report::render;
+use jepsen_style_tests::timeline::render_html;
 
 #[derive(Debug, Parser)]
 #[command(about = "Check a taskswarm fault-injection history")]
@@ -20,6 +22,9 @@ struct Args {
     /// Print the findings as JSON instead of the table.
     #[arg(long)]
     json: bool,
+    /// Also write a self-contained HTML timeline (latencies, rates, fault windows) here.
+    #[arg(long, value_name = "PATH")]
+    timeline: Option<PathBuf>,
 }
 
 fn run(args: &Args) -> anyhow::Result<Verdict> {
@@ -27,6 +32,11 @@ fn run(args: &Args) -> anyhow::Result<Verdict> {
         File::open(&args.history).with_context(|| format!("opening {}", args.history.display()))?;
     let history = History::read(BufReader::new(file))
         .with_context(|| format!("reading {}", args.history.display()))?;
+    if let Some(path) = &args.timeline {
+        let title = format!("taskswarm run: {}", args.history.display());
+        std::fs::write(path, render_html(&history, &title))
+            .with_context(|| format!("writing timeline {}", path.display()))?;
+    }
     let findings = check_all(&history);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&findings)?);

@@ -35,6 +35,8 @@ pub enum EnvError {
     NotRunning(usize),
     #[error("node {0} is already running")]
     AlreadyRunning(usize),
+    #[error("the nodes were started without libfaketime (clock-skew needs it)")]
+    NoFaketime,
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

@@ -31,7 +31,17 @@ pub struct NodesConfig {
     pub cluster_secret: String,
     /// Appended to every node's command line (e.g. faster snapshots).
     pub extra_args: Vec<String>,
+    /// libfaketime's shared object: when set, every node runs under it with its wall
+    /// clock offset read from `node-{i}.faketime` (see [`Nodes::set_clock_offset`]).
+    pub faketime_lib: Option<PathBuf>,
 }
+
+/// Where Debian's `libfaketime` package puts the multithreaded variant (tokio runs
+/// threads, so the plain one is not safe).
+pub const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+/// libfaketime re-reads the offset file at most this often (seconds): a jump shows
+/// within a second without a file read on every clock call.
+const FAKETIME_CACHE_S: &str = "1";
 
 /// The cluster's processes. Node ids are 1..=count; node i runs in namespace `n{i}`.
 #[derive(Debug)]
@@ -112,9 +122,22 @@ impl Nodes {
             .append(true)
             .open(self.log_path(node))?;
         let listen = format!("{}:{}", net::node_ip(node), net::NODE_PORT);
+        let mut command = Command::new("ip");
+        if let Some(lib) = &self.cfg.faketime_lib {
+            let offset_file = self.clock_file(node);
+            if !offset_file.exists() {
+                std::fs::write(&offset_file, clock_spec(0))?;
+            }
+            // Only the wall clock moves: real clocks jump, monotonic ones do not.
+            command
+                .env("LD_PRELOAD", lib)
+                .env("FAKETIME_TIMESTAMP_FILE", &offset_file)
+                .env("FAKETIME_CACHE_DURATION", FAKETIME_CACHE_S)
+                .env("DONT_FAKE_MONOTONIC", "1");
+        }
         // `ip netns exec` execs the program in place, so the child's pid is the node's:
         // signals sent to it reach the node itself.
-        let child = Command::new("ip")
+        let child = command
             .args(["netns", "exec", &net::ns_name(node)])
             .arg(&self.cfg.bin)
             .arg("node")
@@ -144,6 +167,28 @@ impl Nodes {
                 source,
             })?;
         self.procs[node - 1] = Some(child);
+        Ok(())
+    }
+
+    fn clock_file(&self, node: usize) -> PathBuf {
+        self.cfg.run_dir.join(format!("node-{node}.faketime"))
+    }
+
+    /// Moves `node`'s wall clock by `offset_s` from real time (0 puts it back). Takes
+    /// effect within libfaketime's cache period; verify from outside (HTTP `Date`).
+    pub fn set_clock_offset(&self, node: usize, offset_s: i64) -> Result<(), EnvError> {
+        self.check(node)?;
+        if self.cfg.faketime_lib.is_none() {
+            return Err(EnvError::NoFaketime);
+        }
+        // Overwritten in place at a fixed width, never renamed or truncated: libfaketime
+        // keeps reading the file it first opened, and must never see it empty or half
+        // written (it would read "no offset", an unplanned jump).
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(self.clock_file(node))?;
+        file.write_all(clock_spec(offset_s).as_bytes())?;
         Ok(())
     }
 
@@ -230,6 +275,11 @@ impl Drop for Nodes {
     }
 }
 
+/// libfaketime's offset spec, always the same width (see `set_clock_offset`).
+fn clock_spec(offset_s: i64) -> String {
+    format!("{offset_s:+012}\n")
+}
+
 fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
@@ -237,7 +287,7 @@ fn tail(path: &Path, lines: usize) -> String {
 }
 
 /// Whether /proc shows the process stopped (`T`), polled until it matches `stopped`.
-fn wait_state(pid: u32, stopped: bool) -> bool {
+pub(crate) fn wait_state(pid: u32, stopped: bool) -> bool {
     let deadline = Instant::now() + SIGNAL_VERIFY_TIMEOUT;
     loop {
         if is_stopped(pid) == Some(stopped) {

@@ -5,7 +5,7 @@
 //! isolated old leader is not → heal → all nodes converge on one applied index and state
 //! hash. Failing expectations are `Outcome::Failed`; setup problems are errors.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use jepsen_style_tests::env::{client, FaultEvent, Nodes, NodesConfig, Partitions};
@@ -27,7 +27,6 @@ const ISOLATED_WRITE_TIMEOUT: Duration =
 const TASKS_BEFORE_FAULT: usize = 3;
 const LOG_TAIL_LINES: usize = 15;
 const CLUSTER_SECRET: &str = "jepsen-smoke-secret";
-const RUN_ROOT: &str = "/var/tmp/taskswarm-jepsen";
 
 struct Smoke {
     http: reqwest::Client,
@@ -160,24 +159,14 @@ pub async fn run(args: &Args) -> anyhow::Result<Outcome> {
             bin.display()
         );
     }
-    let run_dir = match &args.run_dir {
-        Some(dir) => dir.clone(),
-        None => {
-            // Nanoseconds: inside the pid namespace every harness is pid 1, so the pid
-            // cannot tell two runs apart.
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            std::path::Path::new(RUN_ROOT).join(format!("smoke-{nanos}"))
-        }
-    };
+    let run_dir = args.run_dir_or_new("smoke");
     let cfg = NodesConfig {
         count: args.nodes,
         bin,
         run_dir: run_dir.clone(),
         cluster_secret: CLUSTER_SECRET.to_owned(),
         extra_args: Vec::new(),
+        faketime_lib: None,
     };
     let nodes = Nodes::create(cfg).context("creating the environment")?;
     let mut parts = Partitions::new(nodes.count(), nodes.epoch());

@@ -1,0 +1,21 @@
+//! A fault-injection run: the parts `jepsen-run` assembles. The schedule ([`schedule`])
+//! says which faults happen when; the nemesis ([`nemesis`]) makes them happen; the
+//! workload's clients ([`clients`]) record every operation ([`recorder`]) through a plain
+//! HTTP client ([`wire`]); worker processes ([`worker_procs`]) can be paused like real
+//! ones; after the heal the drain and final state ([`final_state`]) close the history.
+
+pub mod clients;
+pub mod clock;
+pub mod final_state;
+pub mod nemesis;
+pub mod recorder;
+pub mod rng;
+pub mod schedule;
+pub mod wire;
+pub mod worker_procs;
+pub mod workload;
+
+/// History process ids: producers count from 1, readers from here, workers from
+/// [`WORKER_PROCESS_BASE`] + 100 × worker process.
+pub const READER_PROCESS_BASE: u64 = 100;
+pub const WORKER_PROCESS_BASE: u64 = 1_000;

@@ -1,0 +1,510 @@
+//! Carries out the schedule: starts each planned fault on the real environment, records
+//! its start (with whether it verifiably took hold), waits its duration, undoes it and
+//! records the stop. Also measures how long the cluster takes to elect a leader after a
+//! fault that removes one, and after each heal.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::recorder::Recorder;
+use super::rng::Rng;
+use super::schedule::{NemesisKind, PlannedFault};
+use super::wire::{Reply, Wire};
+use super::worker_procs::WorkerProcs;
+use crate::env::faults::{bridge_blocked, ring_blocked};
+use crate::env::{client, net, EnvError, FaultEvent, Nodes, Partitions};
+use crate::history::NemesisType;
+
+/// How long to look for a leader before a fault that targets "the leader" picks a node
+/// anyway (and says so in its targets).
+const LEADER_LOOKUP: Duration = Duration::from_secs(10);
+/// Longest wait for a new leader when measuring recovery.
+const ELECTION_WAIT: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(50);
+/// Loss rate of the packet-loss fault, percent.
+pub const LOSS_PERCENT: u8 = 30;
+/// Wall-clock jumps of the clock-skew fault, seconds (forward and back, picked by seed).
+pub const SKEW_S: [i64; 4] = [120, -120, 3_600, -3_600];
+/// A skew shows in the node's HTTP `Date` within libfaketime's cache period; allow for it
+/// and for the `Date` header's one-second resolution.
+const SKEW_VERIFY: Duration = Duration::from_secs(5);
+
+/// One leader-election measurement.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recovery {
+    pub fault_id: u64,
+    pub kind: &'static str,
+    /// `after_start`: leader lost at the fault's start; `after_heal`: after its stop.
+    pub phase: &'static str,
+    /// Time until a leader was seen; `None` when none was within the wait.
+    pub leader_ms: Option<u64>,
+}
+
+/// What a started fault needs to be undone.
+#[derive(Debug)]
+enum Active {
+    Network,
+    Killed(Vec<usize>),
+    Paused(usize),
+    PausedWorker(usize),
+    Skewed(usize),
+    Removed(usize),
+}
+
+#[derive(Debug)]
+pub struct Nemesis {
+    pub nodes: Nodes,
+    pub parts: Partitions,
+    pub workers: WorkerProcs,
+    pub recoveries: Vec<Recovery>,
+    http: reqwest::Client,
+    wire: std::sync::Arc<Wire>,
+    rec: Recorder,
+    rng: Rng,
+    active: Option<(PlannedFault, Active)>,
+}
+
+impl Nemesis {
+    pub fn new(
+        nodes: Nodes,
+        workers: WorkerProcs,
+        wire: std::sync::Arc<Wire>,
+        rec: Recorder,
+        rng: Rng,
+    ) -> Result<Nemesis, reqwest::Error> {
+        let parts = Partitions::new(nodes.count(), nodes.epoch());
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Nemesis {
+            nodes,
+            parts,
+            workers,
+            recoveries: Vec::new(),
+            http,
+            wire,
+            rec,
+            rng,
+            active: None,
+        })
+    }
+
+    fn all(&self) -> Vec<usize> {
+        (1..=self.nodes.count()).collect()
+    }
+
+    /// The leader that a majority of `among` names and that says so itself.
+    async fn leader_among(&self, among: &[usize]) -> Option<usize> {
+        let mut named = Vec::new();
+        for &n in among {
+            if let Some(s) = client::status(&self.http, &self.nodes.url(n)).await {
+                named.push((n, s.leader_id));
+            }
+        }
+        let majority = self.nodes.count() / 2 + 1;
+        for &(n, leader) in &named {
+            let Some(l) = leader.and_then(|l| usize::try_from(l).ok()) else {
+                continue;
+            };
+            let votes = named.iter().filter(|(_, x)| *x == leader).count();
+            let self_says = named.iter().any(|(m, x)| *m == l && *x == leader);
+            if votes >= majority.min(among.len()) && self_says && among.contains(&l) {
+                let _ = n;
+                return Some(l);
+            }
+        }
+        None
+    }
+
+    pub async fn wait_leader(&self, among: &[usize], timeout: Duration) -> Option<(usize, u64)> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(l) = self.leader_among(among).await {
+                return Some((l, u64::try_from(start.elapsed().as_millis()).unwrap_or(0)));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        None
+    }
+
+    /// The current leader, or (when none is seen in time) node 1, flagged in the targets.
+    async fn leader_or_any(&self) -> (usize, bool) {
+        match self.wait_leader(&self.all(), LEADER_LOOKUP).await {
+            Some((l, _)) => (l, true),
+            None => (1, false),
+        }
+    }
+
+    fn record(&self, mut ev: FaultEvent, planned: &PlannedFault) {
+        ev.kind = planned.kind.name().to_owned();
+        self.rec.nemesis(&ev, planned.id);
+    }
+
+    /// Starts `planned`; the start record is written before this returns.
+    pub async fn start(&mut self, planned: &PlannedFault) -> Result<(), EnvError> {
+        assert!(self.active.is_none(), "faults do not overlap");
+        let all = self.all();
+        let n = all.len();
+        let (ev, active, lost_leader): (FaultEvent, Active, Option<usize>) = match planned.kind {
+            NemesisKind::IsolateLeader => {
+                let (leader, _) = self.leader_or_any().await;
+                (self.parts.isolate(leader)?, Active::Network, Some(leader))
+            }
+            NemesisKind::HalvesLeaderMajority | NemesisKind::HalvesLeaderMinority => {
+                let (leader, _) = self.leader_or_any().await;
+                let mut others: Vec<usize> = all.iter().copied().filter(|x| *x != leader).collect();
+                self.rng.shuffle(&mut others);
+                let small = n / 2; // 1 of 3, 2 of 5
+                let (mut minority, mut majority): (Vec<usize>, Vec<usize>) =
+                    if planned.kind == NemesisKind::HalvesLeaderMinority {
+                        let mut m = vec![leader];
+                        m.extend(others.iter().take(small - 1));
+                        (m, others[small - 1..].to_vec())
+                    } else {
+                        let mut m = vec![leader];
+                        m.extend(others.iter().skip(small));
+                        (others[..small].to_vec(), m)
+                    };
+                minority.sort_unstable();
+                majority.sort_unstable();
+                let lost = (planned.kind == NemesisKind::HalvesLeaderMinority).then_some(leader);
+                (
+                    self.parts.partition(&[minority, majority])?,
+                    Active::Network,
+                    lost,
+                )
+            }
+            NemesisKind::Bridge => {
+                let mut order = all.clone();
+                self.rng.shuffle(&mut order);
+                let half = (n - 1) / 2;
+                let bridge = order[half];
+                let blocked = bridge_blocked(&order[..half], bridge, &order[half + 1..]);
+                (self.parts.cut("bridge", &blocked)?, Active::Network, None)
+            }
+            NemesisKind::MajoritiesRing => {
+                let mut order = all.clone();
+                self.rng.shuffle(&mut order);
+                let blocked = ring_blocked(&order);
+                (
+                    self.parts.cut("majorities-ring", &blocked)?,
+                    Active::Network,
+                    None,
+                )
+            }
+            NemesisKind::PacketLoss => {
+                (self.parts.packet_loss(LOSS_PERCENT)?, Active::Network, None)
+            }
+            NemesisKind::KillMinority => {
+                let (leader, _) = self.leader_or_any().await;
+                let mut others: Vec<usize> = all.iter().copied().filter(|x| *x != leader).collect();
+                self.rng.shuffle(&mut others);
+                // The largest minority: 1 of 3, 2 of 5; the leader always among them.
+                let mut victims = vec![leader];
+                victims.extend(others.iter().take((n - 1) / 2 - 1));
+                let ev = self.kill(&victims)?;
+                (ev, Active::Killed(victims), Some(leader))
+            }
+            NemesisKind::KillAll => {
+                let ev = self.kill(&all)?;
+                (ev, Active::Killed(all.clone()), None)
+            }
+            NemesisKind::PauseLeader => {
+                let (leader, _) = self.leader_or_any().await;
+                (
+                    self.nodes.pause(leader)?,
+                    Active::Paused(leader),
+                    Some(leader),
+                )
+            }
+            NemesisKind::PauseWorker => {
+                let i = usize::try_from(self.rng.below(self.workers.count() as u64)).unwrap_or(0);
+                let effective = self.workers.pause(i)?;
+                let ev = FaultEvent::new(
+                    NemesisType::Start,
+                    "pause-worker",
+                    vec![format!("worker-proc-{i}")],
+                    self.nodes.epoch(),
+                    effective,
+                );
+                (ev, Active::PausedWorker(i), None)
+            }
+            NemesisKind::ClockSkew => {
+                let (leader, _) = self.leader_or_any().await;
+                let skew_s = *self.rng.pick(&SKEW_S);
+                self.nodes.set_clock_offset(leader, skew_s)?;
+                let effective = self.clock_offset_seen(leader, skew_s).await;
+                let ev = FaultEvent::new(
+                    NemesisType::Start,
+                    "clock-skew",
+                    vec![format!("{}{skew_s:+}s", net::ns_name(leader))],
+                    self.nodes.epoch(),
+                    effective,
+                );
+                (ev, Active::Skewed(leader), None)
+            }
+            NemesisKind::Membership => {
+                let victim = *self.rng.pick(&all);
+                let voters: Vec<usize> = all.iter().copied().filter(|x| *x != victim).collect();
+                let reply = self
+                    .wire
+                    .post(
+                        "/v1/cluster/membership",
+                        &json!({ "voters": voters }),
+                        Duration::from_secs(15),
+                    )
+                    .await;
+                let effective = matches!(reply, Reply::Ok(_)) && self.voters_are(&voters).await;
+                let ev = FaultEvent::new(
+                    NemesisType::Start,
+                    "membership",
+                    vec![format!("remove {}", net::ns_name(victim))],
+                    self.nodes.epoch(),
+                    effective,
+                );
+                (ev, Active::Removed(victim), None)
+            }
+        };
+        self.record(ev, planned);
+        if let Some(old) = lost_leader {
+            self.measure_election(planned, "after_start", old).await;
+        }
+        self.active = Some((planned.clone(), active));
+        Ok(())
+    }
+
+    fn kill(&mut self, victims: &[usize]) -> Result<FaultEvent, EnvError> {
+        let mut effective = true;
+        for &v in victims {
+            effective &= self.nodes.kill(v)?.effective;
+        }
+        Ok(FaultEvent::new(
+            NemesisType::Start,
+            "kill",
+            victims.iter().map(|v| net::ns_name(*v)).collect(),
+            self.nodes.epoch(),
+            effective,
+        ))
+    }
+
+    /// After the leader was removed: time until the rest elect another one. Bounded by
+    /// the fault's own duration, so a slow election never stretches the schedule.
+    async fn measure_election(&mut self, planned: &PlannedFault, phase: &'static str, old: usize) {
+        let others: Vec<usize> = self.all().into_iter().filter(|x| *x != old).collect();
+        let wait = Duration::from_millis(planned.duration_ms);
+        let leader_ms = self.wait_leader(&others, wait).await.map(|(_, ms)| ms);
+        self.recoveries.push(Recovery {
+            fault_id: planned.id,
+            kind: planned.kind.name(),
+            phase,
+            leader_ms,
+        });
+    }
+
+    /// Undoes the active fault and records the stop; then measures the time until the
+    /// whole cluster agrees on a leader again.
+    pub async fn stop(&mut self) -> Result<(), EnvError> {
+        let Some((planned, active)) = self.active.take() else {
+            return Ok(());
+        };
+        let epoch = self.nodes.epoch();
+        let kind = planned.kind.name();
+        let ev = match active {
+            Active::Network => self.parts.heal()?,
+            Active::Killed(victims) => {
+                for &v in &victims {
+                    self.nodes.restart(v)?;
+                }
+                FaultEvent::new(
+                    NemesisType::Stop,
+                    kind,
+                    victims.iter().map(|v| net::ns_name(*v)).collect(),
+                    epoch,
+                    true,
+                )
+            }
+            Active::Paused(node) => self.nodes.resume(node)?,
+            Active::PausedWorker(i) => {
+                let effective = self.workers.resume(i)?;
+                FaultEvent::new(
+                    NemesisType::Stop,
+                    kind,
+                    vec![format!("worker-proc-{i}")],
+                    epoch,
+                    effective,
+                )
+            }
+            Active::Skewed(node) => {
+                self.nodes.set_clock_offset(node, 0)?;
+                let effective = self.clock_offset_seen(node, 0).await;
+                FaultEvent::new(
+                    NemesisType::Stop,
+                    kind,
+                    vec![net::ns_name(node)],
+                    epoch,
+                    effective,
+                )
+            }
+            Active::Removed(victim) => {
+                let effective = self.add_back(victim).await;
+                FaultEvent::new(
+                    NemesisType::Stop,
+                    kind,
+                    vec![format!("add {}", net::ns_name(victim))],
+                    epoch,
+                    effective,
+                )
+            }
+        };
+        self.record(ev, &planned);
+        let leader_ms = self
+            .wait_leader(&self.all(), ELECTION_WAIT)
+            .await
+            .map(|(_, ms)| ms);
+        self.recoveries.push(Recovery {
+            fault_id: planned.id,
+            kind: planned.kind.name(),
+            phase: "after_heal",
+            leader_ms,
+        });
+        Ok(())
+    }
+
+    /// Adds a removed node back: as a learner (it catches up), then as a voter. Retried
+    /// until it sticks: a heal that does not heal would leave the drain waiting.
+    async fn add_back(&self, victim: usize) -> bool {
+        let all: Vec<usize> = self.all();
+        let deadline = Instant::now() + ELECTION_WAIT;
+        while Instant::now() < deadline {
+            let learner = self
+                .wire
+                .post(
+                    "/v1/cluster/learners",
+                    &json!({"id": victim, "addr": net::node_url(victim)}),
+                    Duration::from_secs(15),
+                )
+                .await;
+            if matches!(learner, Reply::Ok(_)) {
+                let voters = self
+                    .wire
+                    .post(
+                        "/v1/cluster/membership",
+                        &json!({ "voters": all }),
+                        Duration::from_secs(15),
+                    )
+                    .await;
+                if matches!(voters, Reply::Ok(_)) && self.voters_are(&all).await {
+                    return true;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        false
+    }
+
+    /// Whether the leader's membership has exactly `voters` as voters.
+    async fn voters_are(&self, voters: &[usize]) -> bool {
+        let want: BTreeSet<u64> = voters.iter().map(|v| *v as u64).collect();
+        let Some((leader, _)) = self.wait_leader(&self.all(), LEADER_LOOKUP).await else {
+            return false;
+        };
+        client::status(&self.http, &self.nodes.url(leader))
+            .await
+            .is_some_and(|s| {
+                let got: BTreeSet<u64> =
+                    s.members.iter().filter(|m| m.voter).map(|m| m.id).collect();
+                got == want
+            })
+    }
+
+    /// Whether the node's HTTP `Date` header is `offset_s` away from real time (within
+    /// the header's resolution), polled for [`SKEW_VERIFY`].
+    async fn clock_offset_seen(&self, node: usize, offset_s: i64) -> bool {
+        let deadline = Instant::now() + SKEW_VERIFY;
+        while Instant::now() < deadline {
+            if let Some(seen) = self.date_offset_s(node).await {
+                if (seen - offset_s).abs() <= 3 {
+                    return true;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        false
+    }
+
+    async fn date_offset_s(&self, node: usize) -> Option<i64> {
+        let resp = self
+            .http
+            .get(format!("{}/healthz", self.nodes.url(node)))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?;
+        let date = resp.headers().get(reqwest::header::DATE)?.to_str().ok()?;
+        let theirs = httpdate_secs(date)?;
+        let ours = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs();
+        Some(i64::try_from(theirs).ok()? - i64::try_from(ours).ok()?)
+    }
+
+    /// Undoes whatever is active (used on the way out, even after an error).
+    pub async fn heal_all(&mut self) -> Result<(), EnvError> {
+        self.stop().await
+    }
+}
+
+/// Seconds since the epoch of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the only
+/// format hyper sends.
+pub fn httpdate_secs(s: &str) -> Option<u64> {
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| m == month)? as u64 + 1;
+    let day: u64 = day.parse().ok()?;
+    let year: i64 = year.parse().ok()?;
+    let hms: Vec<u64> = time
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, m, sec] = hms.as_slice() else {
+        return None;
+    };
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + i64::try_from(doy).ok()?;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days)
+        .ok()
+        .map(|d| d * 86_400 + h * 3_600 + m * 60 + sec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates_parse() {
+        assert_eq!(
+            httpdate_secs("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(
+            httpdate_secs("Sat, 28 Nov 2026 02:00:00 GMT"),
+            Some(1_795_831_200)
+        );
+        assert_eq!(httpdate_secs("yesterday"), None);
+    }
+}
