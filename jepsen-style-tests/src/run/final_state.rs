@@ -158,3 +158,33 @@ pub async fn collect(
         tokio::time::sleep(POLL).await;
     }
 }
+
+/// Most final-token lookups per run: one request each, so only tasks whose token matters
+/// (claimed under more than one lease) are looked up.
+pub const TOKEN_LOOKUPS_MAX: usize = 20_000;
+
+/// The token each of `tasks` succeeded with, from the `succeeded` event in its event
+/// list (a finished task no longer shows its lease). Tasks without one are left out.
+pub async fn succeeded_tokens(wire: &Wire, tasks: &BTreeSet<u64>) -> BTreeMap<u64, u64> {
+    let mut out = BTreeMap::new();
+    for &task in tasks.iter().take(TOKEN_LOOKUPS_MAX) {
+        let Reply::Ok(v) = wire
+            .get(&format!("/v1/tasks/{task}/events"), LIST_TIMEOUT)
+            .await
+        else {
+            continue;
+        };
+        let token = v["events"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .rev()
+            .find(|e| e["event"] == "succeeded")
+            .and_then(|e| e["token"].as_u64());
+        if let Some(token) = token {
+            out.insert(task, token);
+        }
+    }
+    out
+}

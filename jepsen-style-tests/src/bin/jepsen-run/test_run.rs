@@ -18,12 +18,13 @@ use jepsen_style_tests::checker::{check_all, overall, Verdict};
 use jepsen_style_tests::env::nodes::{ELECTION_MAX_MS, FAKETIME_LIB};
 use jepsen_style_tests::env::{net, Nodes, NodesConfig};
 use jepsen_style_tests::history::{Header, History};
+use jepsen_style_tests::history::{OpType, F};
 use jepsen_style_tests::report::render;
 use jepsen_style_tests::run::clients::{self, Acked, Ctx};
 use jepsen_style_tests::run::clock::mono_ns;
 use jepsen_style_tests::run::final_state;
 use jepsen_style_tests::run::nemesis::Nemesis;
-use jepsen_style_tests::run::recorder::{assemble, read_events, Recorder};
+use jepsen_style_tests::run::recorder::{assemble, read_events, Event, EventBody, Recorder};
 use jepsen_style_tests::run::rng::Rng;
 use jepsen_style_tests::run::schedule::{self, NemesisKind, PlannedFault};
 use jepsen_style_tests::run::wire::Wire;
@@ -216,10 +217,14 @@ pub async fn run(args: &Args) -> anyhow::Result<RunResult> {
             &format!("{killed} worker processes did not stop in time and were killed"),
         );
     }
+    let mut events = rec.take();
+    for file in &nemesis.workers.event_files {
+        events.extend(read_events(file).with_context(|| format!("reading {}", file.display()))?);
+    }
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    let (fin, note) = final_state::collect(&wire, &http, CONVERGE_WAIT)
+    let (mut fin, note) = final_state::collect(&wire, &http, CONVERGE_WAIT)
         .await
         .map_err(anyhow::Error::msg)
         .context("reading the final state")?;
@@ -227,10 +232,13 @@ pub async fn run(args: &Args) -> anyhow::Result<RunResult> {
     if let Some(note) = note {
         log(t0, &note);
     }
-
-    let mut events = rec.take();
-    for file in &nemesis.workers.event_files {
-        events.extend(read_events(file).with_context(|| format!("reading {}", file.display()))?);
+    // Which token completed a task matters where it had several leases: the fencing
+    // checker then verifies the acknowledged completion carried the last one.
+    let tokens = final_state::succeeded_tokens(&wire, &reclaimed_tasks(&events)).await;
+    for (task, token) in tokens {
+        if let Some(t) = fin.tasks.get_mut(&task) {
+            t.token = Some(token);
+        }
     }
     let history = assemble(header, events, epoch_ns, Some((final_ns, fin)))?;
     let history_path = run_dir.join("history.jsonl");
@@ -259,6 +267,29 @@ pub async fn run(args: &Args) -> anyhow::Result<RunResult> {
         findings,
         run_dir,
     })
+}
+
+/// Tasks granted under more than one token in the recorded events.
+fn reclaimed_tasks(events: &[Event]) -> BTreeSet<u64> {
+    let mut tokens: std::collections::BTreeMap<u64, BTreeSet<u64>> = Default::default();
+    for e in events {
+        if let EventBody::Op {
+            kind: OpType::Ok,
+            f: F::Claim,
+            value,
+            ..
+        } = &e.body
+        {
+            for c in value.claimed.iter().flatten() {
+                tokens.entry(c.task).or_default().insert(c.token);
+            }
+        }
+    }
+    tokens
+        .into_iter()
+        .filter(|(_, t)| t.len() > 1)
+        .map(|(task, _)| task)
+        .collect()
 }
 
 /// Fault durations must really test what they claim: a paused leader outlasts the
