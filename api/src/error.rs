@@ -41,6 +41,8 @@ pub mod codes {
     pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
     pub const NOT_LEADER: &str = "not_leader";
     pub const NO_LEADER: &str = "no_leader";
+    /// The node leads but cannot reach a quorum; nothing was written: try another node.
+    pub const NO_QUORUM: &str = "no_quorum";
     /// The write may or may not have been committed: treat the outcome as unknown.
     pub const INDETERMINATE: &str = "indeterminate";
     pub const UNAUTHORIZED: &str = "unauthorized";

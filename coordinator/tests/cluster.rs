@@ -310,9 +310,35 @@ async fn with_two_of_three_nodes_down_writes_are_never_acknowledged() {
         assert!(status == 503 || status == 307, "status {status}: {body}");
         if status == 503 {
             let code = body["error"]["code"].as_str().unwrap();
-            assert!(code == "indeterminate" || code == "no_leader", "{body}");
+            assert!(
+                code == "indeterminate" || code == "no_leader" || code == "no_quorum",
+                "{body}"
+            );
         }
     }
+    // Once an election timeout has passed without a quorum, the cut-off leader refuses
+    // before proposing: a definite `no_quorum`, so clients move on instead of waiting
+    // out the write timeout. Reads are refused the same way.
+    tokio::time::sleep(Duration::from_millis(2 * common::ELECTION_MAX_MS)).await;
+    let before = c.status(leader).await.expect("the leader answers");
+    let (status, body, _) = c
+        .post(
+            leader,
+            "/v1/tasks",
+            json!({"kind": "k", "idempotency_key": "late"}),
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "no_quorum", "{body}");
+    let (status, body) = c.get(leader, "/v1/tasks?limit=1").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "no_quorum", "{body}");
+    // Nothing was proposed: the leader's log did not grow.
+    let after = c.status(leader).await.expect("the leader answers");
+    assert_eq!(
+        before["last_log_index"], after["last_log_index"],
+        "a refused write must not reach the log: {before} → {after}"
+    );
 }
 
 /// Regression: reading a leased task took the state lock twice; with writers waiting in

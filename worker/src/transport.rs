@@ -4,7 +4,8 @@
 //! - connection refused: the node never saw the request → try the next node;
 //! - `307`: a follower refused to act → go where `Location` points (at most
 //!   `REDIRECT_HOPS_MAX` hops per attempt) and remember that leader;
-//! - `503 no_leader` / `unavailable`: nothing was written → back off, try again;
+//! - `503 no_leader` / `no_quorum` / `unavailable`: nothing was written → back off, try
+//!   again (on the next node);
 //! - `503 indeterminate`, a timeout, a dropped connection after sending: the write may
 //!   have happened → retry only requests that are idempotent, otherwise report
 //!   `Indeterminate`;

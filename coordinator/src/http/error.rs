@@ -24,6 +24,8 @@ pub enum ApiError {
     NotLeader { leader: (NodeId, String) },
     #[error("no leader is known; retry shortly")]
     NoLeader,
+    #[error("this node has not heard from a quorum for {0} ms (nothing was written); retry on another node")]
+    NoQuorum(u64),
     #[error("the outcome is unknown: {0}; retry with the same idempotency key or read the task")]
     Indeterminate(String),
     #[error("{0}")]
@@ -51,6 +53,7 @@ impl From<ProposeError> for ApiError {
             } => ApiError::NotLeader { leader },
             ProposeError::NotLeader { leader: None } => ApiError::NoLeader,
             ProposeError::Indeterminate(why) => ApiError::Indeterminate(why),
+            ProposeError::NoQuorum { since_ms } => ApiError::NoQuorum(since_ms),
             ProposeError::Overloaded => {
                 ApiError::Unavailable("too many pending writes; retry shortly".into())
             }
@@ -114,6 +117,10 @@ impl IntoResponse for ApiError {
             ApiError::NoLeader => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorBody::new(codes::NO_LEADER, message),
+            ),
+            ApiError::NoQuorum(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorBody::new(codes::NO_QUORUM, message),
             ),
             ApiError::Indeterminate(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,

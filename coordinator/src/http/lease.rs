@@ -32,6 +32,8 @@ pub async fn claim(
         if let Leadership::Follower { leader } = node.leadership() {
             return Err(ProposeError::NotLeader { leader }.into());
         }
+        // A cut-off leader must not hold a worker's long poll: it can hand out nothing.
+        node.check_quorum()?;
         if node.state().claimable(&claim) {
             let Reply::Claimed(tasks) = node.propose(Command::Claim(claim.clone())).await?? else {
                 unreachable!("claim replies Claimed")

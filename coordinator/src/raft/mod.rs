@@ -30,6 +30,10 @@ pub enum ProposeError {
     /// as unknown.
     #[error("outcome unknown: {0}")]
     Indeterminate(String),
+    /// This node leads but has not heard from a quorum for `since_ms` (it is probably cut
+    /// off); nothing was proposed.
+    #[error("no quorum acknowledged this leader for {since_ms} ms")]
+    NoQuorum { since_ms: u64 },
     /// Too many proposals are waiting; nothing was proposed.
     #[error("too many pending proposals")]
     Overloaded,

@@ -125,6 +125,8 @@ pub struct Node {
     stats: Arc<BatchStats>,
     /// The settings this node's flags ask for; the leader replicates them.
     desired: taskswarm_state_machine::Config,
+    /// A leader without a quorum acknowledgement for longer than this refuses work.
+    quorum_stale_ms: u64,
 }
 
 impl std::fmt::Debug for Node {
@@ -225,6 +227,7 @@ impl Node {
             clock,
             stats,
             desired: cfg.state,
+            quorum_stale_ms: cfg.election_timeout_max_ms,
         });
         tokio::spawn(ticker::run(Arc::downgrade(&node)));
         Ok(node)
@@ -245,6 +248,7 @@ impl Node {
         if let Leadership::Follower { leader } = self.leadership() {
             return Err(ProposeError::NotLeader { leader });
         }
+        self.check_quorum()?;
         let (reply, rx) = oneshot::channel();
         self.proposals
             .try_send(Proposal { command, reply })
@@ -262,6 +266,7 @@ impl Node {
         if let Leadership::Follower { leader } = self.leadership() {
             return Err(ProposeError::NotLeader { leader });
         }
+        self.check_quorum()?;
         match self.raft.ensure_linearizable().await {
             Ok(_) => Ok(()),
             Err(e) => match e.forward_to_leader() {
@@ -272,6 +277,22 @@ impl Node {
                 }),
                 None => Err(ProposeError::Unavailable(e.to_string())),
             },
+        }
+    }
+
+    /// Refuses at once when this leader has not heard from a quorum for an election
+    /// timeout. Why: openraft 0.9 has no check-quorum step-down, so a leader cut off from
+    /// the majority keeps leading in its own eyes, and every write sent to it would wait
+    /// out the write timeout as `indeterminate`. A quick, definite refusal sends clients
+    /// on to the side that can commit. The majority has elected (or is electing) a new
+    /// leader by then: followers stand for election after the same timeout.
+    pub fn check_quorum(&self) -> Result<(), ProposeError> {
+        let since_ms = self.raft.metrics().borrow().millis_since_quorum_ack;
+        match since_ms {
+            Some(since_ms) if since_ms > self.quorum_stale_ms => {
+                Err(ProposeError::NoQuorum { since_ms })
+            }
+            _ => Ok(()),
         }
     }
 

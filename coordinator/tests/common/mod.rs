@@ -18,6 +18,8 @@ const NODE_FLAGS: [&str; 6] = [
     "--election-max-ms",
     "1200",
 ];
+/// The `--election-max-ms` of `NODE_FLAGS`, for tests that wait out an election timeout.
+pub const ELECTION_MAX_MS: u64 = 1_200;
 /// Longest a test waits for a leader or a condition.
 pub const WAIT: Duration = Duration::from_secs(30);
 

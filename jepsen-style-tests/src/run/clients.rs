@@ -78,7 +78,7 @@ fn record(rec: &Recorder, process: u64, f: F, reply: &Reply, ok: impl FnOnce(&Va
 
 /// Definite failures worth trying again: the request never reached a leader.
 fn retryable_fail(reply: &Reply) -> bool {
-    matches!(reply, Reply::Fail(c) if c == "connect" || c == "no_leader" || c == "redirect_hops")
+    matches!(reply, Reply::Fail(c) if c == "connect" || c == "no_leader" || c == "no_quorum" || c == "redirect_hops")
 }
 
 pub async fn producer(ctx: Ctx, process: u64, mut rng: Rng, acked: Acked) {

@@ -47,7 +47,7 @@ pub struct Wire {
 fn classify(status: u16, code: &str) -> Reply {
     match code {
         // Refused before anything was proposed.
-        "no_leader" | "not_leader" => Reply::Fail(code.to_owned()),
+        "no_leader" | "not_leader" | "no_quorum" => Reply::Fail(code.to_owned()),
         // Proposed (or maybe proposed) but the commit was not confirmed.
         "indeterminate" | "unavailable" => Reply::Info(code.to_owned()),
         _ if (400..500).contains(&status) => Reply::Fail(code.to_owned()),
@@ -147,7 +147,7 @@ impl Wire {
             }
             let code = json["error"]["code"].as_str().unwrap_or("unknown");
             let reply = classify(status, code);
-            if code == "no_leader" {
+            if code == "no_leader" || code == "no_quorum" {
                 self.rotate();
             }
             return reply;
