@@ -20,8 +20,12 @@ pub struct EnqueueRequest {
     /// While an unfinished task in the queue has this key, this enqueue joins it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coalesce_key: Option<String>,
+    /// Not before this wall time. The only wait that follows the wall clock: a leader
+    /// whose clock is wrong may start it early or late.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_at_ms: Option<u64>,
+    /// Not before this much cluster time from now (ignored with `run_at_ms`); a wall clock
+    /// jump neither stretches nor shortens it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,7 +111,9 @@ pub struct TaskView {
     /// Enqueues that joined this task through its coalesce key.
     pub joined: u32,
     pub created_at_ms: u64,
-    /// While scheduled: when it becomes ready.
+    /// While scheduled: when it becomes ready. For a relative delay (enqueue `delay_ms`,
+    /// retry backoff, `retry_after_ms`, release `delay_ms`), which runs on cluster time,
+    /// the answering node's wall-clock estimate.
     pub run_at_ms: Option<u64>,
     pub finished_at_ms: Option<u64>,
 }
@@ -152,6 +158,8 @@ pub struct EventView {
     pub progress: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<TaskErrorView>,
+    /// On `scheduled`: when the task becomes ready (for a relative delay, an estimate:
+    /// the wall time it was scheduled at plus the delay).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_at_ms: Option<u64>,
 }

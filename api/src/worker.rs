@@ -126,6 +126,7 @@ pub struct FailRequest {
     pub code: Option<String>,
     #[serde(default = "yes")]
     pub retryable: bool,
+    /// Overrides the task's backoff for this retry; like it, runs on cluster time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
 }
@@ -139,6 +140,7 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct ReleaseRequest {
     pub token: u64,
+    /// Ready again after this much cluster time.
     #[serde(default)]
     pub delay_ms: u64,
 }

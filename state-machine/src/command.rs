@@ -21,9 +21,11 @@ pub struct NewTask {
     pub idempotency_key: Option<String>,
     /// While an unfinished task in the same queue has this key, a new enqueue joins it.
     pub coalesce_key: Option<String>,
-    /// Not before this wall time (ms since the Unix epoch).
+    /// Not before this wall time (ms since the Unix epoch): waits for the applied wall
+    /// time, so a leader's wrong wall clock can fire it early or late.
     pub run_at_wall_ms: Option<u64>,
-    /// Not before the entry's wall time plus this. Ignored when `run_at_wall_ms` is set.
+    /// Not before the entry's cluster time plus this: a relative delay, which no wall
+    /// clock jump stretches or shortens. Ignored when `run_at_wall_ms` is set.
     pub delay_ms: Option<u64>,
     pub max_attempts: Option<u32>,
     pub backoff: Option<Backoff>,
@@ -79,13 +81,15 @@ pub enum Command {
         code: Option<String>,
         message: String,
         retryable: bool,
-        /// Overrides the task's backoff for this retry.
+        /// Overrides the task's backoff for this retry. Like the backoff, it runs on
+        /// cluster time.
         retry_after_ms: Option<u64>,
     },
     /// Give the task back without using an attempt.
     Release {
         task: TaskId,
         token: Token,
+        /// Ready again after this much cluster time.
         delay_ms: u64,
     },
     Cancel {

@@ -18,6 +18,7 @@ impl StateMachine {
             "ready index matches the queued tasks"
         );
         assert_eq!(rebuilt.scheduled, self.scheduled, "schedule index matches");
+        assert_eq!(rebuilt.delayed, self.delayed, "delay index matches");
         assert_eq!(
             rebuilt.leases, self.leases,
             "lease index matches the running tasks"
@@ -77,6 +78,11 @@ impl StateMachine {
                     "a scheduled task has an attempt left"
                 );
             }
+            assert_eq!(
+                task.run_at.is_some(),
+                task.state == TaskState::Scheduled,
+                "task {id} has a run_at exactly while scheduled"
+            );
             assert_eq!(task.state.is_finished(), task.finished_cluster_ms.is_some());
             if task.state == TaskState::Succeeded {
                 assert!(task.result.is_some(), "a succeeded task has a result");
@@ -92,6 +98,14 @@ impl StateMachine {
                 "empty unpaused queue {queue} is dropped"
             );
         }
+        assert_eq!(
+            self.scheduled.len() + self.delayed.len(),
+            self.queues
+                .values()
+                .map(|q| q.counts.get(TaskState::Scheduled))
+                .sum::<u64>() as usize,
+            "every scheduled task waits in exactly one of the two schedules"
+        );
         assert!(self.queues.len() <= limits::QUEUES_MAX);
         assert!(self.broadcasts.len() <= limits::BROADCASTS_KEPT_MAX);
         assert!(self

@@ -5,6 +5,8 @@
 //! safe to replicate, checked by tests/purity.rs and tests/determinism.rs:
 //!
 //! - No clock, no randomness: time arrives in the entry; jitter is a hash of the task id.
+//!   Leases, timeouts and every relative delay run on the entry's cluster time; only an
+//!   absolute `run_at` waits for its wall time (a wall clock jump never stalls a retry).
 //! - No hash-ordered iteration: every collection is a `BTreeMap`/`BTreeSet`/`VecDeque`.
 //! - `apply` never fails. A refused command is a [`Rejection`] value; a broken invariant
 //!   is an `assert!` (a bug, to crash on rather than diverge).
@@ -39,6 +41,6 @@ pub use outcome::{
 };
 pub use snapshot::SNAPSHOT_FORMAT_VERSION;
 pub use task::{
-    error_code, Backoff, Event, EventKind, Lease, Task, TaskError, TaskId, TaskState, Timeouts,
-    Token,
+    error_code, Backoff, Event, EventKind, Lease, RunAt, Task, TaskError, TaskId, TaskState,
+    Timeouts, Token,
 };

@@ -3,7 +3,7 @@
 
 use crate::machine::{Deadline, StateMachine};
 use crate::outcome::Rejection;
-use crate::task::{error_code, EventKind, Lease, TaskError, TaskId, TaskState, Token};
+use crate::task::{error_code, EventKind, Lease, RunAt, TaskError, TaskId, TaskState, Token};
 
 /// Something due on a task: its lease ran out, or one of its timeouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,33 +13,52 @@ pub(crate) enum Due {
 }
 
 impl StateMachine {
-    /// Puts the task back in line now, or at `run_at_wall_ms` when that is in the future.
+    /// Puts the task back in line now, or after `delay_ms` of cluster time. A relative
+    /// delay never waits for the wall clock: the applied wall time is the largest any
+    /// leader stamped, so one leader's clock jumping ahead would otherwise hold every retry
+    /// back until real time caught up (and a lagging clock would freeze them).
     pub(crate) fn make_ready(&mut self, id: TaskId, delay_ms: u64) {
-        let run_at = self.wall_ms.saturating_add(delay_ms);
-        let scheduled = run_at > self.wall_ms;
-        let seq = if scheduled { 0 } else { self.alloc_ready_seq() };
+        let run_at =
+            (delay_ms > 0).then(|| RunAt::Cluster(self.cluster_ms.saturating_add(delay_ms)));
+        let seq = if run_at.is_some() {
+            0
+        } else {
+            self.alloc_ready_seq()
+        };
         let cluster_ms = self.cluster_ms;
         self.update(id, |t| {
             t.lease = None;
-            if scheduled {
+            t.run_at = run_at;
+            if run_at.is_some() {
                 t.state = TaskState::Scheduled;
-                t.run_at_wall_ms = run_at;
                 t.ready_seq = 0;
             } else {
                 t.state = TaskState::Queued;
-                t.run_at_wall_ms = 0;
                 t.ready_seq = seq;
                 t.ready_cluster_ms = cluster_ms;
             }
         });
-        if scheduled {
-            self.emit(
-                id,
-                EventKind::Scheduled {
-                    run_at_wall_ms: run_at,
-                },
-            );
+        if let Some(run_at) = run_at {
+            self.emit_scheduled(id, run_at);
         }
+    }
+
+    /// Records that a task waits for `run_at`, with the wall time it is expected at.
+    pub(crate) fn emit_scheduled(&mut self, id: TaskId, run_at: RunAt) {
+        let run_at_wall_ms = run_at.wall_estimate_ms(self.wall_ms, self.cluster_ms);
+        self.emit(id, EventKind::Scheduled { run_at_wall_ms });
+    }
+
+    /// Makes a scheduled task ready: what a tick does once its time has come.
+    pub(crate) fn promote(&mut self, id: TaskId) {
+        let (seq, cluster) = (self.alloc_ready_seq(), self.cluster_ms);
+        self.update(id, |t| {
+            assert_eq!(t.state, TaskState::Scheduled);
+            t.state = TaskState::Queued;
+            t.run_at = None;
+            t.ready_seq = seq;
+            t.ready_cluster_ms = cluster;
+        });
     }
 
     /// Ends the task for good. Frees its coalesce key (through the index) and starts its
@@ -51,6 +70,7 @@ impl StateMachine {
             assert!(!t.state.is_finished(), "task {id} finished twice");
             t.state = state;
             t.lease = None;
+            t.run_at = None;
             if error.is_some() {
                 t.error = error;
             }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use crate::command::{Command, Entry};
 use crate::limits::{self, TOKEN_SLOTS_PER_ENTRY};
 use crate::outcome::{CommandResult, Outcome, Rejection, TaskEvent};
-use crate::task::{Event, EventKind, Task, TaskId, TaskState, Token};
+use crate::task::{Event, EventKind, RunAt, Task, TaskId, TaskState, Token};
 
 /// A Raft log index.
 pub type LogIndex = u64;
@@ -113,9 +113,10 @@ impl ReadyKey {
 /// When the leader should next propose a tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct NextDue {
-    /// Earliest lease expiry, timeout or retention drop, in cluster ms.
+    /// Earliest lease expiry, timeout, end of a relative delay (enqueue delay, retry
+    /// backoff, release delay) or retention drop, in cluster ms.
     pub cluster_ms: Option<u64>,
-    /// Earliest scheduled task, in wall ms.
+    /// Earliest task scheduled at an absolute `run_at`, in wall ms.
     pub wall_ms: Option<u64>,
 }
 
@@ -150,8 +151,10 @@ pub struct StateMachine {
     pub(crate) groups: BTreeMap<String, Counts>,
     /// Queued tasks by (queue, kind).
     pub(crate) ready: BTreeMap<(String, String), BTreeSet<ReadyKey>>,
-    /// Scheduled tasks by wall time due.
+    /// Scheduled tasks waiting for a wall time (an absolute `run_at`), by that time.
     pub(crate) scheduled: BTreeSet<(u64, TaskId)>,
+    /// Scheduled tasks waiting for a cluster time (a relative delay), by that time.
+    pub(crate) delayed: BTreeSet<(u64, TaskId)>,
     /// Running tasks by lease expiry (cluster ms).
     pub(crate) leases: BTreeSet<(u64, TaskId)>,
     /// Pending timeouts by cluster ms.
@@ -191,6 +194,7 @@ impl StateMachine {
             groups: BTreeMap::new(),
             ready: BTreeMap::new(),
             scheduled: BTreeSet::new(),
+            delayed: BTreeSet::new(),
             leases: BTreeSet::new(),
             deadlines: BTreeSet::new(),
             retention: BTreeSet::new(),
@@ -338,6 +342,7 @@ impl StateMachine {
     pub fn next_due(&self) -> NextDue {
         let cluster = [
             self.leases.first().map(|e| e.0),
+            self.delayed.first().map(|e| e.0),
             self.deadlines.first().map(|e| e.0),
             self.retention.first().map(|e| e.0),
         ]
@@ -464,6 +469,7 @@ impl StateMachine {
             let fresh = match key {
                 IndexKey::Ready(q, k, r) => self.ready.entry((q, k)).or_default().insert(r),
                 IndexKey::Scheduled(at) => self.scheduled.insert((at, id)),
+                IndexKey::Delayed(at) => self.delayed.insert((at, id)),
                 IndexKey::Lease(at) => self.leases.insert((at, id)),
                 IndexKey::Deadline(at, d) => self.deadlines.insert((at, id, d)),
                 IndexKey::Retention(at) => self.retention.insert((at, id)),
@@ -508,6 +514,7 @@ impl StateMachine {
                     found
                 }
                 IndexKey::Scheduled(at) => self.scheduled.remove(&(at, id)),
+                IndexKey::Delayed(at) => self.delayed.remove(&(at, id)),
                 IndexKey::Lease(at) => self.leases.remove(&(at, id)),
                 IndexKey::Deadline(at, d) => self.deadlines.remove(&(at, id, d)),
                 IndexKey::Retention(at) => self.retention.remove(&(at, id)),
@@ -559,7 +566,10 @@ pub struct ListPage<'a> {
 
 enum IndexKey {
     Ready(String, String, ReadyKey),
+    /// Waiting for a wall time.
     Scheduled(u64),
+    /// Waiting for a cluster time.
+    Delayed(u64),
     Lease(u64),
     Deadline(u64, Deadline),
     Retention(u64),
@@ -571,7 +581,12 @@ fn index_keys(task: &Task, retention_ms: u64) -> Vec<IndexKey> {
     let mut keys = Vec::with_capacity(3);
     let t = &task.timeouts;
     match task.state {
-        TaskState::Scheduled => keys.push(IndexKey::Scheduled(task.run_at_wall_ms)),
+        TaskState::Scheduled => {
+            keys.push(match task.run_at.expect("a scheduled task has a run_at") {
+                RunAt::Wall(at) => IndexKey::Scheduled(at),
+                RunAt::Cluster(at) => IndexKey::Delayed(at),
+            })
+        }
         TaskState::Queued => {
             keys.push(IndexKey::Ready(
                 task.queue.clone(),

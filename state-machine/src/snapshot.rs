@@ -16,7 +16,12 @@ const SNAPSHOT_MAGIC: &[u8; 8] = b"TSWSNAP\0";
 /// every older version, and add its bytes to tests/fixtures.
 ///
 /// 2: tasks carry `joined_keys` (idempotency keys of coalesced joiners).
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
+/// 3: a task's `run_at_wall_ms` became `run_at`, present exactly while scheduled: a wall
+///    time (an absolute `run_at`) or a cluster time (any relative delay, so that a wall
+///    clock jump never stalls retries). Scheduled tasks of older snapshots wait for the
+///    wall time they were written with. Builds from format 3 on also apply entries
+///    differently (relative delays on cluster time): all nodes run the same build.
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 3;
 
 impl StateMachine {
     /// The whole state as bytes.

@@ -29,7 +29,8 @@ impl std::fmt::Display for Token {
 /// Where a task is in its life. The last four are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TaskState {
-    /// Waiting for its not-before wall time (run_at, delay, retry backoff).
+    /// Waiting before it becomes ready: for an absolute `run_at` (a wall time) or a
+    /// relative delay (a cluster time); see [`RunAt`].
     Scheduled,
     /// Ready to be claimed.
     Queued,
@@ -146,6 +147,38 @@ fn splitmix64(seed: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// What a scheduled task waits for.
+///
+/// Only an absolute `run_at` given by the user waits for the wall clock. Every relative
+/// delay (enqueue `delay_ms`, retry backoff, `retry_after_ms`, release `delay_ms`) waits
+/// for cluster time, which never jumps and stops without a leader: the state machine's
+/// wall time is the largest any leader ever stamped, so one leader whose wall clock jumped
+/// ahead (and came back) would otherwise stall every retry until real time caught up, and
+/// a leader whose clock lags would freeze them. A wall clock jump must never stall retries.
+/// A wrong wall clock can only fire an absolute `run_at` early or late, which is inherent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunAt {
+    /// Ready once the applied wall time reaches this (ms since the Unix epoch).
+    Wall(u64),
+    /// Ready once the applied cluster time reaches this.
+    Cluster(u64),
+}
+
+impl RunAt {
+    /// When the task becomes ready, as a wall time for display: a wall time as it is; a
+    /// cluster time as the wall time it is expected at, given a pair of current readings of
+    /// both clocks (`wall + (at - cluster)`, like a lease's expiry estimate).
+    pub fn wall_estimate_ms(self, wall_now_ms: u64, cluster_now_ms: u64) -> u64 {
+        match self {
+            Self::Wall(at) => at,
+            Self::Cluster(at) if at >= cluster_now_ms => {
+                wall_now_ms.saturating_add(at - cluster_now_ms)
+            }
+            Self::Cluster(at) => wall_now_ms.saturating_sub(cluster_now_ms - at),
+        }
+    }
+}
+
 /// The lease a running task is held under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
@@ -171,8 +204,11 @@ pub enum EventKind {
     Enqueued,
     /// A later enqueue with the same coalesce key joined this task.
     Joined,
-    /// Waiting until a wall time (run_at, delay, backoff).
+    /// Waiting before it becomes ready (run_at, delay, backoff).
     Scheduled {
+        /// For an absolute `run_at`, that wall time. For a relative delay, which runs on
+        /// cluster time, an estimate for display: the wall time it was scheduled at plus the
+        /// delay.
         run_at_wall_ms: u64,
     },
     Claimed {
@@ -266,8 +302,8 @@ pub struct Task {
     pub joined: u32,
     pub created_wall_ms: u64,
     pub created_cluster_ms: u64,
-    /// While `Scheduled`: the wall time at which it becomes ready.
-    pub run_at_wall_ms: u64,
+    /// What it waits for: present exactly while `Scheduled`.
+    pub run_at: Option<RunAt>,
     /// While `Queued`: the cluster time it became ready (for `schedule_to_start_ms`).
     pub ready_cluster_ms: u64,
     /// While `Queued`: its place in FIFO order among tasks of equal priority.
@@ -403,6 +439,34 @@ impl Decode for Lease {
         })
     }
 }
+impl Encode for RunAt {
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            Self::Wall(at) => {
+                w.u8(0);
+                w.u64(*at);
+            }
+            Self::Cluster(at) => {
+                w.u8(1);
+                w.u64(*at);
+            }
+        }
+    }
+}
+impl Decode for RunAt {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(match r.u8("run at kind")? {
+            0 => Self::Wall(r.u64("run at wall")?),
+            1 => Self::Cluster(r.u64("run at cluster")?),
+            tag => {
+                return Err(DecodeError::BadTag {
+                    what: "run at kind",
+                    tag,
+                })
+            }
+        })
+    }
+}
 impl Encode for EventKind {
     fn encode(&self, w: &mut Writer) {
         match self {
@@ -533,7 +597,7 @@ impl Encode for Task {
         w.u32(self.joined);
         w.u64(self.created_wall_ms);
         w.u64(self.created_cluster_ms);
-        w.u64(self.run_at_wall_ms);
+        self.run_at.encode(w);
         w.u64(self.ready_cluster_ms);
         w.u64(self.ready_seq);
         self.lease.encode(w);
@@ -555,9 +619,10 @@ impl Decode for Task {
 }
 
 impl Task {
-    /// Decodes a task as written by snapshot format `version` (1 had no `joined_keys`).
+    /// Decodes a task as written by snapshot format `version` (1 had no `joined_keys`; 1
+    /// and 2 had a wall time `run_at_wall_ms` where 3 has `run_at`).
     pub(crate) fn decode_version(r: &mut Reader<'_>, version: u32) -> Result<Self, DecodeError> {
-        let task = Task {
+        let mut task = Task {
             id: TaskId::decode(r)?,
             queue: r.string("queue")?,
             kind: r.string("kind")?,
@@ -580,7 +645,13 @@ impl Task {
             joined: r.u32("joined")?,
             created_wall_ms: r.u64("created wall")?,
             created_cluster_ms: r.u64("created cluster")?,
-            run_at_wall_ms: r.u64("run at")?,
+            run_at: if version >= 3 {
+                Decode::decode(r)?
+            } else {
+                // Before format 3 every scheduled task waited for a wall time, relative
+                // delays included; they keep waiting the way they were scheduled.
+                Some(RunAt::Wall(r.u64("run at")?))
+            },
             ready_cluster_ms: r.u64("ready at")?,
             ready_seq: r.u64("ready seq")?,
             lease: Decode::decode(r)?,
@@ -594,9 +665,18 @@ impl Task {
             events: Decode::decode(r)?,
             events_dropped: r.u64("events dropped")?,
         };
+        if version < 3 && task.state != TaskState::Scheduled {
+            // Formats 1 and 2 kept a stale `run_at_wall_ms` (or 0) on tasks not scheduled.
+            task.run_at = None;
+        }
         if (task.state == TaskState::Running) != task.lease.is_some() {
             return Err(DecodeError::Inconsistent(
                 "a task has a lease exactly while running",
+            ));
+        }
+        if (task.state == TaskState::Scheduled) != task.run_at.is_some() {
+            return Err(DecodeError::Inconsistent(
+                "a task has a run_at exactly while scheduled",
             ));
         }
         if task.state.is_finished() != task.finished_cluster_ms.is_some() {

@@ -299,7 +299,18 @@ fn delay_and_run_at_schedule_and_a_tick_promotes_when_due() {
         })
         .unwrap();
     assert_eq!(delayed.state, TaskState::Scheduled);
+    assert_eq!(
+        s.task(delayed.id).run_at,
+        Some(RunAt::Cluster(s.cluster_ms + 500)),
+        "a delay is relative: cluster time"
+    );
+    assert_eq!(
+        s.task(at.id).run_at,
+        Some(RunAt::Wall(s.wall_ms + 100)),
+        "run_at is absolute: wall time"
+    );
     assert_eq!(s.sm.next_due().wall_ms, Some(s.wall_ms + 100));
+    assert_eq!(s.sm.next_due().cluster_ms, Some(s.cluster_ms + 500));
     assert!(s.claim("q", 10).is_empty(), "not yet due");
     s.advance(100);
     assert_eq!(s.tick().promoted, 1);
@@ -714,8 +725,10 @@ fn fail_retries_with_backoff_then_dead_letters() {
             state: TaskState::Scheduled
         })
     );
-    let run_at = s.task(id).run_at_wall_ms;
-    let delay = run_at - s.wall_ms;
+    let Some(RunAt::Cluster(run_at)) = s.task(id).run_at else {
+        panic!("a retry waits on cluster time: {:?}", s.task(id).run_at);
+    };
+    let delay = run_at - s.cluster_ms;
     assert!(
         (800..=1_000).contains(&delay),
         "backoff with jitter: {delay}"
@@ -846,7 +859,10 @@ fn release_with_a_delay_schedules_the_task() {
             state: TaskState::Scheduled
         })
     );
-    assert_eq!(s.task(c.id).run_at_wall_ms, s.wall_ms + 5_000);
+    assert_eq!(
+        s.task(c.id).run_at,
+        Some(RunAt::Cluster(s.cluster_ms + 5_000))
+    );
     assert_eq!(
         code(s.apply(Command::Release {
             task: c.id,
@@ -1236,6 +1252,139 @@ fn time_never_goes_back_whatever_a_leader_stamps() {
     );
     assert_eq!(s.sm.cluster_ms(), 10_000);
     assert!(s.sm.wall_ms() > 0);
+}
+
+/// The clock-skew nemesis's finding: one leader's wall clock jumps an hour ahead, then a
+/// leader with a right clock takes over. The applied wall time stays an hour ahead until
+/// real time catches up, and is ahead of every later leader's clock. Retries scheduled
+/// during the jump, or after it, must still run once their delay has passed in cluster
+/// time; on wall time they stayed `scheduled` for an hour.
+#[test]
+fn a_wall_clock_jump_never_stalls_a_retry() {
+    const HOUR_MS: u64 = 60 * 60 * 1000;
+    let mut s = Sm::default();
+    let failed = s.add("q", "fail");
+    let expired = s.add("q", "expire");
+    let released = s.add("q", "release");
+    let at = s
+        .enqueue(NewTask {
+            run_at_wall_ms: Some(s.wall_ms + 10 * 60 * 1000),
+            ..new_task("q", "at")
+        })
+        .unwrap()
+        .id;
+    let cs = s.claim_with(Claim {
+        lease_ms: Some(1_000),
+        ..claim("q", 3)
+    });
+    let cs = cs.unwrap();
+    assert_eq!(cs.len(), 3);
+    let token = |id: TaskId| cs.iter().find(|c| c.id == id).unwrap().token;
+
+    // The jump: wall time an hour ahead, cluster time advancing as usual.
+    let real_wall = s.wall_ms;
+    s.cluster_ms += 100;
+    s.wall_ms = real_wall + 100 + HOUR_MS;
+    let r = s.apply(Command::Fail {
+        task: failed,
+        token: token(failed),
+        code: None,
+        message: "busy".into(),
+        retryable: true,
+        retry_after_ms: Some(5_000),
+    });
+    assert_eq!(
+        r,
+        Ok(Reply::FailRecorded {
+            state: TaskState::Scheduled
+        })
+    );
+    let r = s.apply(Command::Release {
+        task: released,
+        token: token(released),
+        delay_ms: 3_000,
+    });
+    assert_eq!(
+        r,
+        Ok(Reply::Released {
+            state: TaskState::Scheduled
+        })
+    );
+    let delayed = s
+        .enqueue(NewTask {
+            delay_ms: Some(4_000),
+            ..new_task("q", "delay")
+        })
+        .unwrap()
+        .id;
+    s.cluster_ms += 1_000;
+    s.wall_ms += 1_000;
+    s.tick();
+    assert_eq!(
+        s.state(expired),
+        TaskState::Scheduled,
+        "lease expired into a backoff"
+    );
+    // An absolute run_at follows the wall clock, wrong or not: it fires early. Inherent.
+    assert_eq!(s.state(at), TaskState::Queued);
+    for id in [failed, released, delayed, expired] {
+        assert!(
+            matches!(s.task(id).run_at, Some(RunAt::Cluster(_))),
+            "task {id} waits on cluster time"
+        );
+    }
+
+    // The clock comes back: later leaders stamp the real wall time, an hour behind the
+    // applied one. Only cluster time moves the state machine forward now.
+    let ahead = s.sm.wall_ms();
+    let mut real_wall = real_wall + 1_100;
+    assert_eq!(ahead, real_wall + HOUR_MS);
+    for _ in 0..6 {
+        s.cluster_ms += 1_000;
+        real_wall += 1_000;
+        s.wall_ms = real_wall;
+        s.tick();
+    }
+    assert_eq!(
+        s.sm.wall_ms(),
+        ahead,
+        "the applied wall time is stuck ahead"
+    );
+    for id in [failed, released, delayed, expired] {
+        assert_eq!(
+            s.state(id),
+            TaskState::Queued,
+            "task {id} is ready once its delay passed in cluster time"
+        );
+    }
+    assert_eq!(s.claim("q", 10).len(), 5);
+    assert_eq!(s.sm.next_due().wall_ms, None);
+}
+
+#[test]
+fn a_delayed_task_shows_a_wall_time_estimate() {
+    let mut s = Sm {
+        cluster_ms: 7_000,
+        ..Sm::default()
+    };
+    let id = s
+        .enqueue(NewTask {
+            delay_ms: Some(2_000),
+            ..new_task("q", "k")
+        })
+        .unwrap()
+        .id;
+    let run_at = s.task(id).run_at.unwrap();
+    assert_eq!(run_at, RunAt::Cluster(9_000));
+    assert_eq!(
+        s.task(id).events.back().unwrap().kind,
+        EventKind::Scheduled {
+            run_at_wall_ms: s.wall_ms + 2_000
+        }
+    );
+    assert_eq!(run_at.wall_estimate_ms(50_000, 8_000), 51_000);
+    assert_eq!(run_at.wall_estimate_ms(50_000, 9_500), 49_500, "overdue");
+    assert_eq!(RunAt::Wall(123).wall_estimate_ms(50_000, 8_000), 123);
 }
 
 #[test]

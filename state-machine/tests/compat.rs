@@ -122,6 +122,68 @@ fn every_command() -> Entry {
     }
 }
 
+/// Tasks waiting in every way a task can wait: an absolute run_at, an enqueue delay, a
+/// retry after a failure, a release with a delay.
+fn scheduling() -> Entry {
+    Entry {
+        wall_ms: 1_700_000_001_000,
+        cluster_ms: 43_000,
+        commands: vec![
+            Command::Enqueue {
+                tasks: vec![
+                    NewTask {
+                        queue: "reports".into(),
+                        kind: "daily".into(),
+                        payload: "{}".into(),
+                        run_at_wall_ms: Some(1_700_000_060_000),
+                        ..Default::default()
+                    },
+                    NewTask {
+                        queue: "reports".into(),
+                        kind: "later".into(),
+                        payload: "{}".into(),
+                        delay_ms: Some(30_000),
+                        ..Default::default()
+                    },
+                    NewTask {
+                        queue: "reports".into(),
+                        kind: "flaky".into(),
+                        payload: "{}".into(),
+                        ..Default::default()
+                    },
+                    NewTask {
+                        queue: "reports".into(),
+                        kind: "flaky".into(),
+                        payload: "{}".into(),
+                        ..Default::default()
+                    },
+                ],
+            },
+            Command::Claim(Claim {
+                worker: "w-3".into(),
+                queues: vec!["reports".into()],
+                kinds: Some(vec!["flaky".into()]),
+                max: 2,
+                lease_ms: None,
+                min_priority: None,
+            }),
+            Command::Fail {
+                task: TaskId(5),
+                token: Token(131_072),
+                code: None,
+                message: "try later".into(),
+                retryable: true,
+                retry_after_ms: Some(5_000),
+            },
+            Command::Release {
+                task: TaskId(6),
+                token: Token(131_073),
+                delay_ms: 2_000,
+            },
+        ],
+    }
+}
+
 fn applied() -> (StateMachine, Outcome) {
     let mut sm = StateMachine::new(Config {
         retention_ms: 60_000,
@@ -130,6 +192,15 @@ fn applied() -> (StateMachine, Outcome) {
     let outcome = sm.apply(1, &every_command());
     sm.check_invariants();
     (sm, outcome)
+}
+
+/// The sample entry, then tasks waiting in every way.
+fn applied_with_waiting_tasks() -> StateMachine {
+    let (mut sm, _) = applied();
+    let outcome = sm.apply(2, &scheduling());
+    assert!(outcome.results.iter().all(Result::is_ok), "{outcome:?}");
+    sm.check_invariants();
+    sm
 }
 
 #[test]
@@ -190,9 +261,74 @@ fn snapshot_v1_bytes_still_restore() {
 
 #[test]
 fn snapshot_v2_bytes_still_restore() {
+    // Written by format 2 (before `run_at` told wall time from cluster time).
     let (sm, _) = applied();
-    let saved = fixture("snapshot-v2.bin", &sm.snapshot());
+    let saved = fixture("snapshot-v2.bin", b"");
     assert_eq!(&saved[8..9], &[2], "a version 2 snapshot");
+    let restored = StateMachine::restore(&saved).unwrap();
+    assert_eq!(restored, sm);
+}
+
+#[test]
+fn snapshot_v2_scheduled_tasks_keep_waiting_for_their_wall_time() {
+    // Written by format 2 after `scheduling()`: every wait was a wall time then, relative
+    // delays included (entry wall time + delay), and they restore as such.
+    let saved = fixture("snapshot-v2-scheduled.bin", b"");
+    assert_eq!(&saved[8..9], &[2], "a version 2 snapshot");
+    let restored = StateMachine::restore(&saved).unwrap();
+    restored.check_invariants();
+    let waits = [
+        (3, 1_700_000_060_000), // run_at
+        (4, 1_700_000_031_000), // enqueue delay 30 s
+        (5, 1_700_000_006_000), // retry_after 5 s
+        (6, 1_700_000_003_000), // release delay 2 s
+    ];
+    let now = applied_with_waiting_tasks();
+    for (id, wall) in waits {
+        let task = restored.task(TaskId(id)).unwrap();
+        assert_eq!(task.state, TaskState::Scheduled);
+        assert_eq!(task.run_at, Some(RunAt::Wall(wall)), "task {id}");
+        // Apart from what it waits for, the task is what this build makes of the log.
+        let mut expected = now.task(TaskId(id)).unwrap().clone();
+        expected.run_at = task.run_at;
+        assert_eq!(task, &expected);
+    }
+    assert_eq!(restored.next_due().wall_ms, Some(1_700_000_003_000));
+
+    // They become ready by wall time, as they were scheduled to.
+    let mut sm = restored;
+    let tick = |wall_ms| Entry {
+        wall_ms,
+        cluster_ms: 43_000,
+        commands: vec![Command::Tick],
+    };
+    sm.apply(3, &tick(1_700_000_006_000));
+    sm.check_invariants();
+    let states: Vec<TaskState> = (3..=6)
+        .map(|id| sm.task(TaskId(id)).unwrap().state)
+        .collect();
+    use TaskState::{Queued, Scheduled};
+    assert_eq!(states, vec![Scheduled, Scheduled, Queued, Queued]);
+}
+
+#[test]
+fn snapshot_v3_bytes_still_restore() {
+    let sm = applied_with_waiting_tasks();
+    let waits: Vec<Option<RunAt>> = (3..=6)
+        .map(|id| sm.task(TaskId(id)).unwrap().run_at)
+        .collect();
+    assert_eq!(
+        waits,
+        vec![
+            Some(RunAt::Wall(1_700_000_060_000)),
+            Some(RunAt::Cluster(73_000)),
+            Some(RunAt::Cluster(48_000)),
+            Some(RunAt::Cluster(45_000)),
+        ],
+        "an absolute run_at waits for wall time, relative delays for cluster time"
+    );
+    let saved = fixture("snapshot-v3.bin", &sm.snapshot());
+    assert_eq!(&saved[8..9], &[3], "a version 3 snapshot");
     let restored = StateMachine::restore(&saved).unwrap();
     assert_eq!(restored, sm);
     assert_eq!(restored.snapshot(), saved, "encoding is unchanged");

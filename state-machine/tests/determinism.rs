@@ -1,6 +1,7 @@
 //! Replaying a log gives byte-identical snapshots: on two fresh machines, and on one
 //! restored from a snapshot taken part-way. The generator here is the wide one (timeouts,
-//! jittered backoff, groups, broadcasts), and invariants are checked after every apply.
+//! jittered backoff, groups, broadcasts; like every log, skewed leader wall clocks), and
+//! invariants are checked after every apply.
 
 mod common;
 
@@ -24,7 +25,7 @@ fn record(log: &[GenEntry]) -> (StateMachine, Vec<(u64, Entry)>) {
         cluster += e.advance_ms;
         let index = 2 * i as u64 + 1; // gaps, as when raft applies blank entries without us
         let entry = Entry {
-            wall_ms: wall,
+            wall_ms: e.wall_ms(wall),
             cluster_ms: cluster,
             commands: e.commands.iter().map(|g| gen::resolve(g, &sm)).collect(),
         };

@@ -5,6 +5,10 @@
 //! believe; the state machine must agree with it on every result and every task's state.
 //! Timeouts and jittered backoff are left to the wide test in determinism.rs and the unit
 //! tests; here retries are immediate or explicitly delayed.
+//!
+//! Leaders' wall clocks are sometimes wrong (an hour ahead, or behind), cluster time never
+//! is: an absolute `run_at` waits for the applied wall time (the largest stamped), every
+//! relative delay (enqueue delay, retry_after, release delay) for cluster time.
 
 mod common;
 
@@ -27,7 +31,8 @@ struct MTask {
     lease: Option<(Token, u64, u64)>, // token, expires, lease_ms
     last_token: Option<Token>,
     seq: u64,
-    run_at: u64,
+    /// What it waits for while scheduled.
+    run_at: Option<RunAt>,
     idem: Option<String>,
     /// Keys of enqueues that joined through the coalesce key.
     joined_keys: Vec<String>,
@@ -42,6 +47,7 @@ struct Model {
     next_id: u64,
     next_seq: u64,
     paused: BTreeSet<String>,
+    /// The largest wall time stamped so far (leaders' clocks may be wrong).
     wall: u64,
     cluster: u64,
     index: u64,
@@ -112,13 +118,14 @@ impl Model {
         }
     }
 
-    fn make_ready(&mut self, id: u64, delay: u64) {
-        let (wall, seq) = (self.wall, self.next_seq);
+    /// Waits for `run_at` when there is one, else is ready now.
+    fn wait_or_ready(&mut self, id: u64, run_at: Option<RunAt>) {
+        let seq = self.next_seq;
         let t = self.tasks.get_mut(&id).unwrap();
         t.lease = None;
-        if delay > 0 {
+        t.run_at = run_at;
+        if run_at.is_some() {
             t.state = TaskState::Scheduled;
-            t.run_at = wall + delay;
         } else {
             t.state = TaskState::Queued;
             t.seq = seq;
@@ -126,10 +133,17 @@ impl Model {
         }
     }
 
+    /// A relative delay: cluster time.
+    fn make_ready(&mut self, id: u64, delay: u64) {
+        let run_at = (delay > 0).then_some(RunAt::Cluster(self.cluster + delay));
+        self.wait_or_ready(id, run_at);
+    }
+
     fn finish(&mut self, id: u64, state: TaskState) {
         let t = self.tasks.get_mut(&id).unwrap();
         t.state = state;
         t.lease = None;
+        t.run_at = None;
         t.finished_at = Some(self.cluster);
     }
 
@@ -331,17 +345,23 @@ impl Model {
                         self.attempt_failed(id, true, 0);
                     }
                 }
-                let mut sched: Vec<(u64, u64)> = self
-                    .tasks
-                    .iter()
-                    .filter(|(_, t)| t.state == TaskState::Scheduled)
-                    .map(|(id, t)| (t.run_at, *id))
-                    .collect();
-                sched.sort();
-                for (at, id) in sched {
-                    if at <= self.wall {
-                        self.make_ready(id, 0);
+                // Promotion: tasks due by wall time first, then those due by cluster
+                // time, each in (time, id) order.
+                let mut by_wall: Vec<(u64, u64)> = Vec::new();
+                let mut by_cluster: Vec<(u64, u64)> = Vec::new();
+                for (id, t) in &self.tasks {
+                    match t.run_at {
+                        Some(RunAt::Wall(at)) if at <= self.wall => by_wall.push((at, *id)),
+                        Some(RunAt::Cluster(at)) if at <= self.cluster => {
+                            by_cluster.push((at, *id))
+                        }
+                        _ => {}
                     }
+                }
+                by_wall.sort();
+                by_cluster.sort();
+                for (_, id) in by_wall.into_iter().chain(by_cluster) {
+                    self.wait_or_ready(id, None);
                 }
                 let (cluster, retention) = (self.cluster, self.retention_ms);
                 self.tasks
@@ -385,7 +405,11 @@ impl Model {
         }
         let id = self.next_id;
         self.next_id += 1;
-        let delay = n.delay_ms.unwrap_or(0);
+        let run_at = match (n.run_at_wall_ms, n.delay_ms) {
+            (Some(at), _) => (at > self.wall).then_some(RunAt::Wall(at)),
+            (None, Some(delay)) => (delay > 0).then_some(RunAt::Cluster(self.cluster + delay)),
+            (None, None) => None,
+        };
         self.tasks.insert(
             id,
             MTask {
@@ -398,7 +422,7 @@ impl Model {
                 lease: None,
                 last_token: None,
                 seq: 0,
-                run_at: 0,
+                run_at: None,
                 idem: n.idempotency_key.clone(),
                 joined_keys: Vec::new(),
                 coalesce: n.coalesce_key.clone(),
@@ -406,7 +430,7 @@ impl Model {
                 finished_at: None,
             },
         );
-        self.make_ready(id, delay);
+        self.wait_or_ready(id, run_at);
         Ok((id, true, false))
     }
 }
@@ -417,12 +441,14 @@ fn run(log: &[GenEntry]) {
         ..Config::default()
     });
     let mut model = Model::new();
-    model.wall = 1_000;
+    let mut true_wall = 1_000;
     for (i, entry) in log.iter().enumerate() {
         let index = i as u64 + 1;
         model.index = index;
         model.claims_in_entry = 0;
-        model.wall += entry.advance_ms;
+        true_wall += entry.advance_ms;
+        let stamped_wall = entry.wall_ms(true_wall);
+        model.wall = model.wall.max(stamped_wall);
         model.cluster += entry.advance_ms;
         let commands: Vec<Command> = entry
             .commands
@@ -432,7 +458,7 @@ fn run(log: &[GenEntry]) {
         let outcome = sm.apply(
             index,
             &Entry {
-                wall_ms: model.wall,
+                wall_ms: stamped_wall,
                 cluster_ms: model.cluster,
                 commands: commands.clone(),
             },
@@ -459,8 +485,8 @@ fn run(log: &[GenEntry]) {
                 .task(TaskId(*id))
                 .unwrap_or_else(|| panic!("entry {index}: task {id} missing"));
             assert_eq!(
-                (real.state, real.attempt),
-                (t.state, t.attempt),
+                (real.state, real.attempt, real.run_at),
+                (t.state, t.attempt, t.run_at),
                 "entry {index}: task {id}"
             );
         }

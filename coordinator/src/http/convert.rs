@@ -85,7 +85,10 @@ pub fn task(clock: &ClockRef, t: &sm::Task) -> api::TaskView {
         coalesce_key: t.coalesce_key.clone(),
         joined: t.joined,
         created_at_ms: t.created_wall_ms,
-        run_at_ms: (t.state == sm::TaskState::Scheduled).then_some(t.run_at_wall_ms),
+        // A relative delay waits on cluster time: shown as this node's wall estimate.
+        run_at_ms: t
+            .run_at
+            .map(|r| r.wall_estimate_ms(clock.wall_ms, clock.cluster_ms)),
         finished_at_ms: t.finished_wall_ms,
     }
 }

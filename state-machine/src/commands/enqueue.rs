@@ -11,7 +11,7 @@ use crate::command::NewTask;
 use crate::limits;
 use crate::machine::StateMachine;
 use crate::outcome::{CommandResult, Enqueued, Rejection, Reply};
-use crate::task::{Backoff, EventKind, Task, TaskId, TaskState};
+use crate::task::{Backoff, EventKind, RunAt, Task, TaskId, TaskState};
 use crate::validate;
 
 impl StateMachine {
@@ -76,12 +76,16 @@ impl StateMachine {
 
         let id = TaskId(self.next_task_id);
         self.next_task_id += 1;
-        let run_at_wall_ms = match (new.run_at_wall_ms, new.delay_ms) {
-            (Some(at), _) => at,
-            (None, Some(delay)) => self.wall_ms.saturating_add(delay),
-            (None, None) => 0,
+        // An absolute run_at waits for the wall clock; a delay is relative, so it waits on
+        // cluster time like every other delay (a wall clock jump must not stretch it).
+        let run_at = match (new.run_at_wall_ms, new.delay_ms) {
+            (Some(at), _) => (at > self.wall_ms).then_some(RunAt::Wall(at)),
+            (None, Some(delay)) => {
+                (delay > 0).then(|| RunAt::Cluster(self.cluster_ms.saturating_add(delay)))
+            }
+            (None, None) => None,
         };
-        let scheduled = run_at_wall_ms > self.wall_ms;
+        let scheduled = run_at.is_some();
         let ready_seq = if scheduled { 0 } else { self.alloc_ready_seq() };
         let task = Task {
             id,
@@ -110,7 +114,7 @@ impl StateMachine {
             joined: 0,
             created_wall_ms: self.wall_ms,
             created_cluster_ms: self.cluster_ms,
-            run_at_wall_ms: if scheduled { run_at_wall_ms } else { 0 },
+            run_at,
             ready_cluster_ms: self.cluster_ms,
             ready_seq,
             lease: None,
@@ -127,8 +131,8 @@ impl StateMachine {
         let state = task.state;
         self.insert(task);
         self.emit(id, EventKind::Enqueued);
-        if scheduled {
-            self.emit(id, EventKind::Scheduled { run_at_wall_ms });
+        if let Some(run_at) = run_at {
+            self.emit_scheduled(id, run_at);
         }
         Ok(Enqueued {
             id,

@@ -1,15 +1,15 @@
 //! `tick`: the leader's periodic housekeeping, proposed when `next_due` says something is
 //! due. Followers never expire anything on their own: they apply the leader's tick.
 //!
-//! In order: expired leases, fired timeouts, promoted scheduled tasks, dropped finished
-//! tasks. Each step handles at most `TICK_ITEMS_MAX` items so one entry stays small; the
-//! leader proposes another tick while work remains.
+//! In order: expired leases, fired timeouts, promoted scheduled tasks (those waiting for
+//! an absolute `run_at` by wall time, then those waiting out a relative delay by cluster
+//! time), dropped finished tasks. Each step handles at most `TICK_ITEMS_MAX` items so one
+//! entry stays small; the leader proposes another tick while work remains.
 
 use crate::lifecycle::Due;
 use crate::limits::TICK_ITEMS_MAX;
 use crate::machine::StateMachine;
 use crate::outcome::{Reply, TickReport};
-use crate::task::TaskState;
 
 impl StateMachine {
     pub(crate) fn tick(&mut self) -> Reply {
@@ -43,14 +43,17 @@ impl StateMachine {
             if at > self.wall_ms {
                 break;
             }
-            let (seq, cluster) = (self.alloc_ready_seq(), self.cluster_ms);
-            self.update(id, |t| {
-                assert_eq!(t.state, TaskState::Scheduled);
-                t.state = TaskState::Queued;
-                t.run_at_wall_ms = 0;
-                t.ready_seq = seq;
-                t.ready_cluster_ms = cluster;
-            });
+            self.promote(id);
+            report.promoted += 1;
+        }
+        for _ in 0..TICK_ITEMS_MAX {
+            let Some(&(at, id)) = self.delayed.first() else {
+                break;
+            };
+            if at > now {
+                break;
+            }
+            self.promote(id);
             report.promoted += 1;
         }
         for _ in 0..TICK_ITEMS_MAX {

@@ -47,6 +47,8 @@ pub struct GenTask {
     pub idempotency: Option<u8>,
     pub coalesce: Option<u8>,
     pub delay: bool,
+    /// An absolute run_at: this offset from the state machine's wall time.
+    pub run_at: Option<i64>,
     pub max_attempts: u32,
     pub invalid: bool,
     /// Only in the wide generator: timeouts, groups and default backoff.
@@ -106,11 +108,22 @@ pub enum Gen {
     },
 }
 
-/// One entry: its commands and how far both clocks move before it.
+/// One entry: its commands, how far both clocks move before it, and how wrong the wall
+/// clock of the leader that stamps it is.
 #[derive(Debug, Clone)]
 pub struct GenEntry {
     pub advance_ms: u64,
+    /// Added to the true wall time: mostly 0, sometimes a leader an hour ahead or a few
+    /// seconds behind (the clock-skew nemesis). Cluster time is never skewed.
+    pub wall_skew_ms: i64,
     pub commands: Vec<Gen>,
+}
+
+impl GenEntry {
+    /// The wall time this entry is stamped with, given the true wall time.
+    pub fn wall_ms(&self, true_wall_ms: u64) -> u64 {
+        true_wall_ms.saturating_add_signed(self.wall_skew_ms)
+    }
 }
 
 fn gen_task(wide: bool) -> impl Strategy<Value = GenTask> {
@@ -139,6 +152,7 @@ fn gen_task(wide: bool) -> impl Strategy<Value = GenTask> {
         ),
         (
             prop::bool::weighted(0.2),
+            prop::option::weighted(0.1, prop::sample::select(vec![-500i64, 0, 300, 1_000])),
             1u32..4,
             prop::bool::weighted(0.03),
             timeouts,
@@ -156,7 +170,7 @@ fn gen_task(wide: bool) -> impl Strategy<Value = GenTask> {
         .prop_map(
             |(
                 (queue, kind, priority, idempotency, coalesce),
-                (delay, max_attempts, invalid, timeouts),
+                (delay, run_at, max_attempts, invalid, timeouts),
                 (group, default_backoff),
             )| {
                 GenTask {
@@ -166,6 +180,7 @@ fn gen_task(wide: bool) -> impl Strategy<Value = GenTask> {
                     idempotency,
                     coalesce,
                     delay,
+                    run_at,
                     max_attempts,
                     invalid,
                     timeouts,
@@ -210,12 +225,19 @@ pub fn gen_command(wide: bool) -> impl Strategy<Value = Gen> {
 }
 
 pub fn gen_log(wide: bool, entries_max: usize) -> impl Strategy<Value = Vec<GenEntry>> {
+    let skew = prop_oneof![
+        12 => Just(0i64),
+        1 => Just(3_600_000i64),
+        1 => Just(-3_000i64),
+    ];
     let entry = (
         prop::sample::select(vec![0u64, 0, 50, 150, 400, 1_100]),
+        skew,
         prop::collection::vec(gen_command(wide), 1..4),
     )
-        .prop_map(|(advance_ms, commands)| GenEntry {
+        .prop_map(|(advance_ms, wall_skew_ms, commands)| GenEntry {
             advance_ms,
+            wall_skew_ms,
             commands,
         });
     prop::collection::vec(entry, 1..entries_max)
@@ -249,7 +271,7 @@ pub fn resolve(g: &Gen, sm: &StateMachine) -> Command {
                     priority: t.priority,
                     idempotency_key: t.idempotency.map(|k| format!("idem-{k}")),
                     coalesce_key: t.coalesce.map(|k| format!("co-{k}")),
-                    run_at_wall_ms: None,
+                    run_at_wall_ms: t.run_at.map(|off| sm.wall_ms().saturating_add_signed(off)),
                     delay_ms: t.delay.then_some(200),
                     max_attempts: Some(t.max_attempts),
                     // Zero backoff keeps retries predictable for the model; the wide
