@@ -18,6 +18,11 @@ pub struct ClusterStatus {
     /// nodes with equal state. Costs a full encode of the state, so it is opt-in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_hash: Option<String>,
+    /// This node's wall clock when it answered (ms since the Unix epoch): compare nodes'
+    /// clocks without trusting the HTTP `Date` header, which some servers cache and freeze
+    /// after a backward clock jump. Absent from older nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -46,6 +46,7 @@ fn status_of(node: &Node, with_hash: bool) -> Json<api::ClusterStatus> {
             .map(|(id, addr, voter)| api::Member { id, addr, voter })
             .collect(),
         state_hash: hash.map(|h| format!("{h:016x}")),
+        wall_ms: Some(crate::raft::clock::wall_ms()),
     })
 }
 

@@ -175,7 +175,7 @@ impl Nodes {
     }
 
     /// Moves `node`'s wall clock by `offset_s` from real time (0 puts it back). Takes
-    /// effect within libfaketime's cache period; verify from outside (HTTP `Date`).
+    /// effect within libfaketime's cache period; verify from outside (the `wall_ms` of its status).
     pub fn set_clock_offset(&self, node: usize, offset_s: i64) -> Result<(), EnvError> {
         self.check(node)?;
         if self.cfg.faketime_lib.is_none() {

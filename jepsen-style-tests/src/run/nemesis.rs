@@ -28,8 +28,7 @@ const POLL: Duration = Duration::from_millis(50);
 pub const LOSS_PERCENT: u8 = 30;
 /// Wall-clock jumps of the clock-skew fault, seconds (forward and back, picked by seed).
 pub const SKEW_S: [i64; 4] = [120, -120, 3_600, -3_600];
-/// A skew shows in the node's HTTP `Date` within libfaketime's cache period; allow for it
-/// and for the `Date` header's one-second resolution.
+/// A skew shows in the node's reported wall clock within libfaketime's cache period.
 const SKEW_VERIFY: Duration = Duration::from_secs(5);
 
 /// One leader-election measurement.
@@ -420,8 +419,8 @@ impl Nemesis {
             })
     }
 
-    /// Whether the node's HTTP `Date` header is `offset_s` away from real time (within
-    /// the header's resolution), polled for [`SKEW_VERIFY`].
+    /// Whether the node's wall clock is `offset_s` away from ours (within a few seconds),
+    /// polled for [`SKEW_VERIFY`].
     async fn clock_offset_seen(&self, node: usize, offset_s: i64) -> bool {
         let deadline = Instant::now() + SKEW_VERIFY;
         while Instant::now() < deadline {
@@ -435,76 +434,23 @@ impl Nemesis {
         false
     }
 
+    /// The node's wall clock minus ours, from the `wall_ms` of its status. Not the HTTP
+    /// `Date` header: hyper caches it and, after a backward jump, keeps serving the old
+    /// (later) second until real time catches up.
     async fn date_offset_s(&self, node: usize) -> Option<i64> {
-        let resp = self
-            .http
-            .get(format!("{}/healthz", self.nodes.url(node)))
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await
-            .ok()?;
-        let date = resp.headers().get(reqwest::header::DATE)?.to_str().ok()?;
-        let theirs = httpdate_secs(date)?;
+        let theirs = client::status(&self.http, &self.nodes.url(node))
+            .await?
+            .wall_ms?;
         let ours = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .ok()?
-            .as_secs();
-        Some(i64::try_from(theirs).ok()? - i64::try_from(ours).ok()?)
+            .as_millis();
+        let diff_ms = i128::from(theirs) - i128::try_from(ours).ok()?;
+        i64::try_from(diff_ms / 1_000).ok()
     }
 
     /// Undoes whatever is active (used on the way out, even after an error).
     pub async fn heal_all(&mut self) -> Result<(), EnvError> {
         self.stop().await
-    }
-}
-
-/// Seconds since the epoch of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the only
-/// format hyper sends.
-pub fn httpdate_secs(s: &str) -> Option<u64> {
-    let parts: Vec<&str> = s.split_whitespace().collect();
-    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let month = MONTHS.iter().position(|m| m == month)? as u64 + 1;
-    let day: u64 = day.parse().ok()?;
-    let year: i64 = year.parse().ok()?;
-    let hms: Vec<u64> = time
-        .split(':')
-        .map(|x| x.parse().ok())
-        .collect::<Option<_>>()?;
-    let [h, m, sec] = hms.as_slice() else {
-        return None;
-    };
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + i64::try_from(doy).ok()?;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days)
-        .ok()
-        .map(|d| d * 86_400 + h * 3_600 + m * 60 + sec)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn http_dates_parse() {
-        assert_eq!(
-            httpdate_secs("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(784_111_777)
-        );
-        assert_eq!(
-            httpdate_secs("Sat, 28 Nov 2026 02:00:00 GMT"),
-            Some(1_795_831_200)
-        );
-        assert_eq!(httpdate_secs("yesterday"), None);
     }
 }

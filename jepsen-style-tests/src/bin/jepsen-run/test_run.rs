@@ -50,8 +50,20 @@ pub struct RunResult {
     pub run_dir: PathBuf,
 }
 
+/// Run-relative seconds plus UTC wall time, so a line can be matched with the node logs.
 fn log(start: Instant, msg: &str) {
-    println!("[{:>7.1} s] {msg}", start.elapsed().as_secs_f64());
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let day_ms = now_ms % 86_400_000;
+    println!(
+        "[{:>7.1} s | {:02}:{:02}:{:02}.{:03}Z] {msg}",
+        start.elapsed().as_secs_f64(),
+        day_ms / 3_600_000,
+        day_ms / 60_000 % 60,
+        day_ms / 1_000 % 60,
+        day_ms % 1_000
+    );
 }
 
 pub async fn run(args: &Args) -> anyhow::Result<RunResult> {
