@@ -18,8 +18,7 @@ impl StateMachine {
     /// leader stamped, so one leader's clock jumping ahead would otherwise hold every retry
     /// back until real time caught up (and a lagging clock would freeze them).
     pub(crate) fn make_ready(&mut self, id: TaskId, delay_ms: u64) {
-        let run_at =
-            (delay_ms > 0).then(|| RunAt::Cluster(self.cluster_ms.saturating_add(delay_ms)));
+        let run_at = self.after_delay(delay_ms);
         let seq = if run_at.is_some() {
             0
         } else {
@@ -41,6 +40,12 @@ impl StateMachine {
         if let Some(run_at) = run_at {
             self.emit_scheduled(id, run_at);
         }
+    }
+
+    /// When a relative delay from now ends: on cluster time, never the wall clock (see
+    /// `make_ready`). `None` for no delay: ready at once.
+    pub(crate) fn after_delay(&self, delay_ms: u64) -> Option<RunAt> {
+        (delay_ms > 0).then(|| RunAt::Cluster(self.cluster_ms.saturating_add(delay_ms)))
     }
 
     /// Records that a task waits for `run_at`, with the wall time it is expected at.

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::checker::Findings;
+use crate::checker::{final_state_or_gap, Findings};
 use crate::history::{History, F};
 use crate::model::TaskState;
 use crate::ops::{operations, Outcome};
@@ -16,12 +16,7 @@ pub const PROPERTY: &str = "lost";
 
 pub fn check(history: &History) -> Findings {
     let mut out = Findings::new(PROPERTY);
-    let Some(fin) = history.final_state() else {
-        out.gap(
-            "no_final_state",
-            None,
-            "the history has no final-state record",
-        );
+    let Some(fin) = final_state_or_gap(history, &mut out) else {
         return out;
     };
     let ops = operations(history);

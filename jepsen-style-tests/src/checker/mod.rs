@@ -113,6 +113,23 @@ impl Findings {
     }
 }
 
+/// The final state, or a `no_final_state` gap in `out`: properties judged on the final
+/// state cannot be decided without it.
+pub(crate) fn final_state_or_gap<'h>(
+    history: &'h History,
+    out: &mut Findings,
+) -> Option<&'h crate::history::FinalState> {
+    let fin = history.final_state();
+    if fin.is_none() {
+        out.gap(
+            "no_final_state",
+            None,
+            "the history has no final-state record",
+        );
+    }
+    fin
+}
+
 /// Runs every checker.
 pub fn check_all(history: &History) -> Vec<Findings> {
     vec![

@@ -92,12 +92,16 @@ pub async fn drain(
 async fn views(http: &reqwest::Client, urls: &[String]) -> Vec<Option<FinalNode>> {
     let mut out = Vec::with_capacity(urls.len());
     for url in urls {
-        out.push(client::status(http, url).await.map(|s| FinalNode {
-            id: s.node_id,
-            leader_id: s.leader_id,
-            applied_index: s.applied_index,
-            state_hash: s.state_hash.unwrap_or_default(),
-        }));
+        out.push(
+            client::status_with_hash(http, url)
+                .await
+                .map(|s| FinalNode {
+                    id: s.node_id,
+                    leader_id: s.leader_id,
+                    applied_index: s.applied_index,
+                    state_hash: s.state_hash.unwrap_or_default(),
+                }),
+        );
     }
     out
 }

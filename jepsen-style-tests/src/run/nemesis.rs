@@ -104,14 +104,13 @@ impl Nemesis {
             }
         }
         let majority = self.nodes.count() / 2 + 1;
-        for &(n, leader) in &named {
+        for &(_, leader) in &named {
             let Some(l) = leader.and_then(|l| usize::try_from(l).ok()) else {
                 continue;
             };
             let votes = named.iter().filter(|(_, x)| *x == leader).count();
             let self_says = named.iter().any(|(m, x)| *m == l && *x == leader);
             if votes >= majority.min(among.len()) && self_says && among.contains(&l) {
-                let _ = n;
                 return Some(l);
             }
         }
@@ -129,12 +128,12 @@ impl Nemesis {
         None
     }
 
-    /// The current leader, or (when none is seen in time) node 1, flagged in the targets.
-    async fn leader_or_any(&self) -> (usize, bool) {
-        match self.wait_leader(&self.all(), LEADER_LOOKUP).await {
-            Some((l, _)) => (l, true),
-            None => (1, false),
-        }
+    /// The current leader, or node 1 when none is seen in time (a fault must still
+    /// happen; its targets name the node it hit).
+    async fn leader_or_any(&self) -> usize {
+        self.wait_leader(&self.all(), LEADER_LOOKUP)
+            .await
+            .map_or(1, |(l, _)| l)
     }
 
     fn record(&self, mut ev: FaultEvent, planned: &PlannedFault) {
@@ -149,11 +148,11 @@ impl Nemesis {
         let n = all.len();
         let (ev, active, lost_leader): (FaultEvent, Active, Option<usize>) = match planned.kind {
             NemesisKind::IsolateLeader => {
-                let (leader, _) = self.leader_or_any().await;
+                let leader = self.leader_or_any().await;
                 (self.parts.isolate(leader)?, Active::Network, Some(leader))
             }
             NemesisKind::HalvesLeaderMajority | NemesisKind::HalvesLeaderMinority => {
-                let (leader, _) = self.leader_or_any().await;
+                let leader = self.leader_or_any().await;
                 let mut others: Vec<usize> = all.iter().copied().filter(|x| *x != leader).collect();
                 self.rng.shuffle(&mut others);
                 let small = n / 2; // 1 of 3, 2 of 5
@@ -198,7 +197,7 @@ impl Nemesis {
                 (self.parts.packet_loss(LOSS_PERCENT)?, Active::Network, None)
             }
             NemesisKind::KillMinority => {
-                let (leader, _) = self.leader_or_any().await;
+                let leader = self.leader_or_any().await;
                 let mut others: Vec<usize> = all.iter().copied().filter(|x| *x != leader).collect();
                 self.rng.shuffle(&mut others);
                 // The largest minority: 1 of 3, 2 of 5; the leader always among them.
@@ -212,7 +211,7 @@ impl Nemesis {
                 (ev, Active::Killed(all.clone()), None)
             }
             NemesisKind::PauseLeader => {
-                let (leader, _) = self.leader_or_any().await;
+                let leader = self.leader_or_any().await;
                 (
                     self.nodes.pause(leader)?,
                     Active::Paused(leader),
@@ -232,7 +231,7 @@ impl Nemesis {
                 (ev, Active::PausedWorker(i), None)
             }
             NemesisKind::ClockSkew => {
-                let (leader, _) = self.leader_or_any().await;
+                let leader = self.leader_or_any().await;
                 let skew_s = *self.rng.pick(&SKEW_S);
                 self.nodes.set_clock_offset(leader, skew_s)?;
                 let effective = self.clock_offset_seen(leader, skew_s).await;
@@ -303,8 +302,8 @@ impl Nemesis {
         });
     }
 
-    /// Undoes the active fault and records the stop; then measures the time until the
-    /// whole cluster agrees on a leader again.
+    /// Undoes the active fault (if any) and records the stop; then measures the time
+    /// until the whole cluster agrees on a leader again. Also the way out after an error.
     pub async fn stop(&mut self) -> Result<(), EnvError> {
         let Some((planned, active)) = self.active.take() else {
             return Ok(());
@@ -424,7 +423,7 @@ impl Nemesis {
     async fn clock_offset_seen(&self, node: usize, offset_s: i64) -> bool {
         let deadline = Instant::now() + SKEW_VERIFY;
         while Instant::now() < deadline {
-            if let Some(seen) = self.date_offset_s(node).await {
+            if let Some(seen) = self.clock_offset_s(node).await {
                 if (seen - offset_s).abs() <= 3 {
                     return true;
                 }
@@ -437,7 +436,7 @@ impl Nemesis {
     /// The node's wall clock minus ours, from the `wall_ms` of its status. Not the HTTP
     /// `Date` header: hyper caches it and, after a backward jump, keeps serving the old
     /// (later) second until real time catches up.
-    async fn date_offset_s(&self, node: usize) -> Option<i64> {
+    async fn clock_offset_s(&self, node: usize) -> Option<i64> {
         let theirs = client::status(&self.http, &self.nodes.url(node))
             .await?
             .wall_ms?;
@@ -447,10 +446,5 @@ impl Nemesis {
             .as_millis();
         let diff_ms = i128::from(theirs) - i128::try_from(ours).ok()?;
         i64::try_from(diff_ms / 1_000).ok()
-    }
-
-    /// Undoes whatever is active (used on the way out, even after an error).
-    pub async fn heal_all(&mut self) -> Result<(), EnvError> {
-        self.stop().await
     }
 }

@@ -80,9 +80,7 @@ impl StateMachine {
         // cluster time like every other delay (a wall clock jump must not stretch it).
         let run_at = match (new.run_at_wall_ms, new.delay_ms) {
             (Some(at), _) => (at > self.wall_ms).then_some(RunAt::Wall(at)),
-            (None, Some(delay)) => {
-                (delay > 0).then(|| RunAt::Cluster(self.cluster_ms.saturating_add(delay)))
-            }
+            (None, Some(delay)) => self.after_delay(delay),
             (None, None) => None,
         };
         let scheduled = run_at.is_some();

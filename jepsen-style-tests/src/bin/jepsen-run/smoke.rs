@@ -127,7 +127,7 @@ impl Smoke {
         while Instant::now() < deadline {
             let mut all = Vec::new();
             for n in 1..=self.nodes.count() {
-                all.push(client::status(&self.http, &self.nodes.url(n)).await);
+                all.push(client::status_with_hash(&self.http, &self.nodes.url(n)).await);
             }
             let view: Vec<_> = all
                 .iter()

@@ -204,7 +204,7 @@ pub async fn run(args: &Args) -> anyhow::Result<RunResult> {
     let started = Instant::now();
     let faults = run_schedule(&mut nemesis, &plan, started, fault_phase_ms, t0).await;
     // Whatever happened, leave nothing broken behind before judging anything.
-    let healed = nemesis.heal_all().await;
+    let healed = nemesis.stop().await;
     faults?;
     healed?;
     log(t0, "fault phase over, everything healed; producers stop");
