@@ -180,13 +180,16 @@ pub struct TaskListResponse {
 }
 
 /// Reply of cancel, requeue, complete, fail and release: the task's state afterwards.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StateResponse {
     pub id: u64,
     pub state: String,
     /// complete only: the task had already succeeded with this token (a retry).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
+    /// complete with `next` only: the tasks claimed after the completion (possibly none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<Vec<crate::ClaimedTask>>,
 }
 
 /// `GET /v1/queues`.

@@ -113,6 +113,11 @@ pub struct CompleteRequest {
     pub token: u64,
     #[serde(default)]
     pub result: Value,
+    /// Also claim for this worker, only if the completion holds, in the same Raft command:
+    /// a busy worker's next task without another round trip. Its `wait_ms` long-polls
+    /// after the completion when nothing is ready (the completion is never held back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<ClaimRequest>,
 }
 
 /// `POST /v1/tasks/{id}/fail`.

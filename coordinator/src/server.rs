@@ -34,8 +34,8 @@ pub async fn serve(
         })?;
     let secret = cfg.cluster_secret.clone();
     let node = Node::start(cfg).await?;
-    let app = crate::http::router(node.clone(), api_token)
-        .merge(rpc_server::router(node.raft_handle(), &secret));
+    let app =
+        crate::http::router(node.clone(), api_token).merge(rpc_server::router(&node, &secret));
     tracing::info!(%listen, "serving");
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

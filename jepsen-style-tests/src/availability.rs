@@ -208,7 +208,24 @@ pub struct FaultRecovery {
 
 /// Recovery times per fault window, in the windows' order.
 pub fn recoveries(history: &History, windows: &[FaultWindow]) -> Vec<FaultRecovery> {
-    let writes = OkWrites::new(&operations(history));
+    recoveries_of(&operations(history), windows)
+}
+
+/// [`recoveries`] seen by one process alone (the probe).
+pub fn recoveries_of_process(
+    history: &History,
+    windows: &[FaultWindow],
+    process: u64,
+) -> Vec<FaultRecovery> {
+    let ops: Vec<Operation<'_>> = operations(history)
+        .into_iter()
+        .filter(|op| op.invoke.process == process)
+        .collect();
+    recoveries_of(&ops, windows)
+}
+
+fn recoveries_of(ops: &[Operation<'_>], windows: &[FaultWindow]) -> Vec<FaultRecovery> {
+    let writes = OkWrites::new(ops);
     windows
         .iter()
         .map(|w| FaultRecovery {
@@ -329,6 +346,8 @@ pub struct AvailabilitySummary {
     pub availability: AvailabilityByFaults,
     pub recoveries: Vec<FaultRecovery>,
     pub by_kind: Vec<KindRecovery>,
+    /// The same, seen by the probe alone; empty when the history has no probe.
+    pub probe_by_kind: Vec<KindRecovery>,
     pub last_stop_to_drained_ms: Option<u64>,
 }
 
@@ -337,9 +356,14 @@ pub fn summarize(history: &History) -> AvailabilitySummary {
     let availability = availability(history, &windows);
     let recoveries = recoveries(history, &windows);
     let by_kind = by_kind(&recoveries);
+    let probe_by_kind = match history.header().probe_process {
+        Some(process) => self::by_kind(&recoveries_of_process(history, &windows, process)),
+        None => Vec::new(),
+    };
     AvailabilitySummary {
         availability,
         by_kind,
+        probe_by_kind,
         last_stop_to_drained_ms: last_stop_to_drained_ms(history),
         recoveries,
         windows,

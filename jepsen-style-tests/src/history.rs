@@ -67,6 +67,10 @@ pub struct Header {
     /// and stopped.
     #[serde(default)]
     pub scheduled_faults: Vec<Fault>,
+    /// The process of the probe: one sequential producer with a short timeout that
+    /// rotates nodes, whose first ok write after a fault is the recovery a client sees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_process: Option<u64>,
 }
 
 impl Header {
@@ -78,6 +82,7 @@ impl Header {
             nodes: 0,
             seed: 0,
             scheduled_faults: Vec::new(),
+            probe_process: None,
         }
     }
 }

@@ -12,6 +12,7 @@
 pub mod availability;
 pub mod checker;
 pub mod env;
+pub mod expect;
 pub mod history;
 pub mod model;
 pub mod ops;

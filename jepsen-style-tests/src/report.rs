@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::availability::{summarize, Availability, RecoveryStats, Split};
+use crate::availability::{summarize, Availability, KindRecovery, RecoveryStats, Split};
 use crate::checker::{overall, Findings, EXAMPLES_MAX};
 use crate::history::{History, NemesisType, Record, F};
 use crate::ops::{operations, Outcome};
@@ -132,19 +132,36 @@ fn availability_section(history: &History, s: &mut String) {
     };
     row(s, "all", &summary.availability.all);
     row(s, "writes", &summary.availability.writes);
-    if !summary.by_kind.is_empty() {
-        let _ = writeln!(
-            s,
-            "{:<28} {:>6} {:>16} {:>16} {:>16} {:>16}",
-            "fault",
-            "count",
-            "start->ok p50 ms",
-            "start->ok max ms",
-            "stop->ok p50 ms",
-            "stop->ok max ms"
-        );
+    recovery_table(s, "first ok write, any client", &summary.by_kind);
+    recovery_table(
+        s,
+        "first ok write, the probe (sequential, 1 s timeout, rotating)",
+        &summary.probe_by_kind,
+    );
+    let _ = writeln!(
+        s,
+        "last stop -> drained: {} ms",
+        fmt_opt(summary.last_stop_to_drained_ms)
+    );
+}
+
+/// Recovery times by fault kind, one row each.
+fn recovery_table(s: &mut String, title: &str, kinds: &[KindRecovery]) {
+    if kinds.is_empty() {
+        return;
     }
-    for k in &summary.by_kind {
+    let _ = writeln!(s, "recovery: {title}");
+    let _ = writeln!(
+        s,
+        "{:<28} {:>6} {:>16} {:>16} {:>16} {:>16}",
+        "fault",
+        "count",
+        "start->ok p50 ms",
+        "start->ok max ms",
+        "stop->ok p50 ms",
+        "stop->ok max ms"
+    );
+    for k in kinds {
         let (start, stop) = (&k.start_to_first_ok_write, &k.stop_to_first_ok_write);
         let _ = writeln!(
             s,
@@ -157,11 +174,6 @@ fn availability_section(history: &History, s: &mut String) {
             fmt_recovery(stop, stop.max_ms, k.count)
         );
     }
-    let _ = writeln!(
-        s,
-        "last stop -> drained: {} ms",
-        fmt_opt(summary.last_stop_to_drained_ms)
-    );
 }
 
 /// `ok/total (pct%)`, or `-` when no operation fell on that side.

@@ -74,6 +74,16 @@ pub enum Command {
         token: Token,
         result: String,
     },
+    /// `Complete`, then — only if it succeeded — `Claim` for the same worker, in one
+    /// command: a busy worker's next task costs no extra round trip or Raft commit (as
+    /// BullMQ's `moveToCompleted` returns the next job). A stale token gets neither; an
+    /// invalid claim refuses the whole command before anything changes.
+    CompleteAndClaim {
+        task: TaskId,
+        token: Token,
+        result: String,
+        next: Claim,
+    },
     Fail {
         task: TaskId,
         token: Token,
@@ -127,6 +137,7 @@ impl Command {
             Self::Claim(_) => "claim",
             Self::Heartbeat { .. } => "heartbeat",
             Self::Complete { .. } => "complete",
+            Self::CompleteAndClaim { .. } => "complete_and_claim",
             Self::Fail { .. } => "fail",
             Self::Release { .. } => "release",
             Self::Cancel { .. } => "cancel",
@@ -250,12 +261,7 @@ impl Encode for Command {
             }
             Self::Claim(c) => {
                 w.u8(1);
-                w.str(&c.worker);
-                c.queues.encode(w);
-                c.kinds.encode(w);
-                w.u32(c.max);
-                c.lease_ms.encode(w);
-                c.min_priority.encode(w);
+                c.encode(w);
             }
             Self::Heartbeat { worker, leases } => {
                 w.u8(2);
@@ -328,7 +334,41 @@ impl Encode for Command {
                 w.u64(*retention_ms);
                 w.u64(*tasks_max);
             }
+            Self::CompleteAndClaim {
+                task,
+                token,
+                result,
+                next,
+            } => {
+                w.u8(13);
+                task.encode(w);
+                token.encode(w);
+                w.str(result);
+                next.encode(w);
+            }
         }
+    }
+}
+impl Encode for Claim {
+    fn encode(&self, w: &mut Writer) {
+        w.str(&self.worker);
+        self.queues.encode(w);
+        self.kinds.encode(w);
+        w.u32(self.max);
+        self.lease_ms.encode(w);
+        self.min_priority.encode(w);
+    }
+}
+impl Decode for Claim {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Claim {
+            worker: r.string("worker")?,
+            queues: Decode::decode(r)?,
+            kinds: Decode::decode(r)?,
+            max: r.u32("max")?,
+            lease_ms: Decode::decode(r)?,
+            min_priority: Decode::decode(r)?,
+        })
     }
 }
 impl Decode for Command {
@@ -337,14 +377,7 @@ impl Decode for Command {
             0 => Self::Enqueue {
                 tasks: Decode::decode(r)?,
             },
-            1 => Self::Claim(Claim {
-                worker: r.string("worker")?,
-                queues: Decode::decode(r)?,
-                kinds: Decode::decode(r)?,
-                max: r.u32("max")?,
-                lease_ms: Decode::decode(r)?,
-                min_priority: Decode::decode(r)?,
-            }),
+            1 => Self::Claim(Decode::decode(r)?),
             2 => Self::Heartbeat {
                 worker: r.string("worker")?,
                 leases: Decode::decode(r)?,
@@ -387,6 +420,12 @@ impl Decode for Command {
             12 => Self::Configure {
                 retention_ms: r.u64("retention")?,
                 tasks_max: r.u64("tasks max")?,
+            },
+            13 => Self::CompleteAndClaim {
+                task: Decode::decode(r)?,
+                token: Decode::decode(r)?,
+                result: r.string("result")?,
+                next: Decode::decode(r)?,
             },
             tag => {
                 return Err(DecodeError::BadTag {

@@ -262,6 +262,12 @@ impl StateMachine {
                 token,
                 result,
             } => self.complete(*task, *token, result),
+            Command::CompleteAndClaim {
+                task,
+                token,
+                result,
+                next,
+            } => self.complete_and_claim(*task, *token, result, next),
             Command::Fail {
                 task,
                 token,

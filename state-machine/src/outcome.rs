@@ -113,6 +113,12 @@ pub enum Reply {
     Completed {
         duplicate: bool,
     },
+    /// A `CompleteAndClaim` whose completion held: `duplicate` as for `Completed`, and the
+    /// tasks the claim took (possibly none).
+    CompletedAndClaimed {
+        duplicate: bool,
+        tasks: Vec<ClaimedTask>,
+    },
     /// The task's state after the failure: queued or scheduled (will retry), failed
     /// (dead-lettered) or cancelled (a cancel was pending).
     FailRecorded {
@@ -412,6 +418,11 @@ impl Encode for Reply {
                 w.u64(*seq);
             }
             Self::Configured => w.u8(11),
+            Self::CompletedAndClaimed { duplicate, tasks } => {
+                w.u8(12);
+                w.bool(*duplicate);
+                tasks.encode(w);
+            }
             Self::Ticked(t) => {
                 w.u8(10);
                 w.u32(t.leases_expired);
@@ -450,6 +461,10 @@ impl Decode for Reply {
                 dropped: r.u32("dropped")?,
             }),
             11 => Self::Configured,
+            12 => Self::CompletedAndClaimed {
+                duplicate: r.bool("duplicate")?,
+                tasks: Decode::decode(r)?,
+            },
             tag => return Err(DecodeError::BadTag { what: "reply", tag }),
         })
     }

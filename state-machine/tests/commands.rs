@@ -701,6 +701,112 @@ fn complete_refuses_a_result_over_the_limit() {
     assert_eq!(s.state(c.id), TaskState::Running);
 }
 
+// ---- complete and claim ----------------------------------------------------------------
+
+fn complete_and_claim(s: &mut Sm, c: &ClaimedTask, next: Claim) -> CommandResult {
+    s.apply(Command::CompleteAndClaim {
+        task: c.id,
+        token: c.token,
+        result: "\"ok\"".into(),
+        next,
+    })
+}
+
+#[test]
+fn complete_and_claim_completes_then_leases_the_next_task_with_a_fresh_token() {
+    let mut s = Sm::default();
+    s.add("q", "k");
+    let second = s.add("q", "k");
+    let c = s.claim_one("q");
+    let Ok(Reply::CompletedAndClaimed { duplicate, tasks }) =
+        complete_and_claim(&mut s, &c, claim("q", 1))
+    else {
+        panic!("expected CompletedAndClaimed")
+    };
+    assert!(!duplicate);
+    assert_eq!(s.state(c.id), TaskState::Succeeded);
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].id, second);
+    assert!(tasks[0].token > c.token, "fencing tokens only grow");
+    assert_eq!(s.state(second), TaskState::Running);
+}
+
+#[test]
+fn complete_and_claim_with_nothing_ready_still_completes() {
+    let mut s = Sm::default();
+    s.add("q", "k");
+    let c = s.claim_one("q");
+    assert_eq!(
+        complete_and_claim(&mut s, &c, claim("q", 4)),
+        Ok(Reply::CompletedAndClaimed {
+            duplicate: false,
+            tasks: vec![]
+        })
+    );
+    assert_eq!(s.state(c.id), TaskState::Succeeded);
+}
+
+#[test]
+fn complete_and_claim_with_a_stale_token_gets_neither() {
+    let mut s = Sm::default();
+    s.add("q", "k");
+    let waiting = s.add("q", "k");
+    let c = s.claim_one("q");
+    let stale = ClaimedTask {
+        token: Token(c.token.0 - 1),
+        ..c.clone()
+    };
+    assert_eq!(
+        code(complete_and_claim(&mut s, &stale, claim("q", 1))),
+        "lease_lost"
+    );
+    assert_eq!(s.state(c.id), TaskState::Running);
+    assert_eq!(
+        s.state(waiting),
+        TaskState::Queued,
+        "no lease without the completion"
+    );
+}
+
+#[test]
+fn complete_and_claim_with_an_invalid_claim_changes_nothing() {
+    let mut s = Sm::default();
+    s.add("q", "k");
+    let c = s.claim_one("q");
+    assert_eq!(
+        code(complete_and_claim(&mut s, &c, claim("q", 0))),
+        "invalid_request"
+    );
+    assert_eq!(
+        s.state(c.id),
+        TaskState::Running,
+        "the completion did not happen either"
+    );
+}
+
+#[test]
+fn complete_and_claim_repeated_is_a_duplicate_and_claims_again() {
+    let mut s = Sm::default();
+    s.add("q", "k");
+    let second = s.add("q", "k");
+    let third = s.add("q", "k");
+    let c = s.claim_one("q");
+    let first = complete_and_claim(&mut s, &c, claim("q", 1)).unwrap();
+    let again = complete_and_claim(&mut s, &c, claim("q", 1)).unwrap();
+    let (
+        Reply::CompletedAndClaimed { tasks: a, .. },
+        Reply::CompletedAndClaimed {
+            duplicate,
+            tasks: b,
+        },
+    ) = (first, again)
+    else {
+        panic!("expected CompletedAndClaimed twice")
+    };
+    assert!(duplicate);
+    assert_eq!((a[0].id, b[0].id), (second, third));
+}
+
 // ---- fail --------------------------------------------------------------------------------
 
 #[test]

@@ -347,3 +347,72 @@ fn serde_carries_the_versioned_bytes() {
     let json = serde_json::to_vec(&outcome).unwrap();
     assert_eq!(serde_json::from_slice::<Outcome>(&json).unwrap(), outcome);
 }
+
+/// `CompleteAndClaim` and its reply arrived later inside entry format 1 as new tags:
+/// their bytes are pinned like the rest (an older build refuses the tag, it never
+/// misreads it).
+fn complete_and_claim_applied() -> (Entry, Outcome) {
+    let mut sm = StateMachine::new(Config::default());
+    let enqueue = Entry {
+        wall_ms: 1_700_000_000_000,
+        cluster_ms: 1_000,
+        commands: vec![Command::Enqueue {
+            tasks: (0..2)
+                .map(|i| NewTask {
+                    queue: "emails".into(),
+                    kind: "send".into(),
+                    payload: format!("{i}"),
+                    ..Default::default()
+                })
+                .collect(),
+        }],
+    };
+    sm.apply(1, &enqueue);
+    let claim = Claim {
+        worker: "w-1".into(),
+        queues: vec!["emails".into()],
+        kinds: Some(vec!["send".into()]),
+        max: 1,
+        lease_ms: Some(5_000),
+        min_priority: Some(-1),
+    };
+    let first = sm.apply(
+        2,
+        &Entry {
+            wall_ms: 1_700_000_000_010,
+            cluster_ms: 1_010,
+            commands: vec![Command::Claim(claim.clone())],
+        },
+    );
+    let Ok(Reply::Claimed(got)) = &first.results[0] else {
+        panic!("{first:?}")
+    };
+    let fused = Entry {
+        wall_ms: 1_700_000_000_020,
+        cluster_ms: 1_020,
+        commands: vec![Command::CompleteAndClaim {
+            task: got[0].id,
+            token: got[0].token,
+            result: "{\"ok\":true}".into(),
+            next: claim,
+        }],
+    };
+    let outcome = sm.apply(3, &fused);
+    sm.check_invariants();
+    (fused, outcome)
+}
+
+#[test]
+fn complete_and_claim_bytes_still_decode() {
+    let (entry, outcome) = complete_and_claim_applied();
+    let saved = fixture("entry-v1-complete-and-claim.bin", &entry.to_bytes());
+    assert_eq!(Entry::from_bytes(&saved).unwrap(), entry);
+    assert_eq!(entry.to_bytes(), saved, "encoding is unchanged");
+    assert!(
+        matches!(&outcome.results[0], Ok(Reply::CompletedAndClaimed { duplicate: false, tasks }) if tasks.len() == 1),
+        "{outcome:?}"
+    );
+    let saved = fixture("outcome-v1-complete-and-claim.bin", &outcome.to_bytes());
+    assert_eq!(Outcome::from_bytes(&saved).unwrap(), outcome);
+    assert_eq!(outcome.to_bytes(), saved);
+}

@@ -65,6 +65,7 @@ enum R {
     Claimed(Vec<(u64, u64)>),
     Beats(Vec<Result<(u64, bool), &'static str>>),
     Completed(bool),
+    CompletedAndClaimed(bool, Vec<(u64, u64)>),
     State(TaskState),
     Done,
 }
@@ -92,6 +93,10 @@ fn reduce(r: &CommandResult) -> R {
                 .collect(),
         ),
         Ok(Reply::Completed { duplicate }) => R::Completed(*duplicate),
+        Ok(Reply::CompletedAndClaimed { duplicate, tasks }) => R::CompletedAndClaimed(
+            *duplicate,
+            tasks.iter().map(|c| (c.id.0, c.token.0)).collect(),
+        ),
         Ok(
             Reply::FailRecorded { state }
             | Reply::Released { state }
@@ -182,42 +187,54 @@ impl Model {
         }
     }
 
+    fn claim(&mut self, c: &Claim) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        while out.len() < c.max as usize {
+            let best = self
+                .tasks
+                .iter()
+                .filter(|(_, t)| t.state == TaskState::Queued)
+                .filter(|(_, t)| c.queues.contains(&t.queue) && !self.paused.contains(&t.queue))
+                .filter(|(_, t)| c.kinds.as_ref().is_none_or(|k| k.contains(&t.kind)))
+                .filter(|(_, t)| c.min_priority.is_none_or(|m| t.priority >= m))
+                .min_by_key(|(_, t)| (-t.priority, t.seq))
+                .map(|(id, _)| *id);
+            let Some(id) = best else { break };
+            let token = Token(self.index * limits::TOKEN_SLOTS_PER_ENTRY + self.claims_in_entry);
+            self.claims_in_entry += 1;
+            assert!(token.0 > self.last_token, "tokens only grow");
+            self.last_token = token.0;
+            let cluster = self.cluster;
+            let t = self.tasks.get_mut(&id).unwrap();
+            let lease_ms = c.lease_ms.unwrap_or(1_000);
+            t.state = TaskState::Running;
+            t.attempt += 1;
+            t.lease = Some((token, cluster + lease_ms, lease_ms));
+            t.last_token = Some(token);
+            out.push((id, token.0));
+        }
+        out
+    }
+
+    fn complete(&mut self, task: TaskId, token: Token) -> R {
+        match self.check(task.0, token) {
+            Ok(()) => {
+                self.finish(task.0, TaskState::Succeeded);
+                R::Completed(false)
+            }
+            Err("task_finished") if self.tasks[&task.0].state == TaskState::Succeeded => {
+                R::Completed(true)
+            }
+            Err(e) => R::Refused(e),
+        }
+    }
+
     fn apply(&mut self, c: &Command) -> R {
         match c {
             Command::Enqueue { tasks } => {
                 R::Enqueued(tasks.iter().map(|t| self.enqueue(t)).collect())
             }
-            Command::Claim(c) => {
-                let mut out = Vec::new();
-                while out.len() < c.max as usize {
-                    let best = self
-                        .tasks
-                        .iter()
-                        .filter(|(_, t)| t.state == TaskState::Queued)
-                        .filter(|(_, t)| {
-                            c.queues.contains(&t.queue) && !self.paused.contains(&t.queue)
-                        })
-                        .filter(|(_, t)| c.kinds.as_ref().is_none_or(|k| k.contains(&t.kind)))
-                        .filter(|(_, t)| c.min_priority.is_none_or(|m| t.priority >= m))
-                        .min_by_key(|(_, t)| (-t.priority, t.seq))
-                        .map(|(id, _)| *id);
-                    let Some(id) = best else { break };
-                    let token =
-                        Token(self.index * limits::TOKEN_SLOTS_PER_ENTRY + self.claims_in_entry);
-                    self.claims_in_entry += 1;
-                    assert!(token.0 > self.last_token, "tokens only grow");
-                    self.last_token = token.0;
-                    let cluster = self.cluster;
-                    let t = self.tasks.get_mut(&id).unwrap();
-                    let lease_ms = c.lease_ms.unwrap_or(1_000);
-                    t.state = TaskState::Running;
-                    t.attempt += 1;
-                    t.lease = Some((token, cluster + lease_ms, lease_ms));
-                    t.last_token = Some(token);
-                    out.push((id, token.0));
-                }
-                R::Claimed(out)
-            }
+            Command::Claim(c) => R::Claimed(self.claim(c)),
             Command::Heartbeat { leases, .. } => R::Beats(
                 leases
                     .iter()
@@ -235,15 +252,13 @@ impl Model {
                     })
                     .collect(),
             ),
-            Command::Complete { task, token, .. } => match self.check(task.0, *token) {
-                Ok(()) => {
-                    self.finish(task.0, TaskState::Succeeded);
-                    R::Completed(false)
-                }
-                Err("task_finished") if self.tasks[&task.0].state == TaskState::Succeeded => {
-                    R::Completed(true)
-                }
-                Err(e) => R::Refused(e),
+            Command::Complete { task, token, .. } => self.complete(*task, *token),
+            // The claim only when the completion held: a refusal takes nothing.
+            Command::CompleteAndClaim {
+                task, token, next, ..
+            } => match self.complete(*task, *token) {
+                R::Completed(duplicate) => R::CompletedAndClaimed(duplicate, self.claim(next)),
+                refused => refused,
             },
             Command::Fail {
                 task,

@@ -456,7 +456,11 @@ impl Client {
         token: u64,
         result: Value,
     ) -> Result<api::StateResponse, ClientError> {
-        let body = api::CompleteRequest { token, result };
+        let body = api::CompleteRequest {
+            token,
+            result,
+            next: None,
+        };
         self.call(
             Method::POST,
             &format!("/v1/tasks/{id}/complete"),
@@ -464,6 +468,35 @@ impl Client {
             Retry::Idempotent,
         )
         .await
+    }
+
+    /// Completes and, only if the completion holds, claims `next` in the same Raft
+    /// command; the claimed tasks are in the answer's `next`. Sent at most once: a retry
+    /// after an unknown outcome could lease tasks whose answer is lost. Retry with
+    /// [`Client::complete`], which is idempotent.
+    pub async fn complete_and_claim(
+        &self,
+        id: u64,
+        token: u64,
+        result: Value,
+        next: &api::ClaimRequest,
+    ) -> Result<api::StateResponse, ClientError> {
+        let body = api::CompleteRequest {
+            token,
+            result,
+            next: Some(next.clone()),
+        };
+        let timeout = self.inner_timeout() + Duration::from_millis(next.wait_ms);
+        self.inner
+            .transport
+            .call(
+                Method::POST,
+                &format!("/v1/tasks/{id}/complete"),
+                Some(&body),
+                Retry::AtMostOnce,
+                Some(timeout),
+            )
+            .await
     }
 
     pub async fn fail(

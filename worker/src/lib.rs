@@ -12,6 +12,7 @@
 //! machine or openraft.
 
 mod client;
+mod enqueue_batcher;
 mod error;
 mod sse;
 mod transport;
@@ -25,5 +26,6 @@ pub use worker::{
 pub use client::{
     Client, ClientConfig, GroupHandle, TaskHandle, TaskOutcome, DEFAULT_SERVERS, SERVERS_ENV,
 };
+pub use enqueue_batcher::{EnqueueBatcher, BATCH_TASKS_MAX, LINGER_MAX};
 pub use error::ClientError;
 pub use taskswarm_api as api;

@@ -36,6 +36,10 @@ pub struct BenchArgs {
     pub fsync_dir: PathBuf,
     #[arg(long, default_value = "bench")]
     pub queue: String,
+    /// Instead of the load: this many enqueues one after another from one client,
+    /// straight to the leader, and their latency percentiles (the idle write latency).
+    #[arg(long)]
+    pub sequential: Option<u64>,
 }
 
 struct Recorder {
@@ -75,6 +79,9 @@ pub async fn run(args: BenchArgs, servers: &str) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
+    if let Some(count) = args.sequential {
+        return super::bench_sequential::run(&http, &server, &args, count).await;
+    }
     let before = proposal_counters(&http, &server).await?;
     let fsyncs = measure_fsync(&args.fsync_dir).context("measuring fsync rate")?;
 
@@ -215,8 +222,8 @@ pub fn run_id() -> String {
     format!("bench-{ms}-{}", std::process::id())
 }
 
-/// (entries, commands) proposed so far by the node's leader, from its metrics.
-async fn proposal_counters(http: &reqwest::Client, server: &str) -> anyhow::Result<(u64, u64)> {
+/// The leader's address, as `server` knows it.
+pub async fn leader_addr(http: &reqwest::Client, server: &str) -> anyhow::Result<String> {
     let status: Value = http
         .get(format!("{server}/v1/cluster"))
         .send()
@@ -224,12 +231,17 @@ async fn proposal_counters(http: &reqwest::Client, server: &str) -> anyhow::Resu
         .json()
         .await?;
     let leader = status["leader_id"].as_u64().context("no leader")?;
-    let addr = status["members"]
+    Ok(status["members"]
         .as_array()
         .and_then(|m| m.iter().find(|m| m["id"].as_u64() == Some(leader)))
         .and_then(|m| m["addr"].as_str())
         .context("leader address")?
-        .to_owned();
+        .to_owned())
+}
+
+/// (entries, commands) proposed so far by the node's leader, from its metrics.
+async fn proposal_counters(http: &reqwest::Client, server: &str) -> anyhow::Result<(u64, u64)> {
+    let addr = leader_addr(http, server).await?;
     let text = http
         .get(format!("{addr}/metrics"))
         .send()
@@ -253,19 +265,29 @@ async fn proposal_counters(http: &reqwest::Client, server: &str) -> anyhow::Resu
 /// Synchronous 4 KiB writes with fdatasync for one second: the rate Raft's log appends
 /// are bounded by without group commit.
 fn measure_fsync(dir: &std::path::Path) -> anyhow::Result<f64> {
+    let h = fsync_latencies(dir, Duration::from_secs(1))?;
+    Ok(h.len() as f64)
+}
+
+/// Latencies (µs) of synchronous 4 KiB writes with fdatasync for `span`, in `dir`.
+pub fn fsync_latencies(dir: &std::path::Path, span: Duration) -> anyhow::Result<Histogram<u64>> {
     use std::io::Write;
     let path = dir.join(format!(".taskswarm-fsync-probe-{}", std::process::id()));
     let mut file = std::fs::File::create(&path)?;
     let block = vec![7u8; 4096];
     let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < Duration::from_secs(1) {
+    let mut h = Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+    while start.elapsed() < span {
+        let t = Instant::now();
         file.write_all(&block)?;
         file.sync_data()?;
-        n += 1;
+        let _ = h.record(
+            u64::try_from(t.elapsed().as_micros())
+                .unwrap_or(u64::MAX)
+                .clamp(1, 60_000_000),
+        );
     }
-    let rate = n as f64 / start.elapsed().as_secs_f64();
     drop(file);
     std::fs::remove_file(&path)?;
-    Ok(rate)
+    Ok(h)
 }

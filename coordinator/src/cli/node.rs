@@ -29,12 +29,16 @@ pub struct NodeArgs {
     /// Shared secret every Raft RPC must carry.
     #[arg(long, env = "TASKSWARM_CLUSTER_SECRET")]
     pub cluster_secret: String,
-    #[arg(long, env = "TASKSWARM_HEARTBEAT_MS", default_value_t = 250)]
+    /// How often the leader sends an empty AppendEntries to an idle follower.
+    #[arg(long, env = "TASKSWARM_HEARTBEAT_MS", default_value_t = 100)]
     pub heartbeat_ms: u64,
-    /// Election timeouts: wide enough that a loaded 2-core machine does not flap.
-    #[arg(long, env = "TASKSWARM_ELECTION_MIN_MS", default_value_t = 1_000)]
+    /// The leader lease: a voter that heard from its leader this recently refuses to vote
+    /// (pre-vote included), a leader without a quorum acknowledgement this long answers
+    /// `no_quorum`, and a follower stands for election after at least this much silence.
+    #[arg(long, env = "TASKSWARM_ELECTION_MIN_MS", default_value_t = 500)]
     pub election_min_ms: u64,
-    #[arg(long, env = "TASKSWARM_ELECTION_MAX_MS", default_value_t = 2_000)]
+    /// A follower stands after a silence drawn from [election-min-ms, election-max-ms].
+    #[arg(long, env = "TASKSWARM_ELECTION_MAX_MS", default_value_t = 800)]
     pub election_max_ms: u64,
     /// A write not committed in this time is answered `indeterminate`.
     #[arg(long, env = "TASKSWARM_WRITE_TIMEOUT_MS", default_value_t = 5_000)]
@@ -104,9 +108,11 @@ impl NodeArgs {
         if self.cluster_secret.is_empty() {
             bail!("--cluster-secret must not be empty");
         }
-        if self.election_min_ms <= self.heartbeat_ms || self.election_max_ms <= self.election_min_ms
+        if self.heartbeat_ms == 0
+            || self.election_min_ms < 2 * self.heartbeat_ms
+            || self.election_max_ms <= self.election_min_ms
         {
-            bail!("need heartbeat-ms < election-min-ms < election-max-ms");
+            bail!("need 0 < 2 × heartbeat-ms <= election-min-ms < election-max-ms");
         }
         Ok(NodeConfig {
             id: self.id,

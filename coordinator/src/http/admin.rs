@@ -33,6 +33,7 @@ pub async fn cancel(
         id,
         state: state.as_str().into(),
         duplicate: false,
+        next: None,
     }))
 }
 
@@ -47,6 +48,7 @@ pub async fn requeue(
         id,
         state: TaskState::Queued.as_str().into(),
         duplicate: false,
+        next: None,
     }))
 }
 

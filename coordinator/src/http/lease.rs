@@ -7,7 +7,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::Json;
 use taskswarm_api as api;
-use taskswarm_state_machine::{Command, LeaseBeat, Reply, TaskId, Token};
+use taskswarm_state_machine::{Claim, ClaimedTask, Command, LeaseBeat, Reply, TaskId, Token};
 
 use super::convert;
 use super::error::{rejection_body, ApiError};
@@ -28,30 +28,42 @@ pub async fn claim(
     let claim = convert::claim(&req);
     claim.validate()?;
     let deadline = wait_deadline(Some(req.wait_ms))?;
+    let tasks = claim_until(&node, &claim, deadline).await?;
+    Ok(Json(api::ClaimResponse { tasks }))
+}
+
+/// Claims as soon as something is claimable, until `deadline`; no tasks at the deadline.
+async fn claim_until(
+    node: &Node,
+    claim: &Claim,
+    deadline: tokio::time::Instant,
+) -> Result<Vec<api::ClaimedTask>, ApiError> {
     loop {
         if let Leadership::Follower { leader } = node.leadership() {
             return Err(ProposeError::NotLeader { leader }.into());
         }
         // A cut-off leader must not hold a worker's long poll: it can hand out nothing.
         node.check_quorum()?;
-        if node.state().claimable(&claim) {
+        if node.state().claimable(claim) {
             let Reply::Claimed(tasks) = node.propose(Command::Claim(claim.clone())).await?? else {
                 unreachable!("claim replies Claimed")
             };
             if !tasks.is_empty() {
-                let clock = node.clock_ref();
-                return Ok(Json(api::ClaimResponse {
-                    tasks: tasks.iter().map(|t| convert::claimed(&clock, t)).collect(),
-                }));
+                return Ok(claimed(node, &tasks));
             }
         }
         // Wait in slices so a node that stops leading redirects the worker instead of
         // holding it until `wait_ms` runs out.
         let slice_end = deadline.min(tokio::time::Instant::now() + CLAIM_RECHECK);
-        if !wait_ready(&node, slice_end, |sm| sm.claimable(&claim)).await && slice_end >= deadline {
-            return Ok(Json(api::ClaimResponse { tasks: vec![] }));
+        if !wait_ready(node, slice_end, |sm| sm.claimable(claim)).await && slice_end >= deadline {
+            return Ok(Vec::new());
         }
     }
+}
+
+fn claimed(node: &Node, tasks: &[ClaimedTask]) -> Vec<api::ClaimedTask> {
+    let clock = node.clock_ref();
+    tasks.iter().map(|t| convert::claimed(&clock, t)).collect()
 }
 
 pub async fn heartbeat(
@@ -103,25 +115,60 @@ pub async fn heartbeat_batch(
     Ok(Json(api::BatchHeartbeatResponse { results }))
 }
 
+/// `POST /v1/tasks/{id}/complete`, with `next`: complete and claim in one command (the
+/// claim only if the completion holds). When that claim finds nothing and `next.wait_ms`
+/// allows, it long-polls afterwards; a failure of that wait answers no tasks rather than
+/// an error, because the completion already happened and must be reported as such.
 pub async fn complete(
     State(node): State<Arc<Node>>,
     id: Result<Path<u64>, PathRejection>,
     Body(req): Body<api::CompleteRequest>,
 ) -> Result<Json<api::StateResponse>, ApiError> {
     let id = path_id(id)?;
-    let command = Command::Complete {
-        task: TaskId(id),
-        token: Token(req.token),
-        result: convert::json_text(&req.result),
+    let (task, token, result) = (
+        TaskId(id),
+        Token(req.token),
+        convert::json_text(&req.result),
+    );
+    let Some(next_req) = req.next else {
+        let command = Command::Complete {
+            task,
+            token,
+            result,
+        };
+        let Reply::Completed { duplicate } = node.propose(command).await?? else {
+            unreachable!("complete replies Completed")
+        };
+        return Ok(Json(succeeded(id, duplicate, None)));
     };
-    let Reply::Completed { duplicate } = node.propose(command).await?? else {
-        unreachable!("complete replies Completed")
+    let next = convert::claim(&next_req);
+    next.validate()?;
+    let deadline = wait_deadline(Some(next_req.wait_ms))?;
+    let command = Command::CompleteAndClaim {
+        task,
+        token,
+        result,
+        next: next.clone(),
     };
-    Ok(Json(api::StateResponse {
+    let Reply::CompletedAndClaimed { duplicate, tasks } = node.propose(command).await?? else {
+        unreachable!("complete_and_claim replies CompletedAndClaimed")
+    };
+    let mut tasks = claimed(&node, &tasks);
+    if tasks.is_empty() && next_req.wait_ms > 0 {
+        tasks = claim_until(&node, &next, deadline)
+            .await
+            .unwrap_or_default();
+    }
+    Ok(Json(succeeded(id, duplicate, Some(tasks))))
+}
+
+fn succeeded(id: u64, duplicate: bool, next: Option<Vec<api::ClaimedTask>>) -> api::StateResponse {
+    api::StateResponse {
         id,
         state: "succeeded".into(),
         duplicate,
-    }))
+        next,
+    }
 }
 
 pub async fn fail(
@@ -145,6 +192,7 @@ pub async fn fail(
         id,
         state: state.as_str().into(),
         duplicate: false,
+        next: None,
     }))
 }
 
@@ -166,5 +214,6 @@ pub async fn release(
         id,
         state: state.as_str().into(),
         duplicate: false,
+        next: None,
     }))
 }

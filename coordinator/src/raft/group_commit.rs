@@ -136,7 +136,7 @@ fn approx_bytes(c: &Command) -> usize {
             .iter()
             .map(|l| 32 + l.progress.as_ref().map_or(0, String::len))
             .sum(),
-        Command::Complete { result, .. } => result.len(),
+        Command::Complete { result, .. } | Command::CompleteAndClaim { result, .. } => result.len(),
         Command::Fail { message, .. } => message.len(),
         Command::Broadcast { message, .. } => message.len(),
         _ => 0,

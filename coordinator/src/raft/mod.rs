@@ -2,9 +2,11 @@
 //! (group commit, cluster clock, ticks). Only this module and `storage` name openraft.
 
 pub mod clock;
+mod elector;
 mod group_commit;
 pub mod network;
 mod node;
+pub mod pre_vote;
 pub mod rpc_server;
 mod ticker;
 pub mod types;

@@ -16,6 +16,7 @@ use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::pre_vote::{PreVoteRequest, PreVoteResponse};
 use super::types::{NodeId, TypeConfig};
 use super::wire::{self, CLUSTER_SECRET_HEADER};
 
@@ -38,16 +39,23 @@ impl Network {
     }
 }
 
+impl Network {
+    /// A connection to one peer, for openraft's RPCs and our pre-vote.
+    pub(crate) fn connect(&self, target: NodeId, addr: &str) -> Connection {
+        Connection {
+            target,
+            base: addr.trim_end_matches('/').to_owned(),
+            http: self.http.clone(),
+            secret: self.secret.clone(),
+        }
+    }
+}
+
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Connection;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Connection {
-        Connection {
-            target,
-            base: node.addr.trim_end_matches('/').to_owned(),
-            http: self.http.clone(),
-            secret: self.secret.clone(),
-        }
+        self.connect(target, &node.addr)
     }
 }
 
@@ -137,6 +145,23 @@ impl Connection {
             Err(CallError::Network(msg)) => Err(RPCError::Network(NetworkError::new(
                 &std::io::Error::other(msg),
             ))),
+        }
+    }
+}
+
+impl Connection {
+    /// Asks the peer whether it would vote for us (`pre_vote.rs`). Any failure, including
+    /// a peer too old to know the endpoint, counts as a no: not standing is always safe.
+    pub(crate) async fn pre_vote(
+        &self,
+        req: &PreVoteRequest,
+        ttl: Duration,
+    ) -> Result<PreVoteResponse, String> {
+        match self.call("/raft/prevote", req, ttl).await {
+            Ok(resp) => Ok(resp),
+            Err(CallError::Unreachable(e)) => Err(format!("unreachable: {e}")),
+            Err(CallError::TimedOut(e) | CallError::Network(e)) => Err(e),
+            Err(CallError::TooLarge) => Err("body too large".to_owned()),
         }
     }
 }

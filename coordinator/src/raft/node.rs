@@ -11,6 +11,7 @@ use taskswarm_state_machine::{Command, CommandResult, StateMachine, TaskEvent};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::clock::{wall_ms, ClusterClock};
+use super::elector::{ElectionTiming, Elector};
 use super::group_commit::{BatchStats, Batcher, Proposal, PROPOSAL_QUEUE_MAX};
 use super::network::Network;
 use super::types::{NodeId, Raft};
@@ -38,7 +39,10 @@ pub struct NodeConfig {
     pub peers: BTreeMap<NodeId, String>,
     pub cluster_secret: String,
     pub heartbeat_interval_ms: u64,
+    /// The leader lease (see `elector::ElectionTiming`) and the least silence before a
+    /// follower stands for election.
     pub election_timeout_min_ms: u64,
+    /// The most silence before a follower stands (the timeout is drawn in between).
     pub election_timeout_max_ms: u64,
     pub write_timeout_ms: u64,
     pub group_commit: bool,
@@ -127,6 +131,8 @@ pub struct Node {
     desired: taskswarm_state_machine::Config,
     /// A leader without a quorum acknowledgement for longer than this refuses work.
     quorum_stale_ms: u64,
+    /// Stands for election after a pre-vote majority; answers peers' pre-votes.
+    elector: Arc<Elector>,
 }
 
 impl std::fmt::Debug for Node {
@@ -154,12 +160,23 @@ impl Node {
             hooks,
         )?;
         let state = sm_store.shared();
+        let timing = ElectionTiming {
+            lease_ms: cfg.election_timeout_min_ms,
+            stand_min_ms: cfg.election_timeout_min_ms,
+            stand_max_ms: cfg.election_timeout_max_ms,
+        };
 
         let raft_config = openraft::Config {
             cluster_name: "taskswarm".into(),
             heartbeat_interval: cfg.heartbeat_interval_ms,
-            election_timeout_min: cfg.election_timeout_min_ms,
-            election_timeout_max: cfg.election_timeout_max_ms,
+            // openraft's own election timer is off: `elector.rs` stands only after a
+            // pre-vote majority. openraft still uses `election_timeout_max` as the leader
+            // lease under which a voter refuses a real vote: the same lease as the
+            // pre-vote's. Its `election_timeout_min` only has to pass validation.
+            enable_elect: false,
+            election_timeout_min: cfg.heartbeat_interval_ms
+                + (timing.lease_ms.saturating_sub(cfg.heartbeat_interval_ms)) / 2,
+            election_timeout_max: timing.lease_ms,
             // Entries carry up to ENTRY_BYTES_MAX each: few per RPC, and the network
             // halves the count when a batch does not fit in a heartbeat interval.
             max_payload_entries: MAX_PAYLOAD_ENTRIES,
@@ -172,11 +189,12 @@ impl Node {
         .validate()
         .map_err(|e| StartError::Config(e.to_string()))?;
 
+        let network = Network::new(cfg.cluster_secret.clone());
         let raft = Raft::new(
             cfg.id,
             Arc::new(raft_config),
-            Network::new(cfg.cluster_secret.clone()),
-            log_store,
+            network.clone(),
+            log_store.clone(),
             sm_store,
         )
         .await
@@ -216,6 +234,14 @@ impl Node {
             stats: stats.clone(),
         };
         tokio::spawn(batcher.run(rx));
+        let elector = Arc::new(Elector::new(
+            cfg.id,
+            raft.clone(),
+            log_store,
+            network,
+            timing,
+        ));
+        tokio::spawn(elector.clone().run());
         let node = Arc::new(Node {
             id: cfg.id,
             raft,
@@ -227,7 +253,8 @@ impl Node {
             clock,
             stats,
             desired: cfg.state,
-            quorum_stale_ms: cfg.election_timeout_max_ms,
+            quorum_stale_ms: timing.lease_ms,
+            elector,
         });
         tokio::spawn(ticker::run(Arc::downgrade(&node)));
         Ok(node)
@@ -240,6 +267,11 @@ impl Node {
     /// For the Raft RPC server only.
     pub(crate) fn raft_handle(&self) -> Raft {
         self.raft.clone()
+    }
+
+    /// For the Raft RPC server only: answers pre-votes.
+    pub(crate) fn elector(&self) -> Arc<Elector> {
+        self.elector.clone()
     }
 
     /// Proposes one command (batched with others) and waits for its result. `NotLeader`

@@ -12,23 +12,28 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::elector::Elector;
+use super::pre_vote::PreVoteRequest;
 use super::types::Raft;
 use super::wire::{self, CLUSTER_SECRET_HEADER, RPC_BODY_BYTES_MAX};
 
 #[derive(Clone)]
 struct RpcState {
     raft: Raft,
+    elector: Arc<Elector>,
     secret: Arc<str>,
 }
 
-pub fn router(raft: Raft, secret: &str) -> Router {
+pub fn router(node: &crate::raft::Node, secret: &str) -> Router {
     let state = RpcState {
-        raft,
+        raft: node.raft_handle(),
+        elector: node.elector(),
         secret: Arc::from(secret),
     };
     Router::new()
         .route("/raft/append", post(append))
         .route("/raft/vote", post(vote))
+        .route("/raft/prevote", post(pre_vote))
         .route("/raft/snapshot", post(snapshot))
         .layer(DefaultBodyLimit::max(RPC_BODY_BYTES_MAX))
         .with_state(state)
@@ -72,6 +77,13 @@ async fn append(State(s): State<RpcState>, headers: HeaderMap, body: Bytes) -> R
 async fn vote(State(s): State<RpcState>, headers: HeaderMap, body: Bytes) -> Response {
     match admit(&s, &headers, &body) {
         Ok(req) => reply(&s.raft.vote(req).await),
+        Err(refusal) => refusal,
+    }
+}
+
+async fn pre_vote(State(s): State<RpcState>, headers: HeaderMap, body: Bytes) -> Response {
+    match admit::<PreVoteRequest>(&s, &headers, &body) {
+        Ok(req) => reply(&s.elector.answer(&req).await),
         Err(refusal) => refusal,
     }
 }

@@ -100,10 +100,18 @@ impl LogStore {
     }
 
     /// How many times RocksDB has fsynced its WAL since open. Every `append`, `save_vote`,
-    /// `save_committed`, `truncate` and `purge` syncs exactly once: a number for metrics,
+    /// `truncate` and `purge` syncs exactly once (`save_committed` never): a number for metrics,
     /// and the way tests check that writes are really synced.
     pub fn wal_syncs(&self) -> u64 {
         self.inner.options.get_ticker_count(Ticker::WalFileSynced)
+    }
+
+    /// The id of the last entry in the log (or of the last purged one when the log behind a
+    /// snapshot is empty): what this node offers and compares in a pre-vote.
+    pub async fn last_log_id(&self) -> Result<Option<LogId>, String> {
+        self.with_db(|inner| Ok(inner.last_entry_log_id()?.or(inner.last_purged()?)))
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Runs `f` against the database on the blocking pool.
@@ -135,6 +143,11 @@ impl Inner {
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_META), key, value);
         Ok(self.write_synced(batch)?)
+    }
+
+    /// Into the WAL without waiting for the fsync (see `save_committed`).
+    fn put_meta_unsynced(&self, key: &[u8], value: Vec<u8>) -> Result<(), LogError> {
+        Ok(self.db.put_cf(self.cf(CF_META), key, value)?)
     }
 
     fn meta_log_id(&self, key: &[u8]) -> Result<Option<LogId>, LogError> {
@@ -273,11 +286,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         .map_err(|e| StorageIOError::read_vote(&e).into())
     }
 
-    /// Persisted (and synced) so that after a restart openraft re-applies the committed
-    /// entries on top of the snapshot: the state machine itself lives in memory.
+    /// Persisted so that after a restart openraft re-applies the committed entries on top
+    /// of the snapshot: the state machine itself lives in memory.
+    ///
+    /// Written without fsync. openraft 0.9 awaits this call in its core loop before every
+    /// apply, so a synced write put a third fsync on the path of each write (leader
+    /// append, follower append, this). Nothing needs it durable: the WAL is ordered, so a
+    /// crash loses at most a suffix, and a surviving `committed` never points past entries
+    /// that survived; a lost one only means openraft re-applies less at start and learns
+    /// the rest from the leader (openraft's contract: committed may be persisted lazily).
+    /// The next synced append makes it durable anyway.
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         let value = codec::encode_log_id(&committed).map_err(|e| StorageIOError::write(&e))?;
-        self.with_db(move |inner| inner.put_meta_synced(KEY_COMMITTED, value))
+        self.with_db(move |inner| inner.put_meta_unsynced(KEY_COMMITTED, value))
             .await
             .map_err(|e| StorageIOError::write(&e).into())
     }

@@ -81,7 +81,49 @@ fn retryable_fail(reply: &Reply) -> bool {
     matches!(reply, Reply::Fail(c) if c == "connect" || c == "no_leader" || c == "no_quorum" || c == "redirect_hops")
 }
 
-pub async fn producer(ctx: Ctx, process: u64, mut rng: Rng, acked: Acked) {
+pub async fn producer(ctx: Ctx, process: u64, rng: Rng, acked: Acked) {
+    let wire = ctx.wire.clone();
+    let pacing = Pacing {
+        timeout: WRITE_TIMEOUT,
+        retry_pause_ms: RETRY_PAUSE_MS,
+        pause_ms: ctx.params.enqueue_pause_ms,
+    };
+    enqueue_loop(ctx, wire, pacing, process, rng, acked).await;
+}
+
+/// The probe's request timeout: the patience of an interactive client.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// The probe's pause between enqueues, ms: the resolution of its recovery times.
+const PROBE_PAUSE_MS: (u64, u64) = (20, 30);
+
+/// One sequential producer with a 1 s timeout that moves to the next node after any
+/// failure (its own `Wire`, so the others' leader hint does not help it). Its first ok
+/// write after a fault is the unavailability a client sees: the recovery times the
+/// availability issue sets targets for (`availability::summarize`, `expect.rs`).
+pub async fn probe(ctx: Ctx, wire: Arc<Wire>, process: u64, rng: Rng, acked: Acked) {
+    let pacing = Pacing {
+        timeout: PROBE_TIMEOUT,
+        retry_pause_ms: (0, 0),
+        pause_ms: PROBE_PAUSE_MS,
+    };
+    enqueue_loop(ctx, wire, pacing, process, rng, acked).await;
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pacing {
+    timeout: Duration,
+    retry_pause_ms: (u64, u64),
+    pause_ms: (u64, u64),
+}
+
+async fn enqueue_loop(
+    ctx: Ctx,
+    wire: Arc<Wire>,
+    pacing: Pacing,
+    process: u64,
+    mut rng: Rng,
+    acked: Acked,
+) {
     let p = ctx.params;
     let mut n = 0u64;
     while !ctx.stopped() {
@@ -109,7 +151,7 @@ pub async fn producer(ctx: Ctx, process: u64, mut rng: Rng, acked: Acked) {
                     ..OpValue::default()
                 },
             );
-            let reply = ctx.wire.post("/v1/tasks", &body, WRITE_TIMEOUT).await;
+            let reply = wire.post("/v1/tasks", &body, pacing.timeout).await;
             let id = match &reply {
                 Reply::Ok(v) => v["id"].as_u64(),
                 _ => None,
@@ -126,9 +168,9 @@ pub async fn producer(ctx: Ctx, process: u64, mut rng: Rng, acked: Acked) {
             if matches!(reply, Reply::Fail(_)) && !retryable_fail(&reply) {
                 break;
             }
-            pause(&mut rng, RETRY_PAUSE_MS).await;
+            pause(&mut rng, pacing.retry_pause_ms).await;
         }
-        pause(&mut rng, p.enqueue_pause_ms).await;
+        pause(&mut rng, pacing.pause_ms).await;
     }
 }
 

@@ -15,7 +15,9 @@ pub mod wire;
 pub mod worker_procs;
 pub mod workload;
 
-/// History process ids: producers count from 1, readers from here, workers from
+/// History process ids: producers count from 1, readers from here, the probe is one, workers from
 /// [`WORKER_PROCESS_BASE`] + 100 × worker process.
 pub const READER_PROCESS_BASE: u64 = 100;
+/// The probe (`clients::probe`), between the readers and the workers.
+pub const PROBE_PROCESS: u64 = 900;
 pub const WORKER_PROCESS_BASE: u64 = 1_000;

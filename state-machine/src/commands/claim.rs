@@ -137,7 +137,7 @@ impl Claim {
     }
 }
 
-fn validate_claim(claim: &Claim) -> Result<(), crate::outcome::Rejection> {
+pub(crate) fn validate_claim(claim: &Claim) -> Result<(), crate::outcome::Rejection> {
     validate::key("worker", &claim.worker)?;
     validate::batch("queues", claim.queues.len(), limits::CLAIM_QUEUES_MAX)?;
     if claim.queues.is_empty() {

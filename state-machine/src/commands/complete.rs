@@ -3,6 +3,7 @@
 //! A retried complete (same token, task already succeeded with it) is acknowledged again
 //! without change, so a client that timed out waiting can safely send it twice.
 
+use crate::command::Claim;
 use crate::limits;
 use crate::machine::StateMachine;
 use crate::outcome::{CommandResult, Rejection, Reply};
@@ -26,5 +27,25 @@ impl StateMachine {
         self.finish(id, TaskState::Succeeded, None);
         self.emit(id, EventKind::Succeeded { token });
         Ok(Reply::Completed { duplicate: false })
+    }
+
+    /// `complete`, then `claim` only if the completion held (a duplicate complete holds
+    /// too: the worker's first answer was lost, and it still wants work). The claim is
+    /// validated first, so a refusal of either part changes nothing.
+    pub(crate) fn complete_and_claim(
+        &mut self,
+        id: TaskId,
+        token: Token,
+        result: &str,
+        next: &Claim,
+    ) -> CommandResult {
+        super::claim::validate_claim(next)?;
+        let Reply::Completed { duplicate } = self.complete(id, token, result)? else {
+            unreachable!("complete replies Completed")
+        };
+        let Reply::Claimed(tasks) = self.claim(next)? else {
+            unreachable!("claim replies Claimed")
+        };
+        Ok(Reply::CompletedAndClaimed { duplicate, tasks })
     }
 }

@@ -77,6 +77,12 @@ pub enum Gen {
         task: u64,
         token: TokenPick,
     },
+    /// `next` is always a `Gen::Claim`.
+    CompleteAndClaim {
+        task: u64,
+        token: TokenPick,
+        next: Box<Gen>,
+    },
     Fail {
         task: u64,
         token: TokenPick,
@@ -199,13 +205,31 @@ fn task_ref() -> impl Strategy<Value = u64> {
     1u64..14
 }
 
-pub fn gen_command(wide: bool) -> impl Strategy<Value = Gen> {
+fn gen_claim() -> impl Strategy<Value = Gen> {
     let queues = prop::sample::subsequence(vec![0usize, 1], 1..=2);
     let kinds = prop::option::weighted(0.3, prop::sample::subsequence(vec![0usize, 1], 1..=2));
+    (
+        queues,
+        kinds,
+        1u32..4,
+        prop::option::of(prop::sample::select(vec![300u64, 1_000])),
+        prop::option::weighted(0.2, 0i32..3),
+    )
+        .prop_map(|(queues, kinds, max, lease_ms, min_priority)| Gen::Claim {
+            queues,
+            kinds,
+            max,
+            lease_ms,
+            min_priority,
+        })
+}
+
+pub fn gen_command(wide: bool) -> impl Strategy<Value = Gen> {
     prop_oneof![
         4 => prop::collection::vec(gen_task(wide), 1..4).prop_map(Gen::Enqueue),
-        4 => (queues, kinds, 1u32..4, prop::option::of(prop::sample::select(vec![300u64, 1_000])), prop::option::weighted(0.2, 0i32..3))
-            .prop_map(|(queues, kinds, max, lease_ms, min_priority)| Gen::Claim { queues, kinds, max, lease_ms, min_priority }),
+        4 => gen_claim(),
+        2 => (task_ref(), token_pick(), gen_claim())
+            .prop_map(|(task, token, next)| Gen::CompleteAndClaim { task, token, next: Box::new(next) }),
         3 => (task_ref(), token_pick(), prop::option::weighted(0.2, prop::sample::select(vec![300u64, 2_000])), any::<bool>())
             .prop_map(|(task, token, lease_ms, progress)| Gen::Heartbeat { task, token, lease_ms, progress }),
         3 => (task_ref(), token_pick()).prop_map(|(task, token)| Gen::Complete { task, token }),
@@ -322,6 +346,21 @@ pub fn resolve(g: &Gen, sm: &StateMachine) -> Command {
             token: token(*task, *pick),
             result: "\"done\"".into(),
         },
+        Gen::CompleteAndClaim {
+            task,
+            token: pick,
+            next,
+        } => {
+            let Command::Claim(next) = resolve(next, sm) else {
+                unreachable!("next is a Gen::Claim")
+            };
+            Command::CompleteAndClaim {
+                task: TaskId(*task),
+                token: token(*task, *pick),
+                result: "\"done\"".into(),
+                next,
+            }
+        }
         Gen::Fail {
             task,
             token: pick,

@@ -35,19 +35,8 @@ pub(crate) async fn claim_loop(shared: Arc<Shared>, band: usize, min_priority: O
             shared.slots.give_back(band, held);
             return;
         }
-        let req = api::ClaimRequest {
-            worker: shared.config.worker_id.clone(),
-            queues: shared.config.queues.clone(),
-            kinds: if shared.fallback.is_some() {
-                None
-            } else {
-                Some(shared.handlers.keys().cloned().collect())
-            },
-            max: held as u32,
-            lease_ms: Some(shared.config.lease_ms),
-            wait_ms: shared.config.claim_wait.as_millis() as u64,
-            min_priority,
-        };
+        let wait_ms = shared.config.claim_wait.as_millis() as u64;
+        let req = claim_request(&shared, held as u32, wait_ms, min_priority);
         // The lease is counted from here, before the request leaves: the cluster starts it
         // later, so the local deadline always passes first.
         let sent_at = Instant::now();
@@ -65,7 +54,9 @@ pub(crate) async fn claim_loop(shared: Arc<Shared>, band: usize, min_priority: O
                 }
                 for (i, task) in tasks.into_iter().enumerate() {
                     bump(&shared.stats.claimed);
-                    start(&shared, band, task, sent_at, i < held);
+                    if let Some(lease) = admit(&shared, band, &task, sent_at, i < held) {
+                        tokio::spawn(run_task(shared.clone(), band, min_priority, task, lease));
+                    }
                 }
             }
             Err(e) => {
@@ -84,14 +75,38 @@ pub(crate) async fn claim_loop(shared: Arc<Shared>, band: usize, min_priority: O
     }
 }
 
-/// Starts a runner for a claimed task, or releases it when it should not run here.
-fn start(
+/// What a claim of this worker asks for: its queues, its kinds (any with a fallback), its
+/// lease.
+pub(crate) fn claim_request(
+    shared: &Shared,
+    max: u32,
+    wait_ms: u64,
+    min_priority: Option<i32>,
+) -> api::ClaimRequest {
+    api::ClaimRequest {
+        worker: shared.config.worker_id.clone(),
+        queues: shared.config.queues.clone(),
+        kinds: if shared.fallback.is_some() {
+            None
+        } else {
+            Some(shared.handlers.keys().cloned().collect())
+        },
+        max,
+        lease_ms: Some(shared.config.lease_ms),
+        wait_ms,
+        min_priority,
+    }
+}
+
+/// Takes a claimed task into a slot it holds (`has_slot`) and returns its lease, or
+/// releases it (and gives the slot back) when it should not run here. The caller runs it.
+pub(crate) fn admit(
     shared: &Arc<Shared>,
     band: usize,
-    task: api::ClaimedTask,
+    task: &api::ClaimedTask,
     sent_at: Instant,
     has_slot: bool,
-) {
+) -> Option<Arc<Lease>> {
     let lease_ms = Duration::from_millis(task.lease.lease_ms);
     let deadline = sent_at + lease_ms;
     let left = deadline.saturating_duration_since(Instant::now());
@@ -103,11 +118,11 @@ fn start(
             "releasing a task unstarted"
         );
         let slot = has_slot.then_some(band);
-        tokio::spawn(release_unstarted(shared.clone(), slot, task));
-        return;
+        tokio::spawn(release_unstarted(shared.clone(), slot, task.clone()));
+        return None;
     }
     let lease = Lease::new(task.id, task.lease.token, deadline);
     shared.leases.insert(lease.clone());
     shared.stats.running.fetch_add(1, Ordering::Relaxed);
-    tokio::spawn(run_task(shared.clone(), band, task, lease));
+    Some(lease)
 }

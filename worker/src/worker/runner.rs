@@ -10,6 +10,7 @@ use serde_json::Value;
 use taskswarm_api::{self as api, codes};
 use tokio::time::Instant;
 
+use super::claim::{admit, claim_request};
 use super::context::TaskContext;
 use super::handler::{HandlerResult, TaskError};
 use super::lease::{CancelReason, Lease};
@@ -34,33 +35,70 @@ enum Ran {
     NoHandler,
 }
 
-/// Runs the task and ends it; then frees the lease entry and the slot.
+/// Runs the task and ends it; then frees the lease entry and the slot. With
+/// `claim_on_complete`, a completion brings the slot's next task (same band, same
+/// `min_priority`), which runs here in the same slot; the slot is freed when none comes.
 pub(crate) async fn run_task(
     shared: Arc<Shared>,
     band: usize,
+    min_priority: Option<i32>,
     task: api::ClaimedTask,
     lease: Arc<Lease>,
 ) {
-    let ran = match shared
-        .handlers
-        .get(&task.kind)
-        .or(shared.fallback.as_ref())
-        .cloned()
-    {
-        Some(handler) => {
-            let ctx = TaskContext::new(&task, &shared.config.worker_id, lease.clone());
-            execute(&shared, handler.call(ctx, task.payload.clone()), &lease).await
+    let (mut task, mut lease) = (task, lease);
+    loop {
+        let ran = match shared
+            .handlers
+            .get(&task.kind)
+            .or(shared.fallback.as_ref())
+            .cloned()
+        {
+            Some(handler) => {
+                let ctx = TaskContext::new(&task, &shared.config.worker_id, lease.clone());
+                execute(&shared, handler.call(ctx, task.payload.clone()), &lease).await
+            }
+            None => Ran::NoHandler,
+        };
+        lease.set_ending();
+        let next = end(&shared, &task, &lease, ran, min_priority).await;
+        shared.leases.remove(lease.token);
+        shared
+            .stats
+            .running
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let Some(Next { tasks, sent_at }) = next else {
+            break;
+        };
+        let mut tasks = tasks.into_iter();
+        let admitted = tasks.next().map(|first| {
+            bump(&shared.stats.claimed);
+            (admit(&shared, band, &first, sent_at, true), first)
+        });
+        for extra in tasks {
+            tracing::error!(
+                task = extra.id,
+                "the cluster sent more tasks than asked for"
+            );
+            admit(&shared, band, &extra, sent_at, false);
         }
-        None => Ran::NoHandler,
-    };
-    lease.set_ending();
-    end(&shared, &task, &lease, ran).await;
-    shared.leases.remove(lease.token);
-    shared
-        .stats
-        .running
-        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        match admitted {
+            Some((Some(next_lease), next_task)) => {
+                task = next_task;
+                lease = next_lease;
+            }
+            // Released unstarted: `admit` gave the slot back.
+            Some((None, _)) => return,
+            None => break,
+        }
+    }
     shared.slots.give_back(band, 1);
+}
+
+/// Tasks claimed along with a completion, and when that claim was sent (their local
+/// leases count from then).
+struct Next {
+    tasks: Vec<api::ClaimedTask>,
+    sent_at: Instant,
 }
 
 /// Gives back a task that will not run here (claimed during shutdown, or too late to be
@@ -124,8 +162,15 @@ fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// Decides and makes the call that ends the attempt.
-async fn end(shared: &Shared, task: &api::ClaimedTask, lease: &Lease, ran: Ran) {
+/// Decides and makes the call that ends the attempt; returns the next tasks a
+/// completion claimed, if any.
+async fn end(
+    shared: &Shared,
+    task: &api::ClaimedTask,
+    lease: &Lease,
+    ran: Ran,
+    min_priority: Option<i32>,
+) -> Option<Next> {
     let (id, token) = (task.id, lease.token);
     // A handler that returns right at its local deadline is treated as past it.
     if lease.reason().is_none() && lease.expired(Instant::now()) {
@@ -142,11 +187,11 @@ async fn end(shared: &Shared, task: &api::ClaimedTask, lease: &Lease, ran: Ran) 
             ?reason,
             "lease lost: result dropped, the task may run again"
         );
-        return;
+        return None;
     }
     if let Some(delay) = lease.release_requested() {
         release(shared, id, token, delay).await;
-        return;
+        return None;
     }
     match (reason, ran) {
         // Releasing with a cancel pending ends the task `cancelled`, whatever the handler
@@ -154,7 +199,9 @@ async fn end(shared: &Shared, task: &api::ClaimedTask, lease: &Lease, ran: Ran) 
         (Some(CancelReason::CancelRequested), _) => {
             release(shared, id, token, Duration::ZERO).await
         }
-        (_, Ran::Returned(Ok(result))) => complete(shared, id, token, result).await,
+        (_, Ran::Returned(Ok(result))) => {
+            return complete(shared, id, token, result, min_priority).await;
+        }
         // After the shutdown grace, an error is most likely the cancellation itself: give
         // the task back without using an attempt.
         (Some(CancelReason::Shutdown), _) | (_, Ran::Aborted) => {
@@ -179,6 +226,7 @@ async fn end(shared: &Shared, task: &api::ClaimedTask, lease: &Lease, ran: Ran) 
             release(shared, id, token, UNKNOWN_KIND_RELEASE_DELAY).await;
         }
     }
+    None
 }
 
 /// How an ending call finished after its retries.
@@ -231,8 +279,45 @@ where
 
 /// Completing with the same token twice is acknowledged twice (`duplicate`), so a
 /// complete is simply retried until it has an answer.
-async fn complete(shared: &Shared, id: u64, token: u64, result: Value) {
-    match end_call(|| shared.client.complete(id, token, result.clone())).await {
+///
+/// With `claim_on_complete`, the first try also claims the slot's next task (the claim
+/// holds only if the completion does). Retries are plain completes: a fused try whose
+/// outcome is unknown may have leased a task, which then comes back when its lease
+/// expires, and must not lease another. A refused fused try (an older server, a claim it
+/// will not take) changed nothing, so a plain complete follows before anything is failed.
+async fn complete(
+    shared: &Shared,
+    id: u64,
+    token: u64,
+    result: Value,
+    min_priority: Option<i32>,
+) -> Option<Next> {
+    let fused = shared.config.claim_on_complete && !shared.stop_claiming.is_cancelled();
+    let next_req = fused.then(|| claim_request(shared, 1, 0, min_priority));
+    let mut first = next_req.as_ref();
+    let mut sent_at = Instant::now();
+    let mut ended = end_call(|| {
+        sent_at = Instant::now();
+        let next = first.take();
+        let result = result.clone();
+        async move {
+            match next {
+                Some(next) => {
+                    shared
+                        .client
+                        .complete_and_claim(id, token, result, next)
+                        .await
+                }
+                None => shared.client.complete(id, token, result).await,
+            }
+        }
+    })
+    .await;
+    if let (Ended::Refused(error), Some(_)) = (&ended, &next_req) {
+        tracing::debug!(task = id, %error, "complete with a claim refused: completing alone");
+        ended = end_call(|| shared.client.complete(id, token, result.clone())).await;
+    }
+    match ended {
         Ended::Done(resp) => {
             bump(&shared.stats.completed);
             if resp.duplicate {
@@ -241,12 +326,16 @@ async fn complete(shared: &Shared, id: u64, token: u64, result: Value) {
                     "complete acknowledged as a repeat of an earlier try"
                 );
             }
+            resp.next
+                .filter(|tasks| !tasks.is_empty())
+                .map(|tasks| Next { tasks, sent_at })
         }
         Ended::LeaseGone { error, .. } => {
             // Another attempt may have run or be running: a duplicate execution, which
             // at-least-once delivery allows; the fencing token kept it from counting twice.
             bump(&shared.stats.lease_lost);
             tracing::warn!(task = id, token, %error, "complete refused: the lease was lost");
+            None
         }
         Ended::Refused(error) => {
             // The result itself was refused (too large): the attempt fails for good.
@@ -254,8 +343,12 @@ async fn complete(shared: &Shared, id: u64, token: u64, result: Value) {
             let e = TaskError::permanent(format!("the result was refused: {error}"))
                 .with_code("result_refused");
             fail(shared, id, token, &e).await;
+            None
         }
-        Ended::GaveUp(error) => abandon(shared, id, "complete", &error),
+        Ended::GaveUp(error) => {
+            abandon(shared, id, "complete", &error);
+            None
+        }
     }
 }
 

@@ -8,7 +8,8 @@
 //! - `jepsen-run worker ...` is one worker process of a run, started by the harness.
 //!
 //! Exit code: 0 valid, 1 anomalies found (or, with `--expect-anomaly`, not found), 2
-//! harness error or inconclusive run. The binary re-executes itself inside a sandbox
+//! harness error or inconclusive run, 3 valid but a recovery target missed (only with
+//! `--expect-recovery`). The binary re-executes itself inside a sandbox
 //! (fresh net, mount and pid namespaces), so it must run as root; nothing it creates
 //! survives its exit except the run directory.
 
@@ -29,6 +30,8 @@ use jepsen_style_tests::run::workload::parse_workload;
 /// Exit codes, as for `jepsen-check`.
 const EXIT_FAILED: u8 = 1;
 const EXIT_HARNESS: u8 = 2;
+/// A valid run that missed a recovery target (`--expect-recovery`).
+const EXIT_SLOW: u8 = 3;
 /// Where run directories go by default.
 const RUN_ROOT: &str = "/var/tmp/taskswarm-jepsen";
 
@@ -67,6 +70,10 @@ pub struct Args {
     /// Succeed only if this property (e.g. `fencing`) reports an anomaly: for the canary.
     #[arg(long)]
     pub expect_anomaly: Option<String>,
+    /// Also judge the recovery targets (failover and heal times, see `expect.rs`): a
+    /// valid run that misses one exits 3.
+    #[arg(long)]
+    pub expect_recovery: bool,
     /// Longest wait for every acknowledged task to finish after the heal, seconds.
     #[arg(long, default_value_t = 90)]
     pub drain_timeout: u64,
@@ -178,7 +185,16 @@ fn verdict_exit(args: &Args, r: &test_run::RunResult) -> ExitCode {
             r.verdict,
             r.run_dir.display()
         );
-        return ExitCode::from(u8::try_from(r.verdict.exit_code()).unwrap_or(EXIT_HARNESS));
+        let code = u8::try_from(r.verdict.exit_code()).unwrap_or(EXIT_HARNESS);
+        if code == 0 && args.expect_recovery {
+            let missed = r.recovery.iter().filter(|j| !j.met).count();
+            if missed > 0 || r.recovery.is_empty() {
+                println!("jepsen-run: {missed} recovery targets missed (or none judged)");
+                return ExitCode::from(EXIT_SLOW);
+            }
+            println!("jepsen-run: every recovery target met");
+        }
+        return ExitCode::from(code);
     };
     let found = r
         .findings

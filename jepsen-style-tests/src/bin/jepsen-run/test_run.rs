@@ -14,9 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use jepsen_style_tests::availability::summarize;
 use jepsen_style_tests::checker::{check_all, overall, Verdict};
 use jepsen_style_tests::env::nodes::{ELECTION_MAX_MS, FAKETIME_LIB};
 use jepsen_style_tests::env::{net, Nodes, NodesConfig};
+use jepsen_style_tests::expect;
 use jepsen_style_tests::history::{Header, History};
 use jepsen_style_tests::history::{OpType, F};
 use jepsen_style_tests::report::render;
@@ -30,7 +32,7 @@ use jepsen_style_tests::run::schedule::{self, NemesisKind, PlannedFault};
 use jepsen_style_tests::run::wire::Wire;
 use jepsen_style_tests::run::worker_procs::WorkerProcs;
 use jepsen_style_tests::run::workload::Params;
-use jepsen_style_tests::run::{READER_PROCESS_BASE, WORKER_PROCESS_BASE};
+use jepsen_style_tests::run::{PROBE_PROCESS, READER_PROCESS_BASE, WORKER_PROCESS_BASE};
 use jepsen_style_tests::timeline;
 use serde_json::json;
 
@@ -47,6 +49,8 @@ const CONVERGE_WAIT: Duration = Duration::from_secs(30);
 pub struct RunResult {
     pub verdict: Verdict,
     pub findings: Vec<jepsen_style_tests::checker::Findings>,
+    /// The recovery targets whose faults ran, judged.
+    pub recovery: Vec<expect::Judgement>,
     pub run_dir: PathBuf,
 }
 
@@ -104,6 +108,7 @@ pub async fn run(args: &Args) -> anyhow::Result<RunResult> {
     header.nodes = u32::try_from(args.nodes)?;
     header.seed = seed;
     header.scheduled_faults = plan.iter().map(PlannedFault::to_fault).collect();
+    header.probe_process = Some(PROBE_PROCESS);
 
     let faketime_lib = kinds
         .contains(&NemesisKind::ClockSkew)
@@ -191,6 +196,13 @@ pub async fn run(args: &Args) -> anyhow::Result<RunResult> {
             acked.clone(),
         )));
     }
+    clients_running.push(tokio::spawn(clients::probe(
+        ctx.clone(),
+        Arc::new(Wire::new(urls.clone())?),
+        PROBE_PROCESS,
+        rng.fork(PROBE_PROCESS),
+        acked.clone(),
+    )));
     for i in 0..params.readers as u64 {
         let p = READER_PROCESS_BASE + i;
         clients_running.push(tokio::spawn(clients::reader(
@@ -260,7 +272,12 @@ pub async fn run(args: &Args) -> anyhow::Result<RunResult> {
     let findings = check_all(&history);
     let verdict = overall(&findings);
     let report = render(&history, &findings);
-    let extra = harness_section(&nemesis, &drained, acked_ids.len());
+    let recovery = expect::judge(&summarize(&history));
+    let extra = format!(
+        "{}\n{}",
+        harness_section(&nemesis, &drained, acked_ids.len()),
+        expect::render(&recovery)
+    );
     std::fs::write(run_dir.join("report.txt"), format!("{report}{extra}"))?;
     write_summary(&run_dir, seed, &nemesis, &drained, &history, verdict)?;
     let title = format!("taskswarm {workload:?}, {} nodes, seed {seed}", args.nodes);
@@ -277,6 +294,7 @@ pub async fn run(args: &Args) -> anyhow::Result<RunResult> {
     Ok(RunResult {
         verdict,
         findings,
+        recovery,
         run_dir,
     })
 }
