@@ -5,6 +5,7 @@
 //! what they need and carries out what they return.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,6 +61,10 @@ pub struct Elector {
     log: LogStore,
     network: Network,
     timing: ElectionTiming,
+    /// False while this node follows a leader it has not heard from for a lease: it is
+    /// probably gone (paused, cut off), and sending clients to it would cost them a
+    /// timeout each. Updated every tick.
+    leader_fresh: AtomicBool,
 }
 
 impl std::fmt::Debug for Elector {
@@ -87,7 +92,14 @@ impl Elector {
             log,
             network,
             timing,
+            leader_fresh: AtomicBool::new(true),
         }
+    }
+
+    /// Whether the leader this node follows was heard from within the lease (see
+    /// `leader_fresh`); true until the first look.
+    pub(crate) fn leader_fresh(&self) -> bool {
+        self.leader_fresh.load(Ordering::Relaxed)
     }
 
     /// `None` once Raft has stopped. `view.last_log_id` is left empty: reading it costs a
@@ -183,6 +195,10 @@ impl Elector {
             let Some(s) = self.snapshot().await else {
                 return;
             };
+            self.leader_fresh.store(
+                pre_vote::leader_fresh(&s.view, self.timing.lease_ms),
+                Ordering::Relaxed,
+            );
             let quiet_ms = pre_vote::quiet_ms(&[
                 s.view.vote_touched_ms_ago,
                 last_round.map(|t| t.elapsed().as_millis() as u64),

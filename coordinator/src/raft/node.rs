@@ -340,12 +340,17 @@ impl Node {
         if m.state == ServerState::Leader && m.current_leader == Some(self.id) {
             return Leadership::Leader;
         }
-        let leader = m.current_leader.and_then(|id| {
-            m.membership_config
-                .membership()
-                .get_node(&id)
-                .map(|n| (id, n.addr.clone()))
-        });
+        // A leader not heard from for a lease is probably paused or cut off: answering
+        // `no_leader` sends the client on, a redirect would cost it a timeout.
+        let leader = m
+            .current_leader
+            .filter(|_| self.elector.leader_fresh())
+            .and_then(|id| {
+                m.membership_config
+                    .membership()
+                    .get_node(&id)
+                    .map(|n| (id, n.addr.clone()))
+            });
         Leadership::Follower { leader }
     }
 

@@ -71,6 +71,12 @@ pub fn grant(view: &VoterView, req: &PreVoteRequest, lease_ms: u64) -> bool {
     req.last_log_id >= view.last_log_id
 }
 
+/// Whether a follower's leader was heard from within the lease, so that redirecting a
+/// client to it is worth the client's time. A leader is always fresh to itself.
+pub fn leader_fresh(view: &VoterView, lease_ms: u64) -> bool {
+    view.is_leader || view.leader_heard_ms_ago.is_some_and(|ms| ms <= lease_ms)
+}
+
 /// Whether a node should start a pre-vote round now.
 ///
 /// `quiet_ms` is how long nothing has reset its timer: the shortest of the time since its
@@ -195,6 +201,19 @@ mod tests {
         let mut leader = v;
         leader.is_leader = true;
         assert!(!should_stand(&leader, 900, 800));
+    }
+
+    #[test]
+    fn a_leader_unheard_for_a_lease_is_not_fresh() {
+        assert!(leader_fresh(&follower(3, Some(LEASE_MS), None), LEASE_MS));
+        assert!(!leader_fresh(
+            &follower(3, Some(LEASE_MS + 1), None),
+            LEASE_MS
+        ));
+        assert!(!leader_fresh(&follower(3, None, None), LEASE_MS));
+        let mut leader = follower(3, None, None);
+        leader.is_leader = true;
+        assert!(leader_fresh(&leader, LEASE_MS));
     }
 
     #[test]

@@ -83,7 +83,12 @@ async fn vote(State(s): State<RpcState>, headers: HeaderMap, body: Bytes) -> Res
 
 async fn pre_vote(State(s): State<RpcState>, headers: HeaderMap, body: Bytes) -> Response {
     match admit::<PreVoteRequest>(&s, &headers, &body) {
-        Ok(req) => reply(&s.elector.answer(&req).await),
+        // Answered on its own task: a candidate that stops waiting drops this handler,
+        // and a dropped wait on openraft's core makes the core log an error.
+        Ok(req) => match tokio::spawn(async move { s.elector.answer(&req).await }).await {
+            Ok(answer) => reply(&answer),
+            Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+        },
         Err(refusal) => refusal,
     }
 }

@@ -13,7 +13,7 @@ use std::fmt;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader, StorageIOError};
@@ -25,6 +25,7 @@ use rocksdb::{
 
 use super::blocking;
 use super::codec::{self, CodecError};
+use super::log_tail::{LogTail, TAIL_BYTES_MAX, TAIL_ENTRIES_MAX};
 use crate::raft::types::{LogId, RaftEntry, StorageError, TypeConfig, Vote};
 
 const CF_LOGS: &str = "logs";
@@ -58,6 +59,8 @@ struct Inner {
     /// Kept for its statistics object, which the DB shares (see [`LogStore::wal_syncs`]).
     options: Options,
     path: PathBuf,
+    /// The newest durable entries, for replication's reads (`log_tail.rs`).
+    tail: Mutex<LogTail>,
 }
 
 impl fmt::Debug for LogStore {
@@ -95,6 +98,7 @@ impl LogStore {
                 db,
                 options,
                 path: path.to_owned(),
+                tail: Mutex::new(LogTail::new(TAIL_ENTRIES_MAX, TAIL_BYTES_MAX)),
             }),
         })
     }
@@ -126,6 +130,10 @@ impl LogStore {
 }
 
 impl Inner {
+    fn tail(&self) -> MutexGuard<'_, LogTail> {
+        self.tail.lock().expect("log tail lock")
+    }
+
     fn cf(&self, name: &str) -> &ColumnFamily {
         self.db
             .cf_handle(name)
@@ -242,6 +250,9 @@ impl RaftLogReader<TypeConfig> for LogStore {
         range: RB,
     ) -> Result<Vec<RaftEntry>, StorageError> {
         let (start, end) = index_bounds(&range);
+        if let Some(entries) = self.inner.tail().get(start, end) {
+            return Ok(entries);
+        }
         self.with_db(move |inner| inner.read_range(start, end))
             .await
             .map_err(read_logs_error)
@@ -296,10 +307,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     /// that survived; a lost one only means openraft re-applies less at start and learns
     /// the rest from the leader (openraft's contract: committed may be persisted lazily).
     /// The next synced append makes it durable anyway.
+    ///
+    /// Inline rather than on the blocking pool: an unsynced put is a memtable insert and a
+    /// write into the page cache, cheaper than the hand-off.
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         let value = codec::encode_log_id(&committed).map_err(|e| StorageIOError::write(&e))?;
-        self.with_db(move |inner| inner.put_meta_unsynced(KEY_COMMITTED, value))
-            .await
+        self.inner
+            .put_meta_unsynced(KEY_COMMITTED, value)
             .map_err(|e| StorageIOError::write(&e).into())
     }
 
@@ -320,6 +334,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         // Encode on this task (cheap, no I/O); only the write goes to the blocking pool.
         let mut records = Vec::new();
+        let mut kept = Vec::new();
         let mut last_index: Option<u64> = None;
         for entry in entries {
             let index = entry.log_id.index;
@@ -332,7 +347,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
             last_index = Some(index);
             match codec::encode_log_record(&entry) {
-                Ok(value) => records.push((codec::log_key(index), value)),
+                Ok(value) => {
+                    kept.push((entry, value.len()));
+                    records.push((codec::log_key(index), value));
+                }
                 Err(e) => {
                     callback.log_io_completed(Err(io::Error::other(e.to_string())));
                     return Err(StorageIOError::write_log_entry(entry.log_id, &e).into());
@@ -350,6 +368,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 batch.put_cf(logs, key, value);
             }
             let result = inner.write_synced(batch);
+            if result.is_ok() {
+                inner.tail().appended(kept);
+            }
             // Only now, with the batch fsynced, may openraft count these entries as
             // persisted (and a leader count this node toward a quorum). Called here, not
             // after the await, so a cancelled `append` still reports the finished write.
@@ -372,7 +393,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             // delete_range's end is exclusive: the last possible key goes separately.
             batch.delete_range_cf(logs, codec::log_key(log_id.index), codec::log_key(u64::MAX));
             batch.delete_cf(logs, codec::log_key(u64::MAX));
-            Ok(inner.write_synced(batch)?)
+            // Dropped from the tail first, so it never serves what is being removed; after
+            // a failed write the tail may no longer be the log's suffix: empty it.
+            inner.tail().truncated(log_id.index);
+            let result = inner.write_synced(batch);
+            if result.is_err() {
+                inner.tail().clear();
+            }
+            Ok(result?)
         })
         .await
         .map_err(write_logs_error)
@@ -395,6 +423,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             );
             batch.delete_range_cf(logs, codec::log_key(0), codec::log_key(log_id.index));
             batch.delete_cf(logs, codec::log_key(log_id.index));
+            inner.tail().purged(log_id.index);
             Ok(inner.write_synced(batch)?)
         })
         .await

@@ -10,6 +10,7 @@
 mod blocking;
 pub mod codec;
 mod log_store;
+mod log_tail;
 mod open;
 mod snapshot_dir;
 pub mod snapshot_file;
