@@ -216,8 +216,23 @@ impl Elector {
                 term: s.view.term + 1,
                 last_log_id: s.view.last_log_id,
             };
+            let round_started = Instant::now();
             let granted = self.round(&req, &s).await;
-            if pre_vote::is_quorum(&s.configs, &granted) {
+            let won = pre_vote::is_quorum(&s.configs, &granted);
+            let Some(now) = self.snapshot().await else {
+                return;
+            };
+            let round_ms = round_started.elapsed().as_millis() as u64;
+            if won && !pre_vote::still_stands(&s.view, &now.view, round_ms) {
+                tracing::debug!(
+                    term = req.term,
+                    "pre-vote won but overtaken by another election: not standing"
+                );
+                stand_after_ms = self.draw(self.timing.stand_min_ms, self.timing.stand_max_ms);
+                last_round = Some(Instant::now());
+                continue;
+            }
+            if won {
                 tracing::info!(term = req.term, quiet_ms, granted = ?granted, "pre-vote won: standing for election");
                 if self.raft.trigger().elect().await.is_err() {
                     return;

@@ -86,6 +86,18 @@ pub fn should_stand(view: &VoterView, quiet_ms: u64, stand_after_ms: u64) -> boo
     !view.is_leader && view.is_voter && quiet_ms >= stand_after_ms
 }
 
+/// Whether a won pre-vote still holds when the round ends, `round_ms` after `before` was
+/// read. A round takes time: meanwhile another candidate may have won (this node's term
+/// rose, or it hears a leader) or asked for and got this node's vote (its vote was
+/// touched). Standing then would depose a leader elected a moment ago.
+pub fn still_stands(before: &VoterView, now: &VoterView, round_ms: u64) -> bool {
+    // Hearing a leader, granting a vote and a term change all touch the vote; a follower
+    // of a dead leader still holds its old committed vote, untouched.
+    now.term == before.term
+        && !now.is_leader
+        && now.vote_touched_ms_ago.is_none_or(|ms| ms >= round_ms)
+}
+
 /// The shortest of the known ages: the most recent event resets the timer.
 pub fn quiet_ms(ages_ms: &[Option<u64>]) -> u64 {
     ages_ms.iter().flatten().copied().min().unwrap_or(u64::MAX)
@@ -214,6 +226,38 @@ mod tests {
         let mut leader = follower(3, None, None);
         leader.is_leader = true;
         assert!(leader_fresh(&leader, LEASE_MS));
+    }
+
+    #[test]
+    fn a_round_overtaken_by_another_election_does_not_stand() {
+        let before = follower(6, None, log_id(6, 10));
+        let mut now = before.clone();
+        now.vote_touched_ms_ago = Some(900);
+        assert!(
+            still_stands(&before, &now, 200),
+            "nothing happened during the round"
+        );
+        now.vote_touched_ms_ago = None;
+        assert!(still_stands(&before, &now, 200));
+        let mut voted = before.clone();
+        voted.term = 7;
+        assert!(
+            !still_stands(&before, &voted, 200),
+            "voted for another in a new term"
+        );
+        let mut touched = before.clone();
+        touched.vote_touched_ms_ago = Some(50);
+        assert!(
+            !still_stands(&before, &touched, 200),
+            "its vote changed during the round"
+        );
+        let follows = follower(6, Some(10), log_id(6, 10));
+        assert!(!still_stands(&before, &follows, 200), "a leader appeared");
+        let dead_leader = follower(6, Some(900), log_id(6, 10));
+        assert!(
+            still_stands(&dead_leader, &dead_leader, 200),
+            "the old leader's committed vote, unrefreshed, is no obstacle"
+        );
     }
 
     #[test]
