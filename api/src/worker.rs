@@ -120,6 +120,31 @@ pub struct CompleteRequest {
     pub next: Option<ClaimRequest>,
 }
 
+/// `POST /v1/complete`: several completions in one request (a worker that claimed many),
+/// each with its own result, in order. Every item is idempotent like a single complete.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchCompleteRequest {
+    pub items: Vec<CompleteItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteItem {
+    pub task: u64,
+    pub token: u64,
+    #[serde(default)]
+    pub result: Value,
+}
+
+/// One item of `POST /v1/complete`.
+pub type CompleteItemResult = crate::ItemResult<crate::StateResponse>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchCompleteResponse {
+    pub results: Vec<CompleteItemResult>,
+}
+
 /// `POST /v1/tasks/{id}/fail`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

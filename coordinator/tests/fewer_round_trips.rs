@@ -1,6 +1,7 @@
 //! Fewer round trips per task, against a real cluster: a completion that claims the next
-//! task in the same request (granted only if the completion held), and the client's
-//! automatic batching of concurrent enqueues (each caller gets its own answer).
+//! task in the same request (granted only if the completion held), batched completes and
+//! the client's automatic batching of concurrent enqueues (each item, each caller gets its
+//! own answer).
 
 mod common;
 
@@ -92,6 +93,53 @@ async fn complete_with_next_claims_only_when_the_completion_holds() {
     );
     let (_, view) = c.get(leader, &format!("/v1/tasks/{third}")).await;
     assert_eq!(view["state"], "succeeded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_completes_answer_each_item() {
+    let c = Cluster::start(3).await;
+    c.wait_leader().await;
+    let client = Client::new(c.urls.clone()).unwrap();
+    for n in 0..3 {
+        c.enqueue(&format!("t{n}"), json!(n)).await;
+    }
+    let claimed = client
+        .claim(&api::ClaimRequest {
+            worker: "w".into(),
+            queues: vec!["q".into()],
+            kinds: None,
+            max: 3,
+            lease_ms: Some(30_000),
+            wait_ms: 0,
+            min_priority: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    let item = |t: &api::ClaimedTask, token: u64| api::CompleteItem {
+        task: t.id,
+        token,
+        result: json!(t.id),
+    };
+    let items = vec![
+        item(&claimed[0], claimed[0].lease.token),
+        item(&claimed[1], claimed[1].lease.token - 1), // stale
+        item(&claimed[2], claimed[2].lease.token),
+        item(&claimed[0], claimed[0].lease.token), // a repeat in the same batch
+    ];
+    let results = client.complete_batch(items).await.unwrap();
+    assert_eq!(results.len(), 4);
+    assert!(matches!(&results[0], api::CompleteItemResult::Ok(r) if r.state == "succeeded"));
+    assert!(
+        matches!(&results[1], api::CompleteItemResult::Err(e) if e.error.code == "lease_lost"),
+        "{:?}",
+        results[1]
+    );
+    assert!(matches!(&results[2], api::CompleteItemResult::Ok(r) if !r.duplicate));
+    assert!(matches!(&results[3], api::CompleteItemResult::Ok(r) if r.duplicate));
+    assert_eq!(client.task(claimed[1].id).await.unwrap().state, "running");
+    let err = client.complete_batch(Vec::new()).await.unwrap_err();
+    assert_eq!(err.code(), Some("invalid_request"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -117,7 +117,7 @@ fn open_dir(dir: &Path) -> (LogStore, StateMachineStore) {
 }
 
 fn state_hash(sm: &StateMachineStore) -> u64 {
-    sm.shared().read().unwrap().state_hash()
+    sm.shared().read().state_hash()
 }
 
 fn snapshot_file_path(dir: &Path) -> PathBuf {
@@ -350,7 +350,7 @@ async fn apply_runs_commands_and_tracks_applied_state() {
     assert_eq!(last, Some(log_id(1, 3)));
     assert_eq!(stored, StoredMembership::new(Some(log_id(1, 1)), members()));
     let shared = sm.shared();
-    let machine = shared.read().unwrap();
+    let machine = shared.read();
     assert_eq!(machine.last_applied(), 3);
     assert_eq!(machine.task_count(), 3);
     assert_eq!(machine.task(TaskId(1)).unwrap().state, TaskState::Running);
@@ -376,7 +376,7 @@ async fn apply_hooks_publish_events_and_the_applied_index() {
         (TaskId(1), "emails", TaskState::Queued)
     );
     assert!(
-        sm.shared().read().unwrap().task(event.task).is_some(),
+        sm.shared().read().task(event.task).is_some(),
         "the state is visible when the event is"
     );
     assert!(hooked.events.try_recv().is_err(), "one task, one event");
@@ -415,7 +415,7 @@ async fn a_built_snapshot_restores_the_tasks_after_reopen() {
     assert_eq!(state_hash(&sm), hash);
     {
         let shared = sm.shared();
-        let machine = shared.read().unwrap();
+        let machine = shared.read();
         assert_eq!(machine.task_count(), 3);
         assert_eq!(machine.task(TaskId(1)).unwrap().state, TaskState::Running);
         assert_eq!(machine.last_applied(), 3);
@@ -613,7 +613,7 @@ async fn restart_replays_the_committed_log_on_top_of_the_snapshot() {
     let (hooks, mut hooked) = hooks();
     let (mut log, mut sm) = open(dir.path(), Config::default(), hooks).unwrap();
     assert_eq!(
-        sm.shared().read().unwrap().last_applied(),
+        sm.shared().read().last_applied(),
         2,
         "the machine starts at the snapshot"
     );

@@ -470,6 +470,24 @@ impl Client {
         .await
     }
 
+    /// Completes several tasks in one request; one result per item, in order (a refused
+    /// item is `ItemResult::Err`). Retried as a whole through unknown outcomes: each
+    /// complete is idempotent with its token.
+    pub async fn complete_batch(
+        &self,
+        items: Vec<api::CompleteItem>,
+    ) -> Result<Vec<api::CompleteItemResult>, ClientError> {
+        let resp: api::BatchCompleteResponse = self
+            .call(
+                Method::POST,
+                "/v1/complete",
+                Some(&api::BatchCompleteRequest { items }),
+                Retry::Idempotent,
+            )
+            .await?;
+        Ok(resp.results)
+    }
+
     /// Completes and, only if the completion holds, claims `next` in the same Raft
     /// command; the claimed tasks are in the answer's `next`. Sent at most once: a retry
     /// after an unknown outcome could lease tasks whose answer is lost. Retry with

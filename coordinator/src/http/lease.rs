@@ -162,6 +162,49 @@ pub async fn complete(
     Ok(Json(succeeded(id, duplicate, Some(tasks))))
 }
 
+/// Most completions in one `POST /v1/complete`.
+pub const COMPLETE_BATCH_MAX: usize = 1_024;
+
+/// `POST /v1/complete`: each item proposed as its own command (group commit carries them
+/// in one entry or a few), answered in order. A refusal is that item's answer; a failure
+/// to propose (leadership lost, outcome unknown) answers the whole request, which the
+/// client may retry as a whole: a complete repeated with its token is acknowledged as a
+/// duplicate.
+pub async fn complete_batch(
+    State(node): State<Arc<Node>>,
+    Body(req): Body<api::BatchCompleteRequest>,
+) -> Result<Json<api::BatchCompleteResponse>, ApiError> {
+    if req.items.is_empty() || req.items.len() > COMPLETE_BATCH_MAX {
+        return Err(ApiError::BadRequest(format!(
+            "items must hold 1..={COMPLETE_BATCH_MAX} completions, not {}",
+            req.items.len()
+        )));
+    }
+    // Redirect before proposing anything in the usual case.
+    if let Leadership::Follower { leader } = node.leadership() {
+        return Err(ProposeError::NotLeader { leader }.into());
+    }
+    let proposals = req.items.iter().map(|item| {
+        node.propose(Command::Complete {
+            task: TaskId(item.task),
+            token: Token(item.token),
+            result: convert::json_text(&item.result),
+        })
+    });
+    let answers = futures::future::join_all(proposals).await;
+    let mut results = Vec::with_capacity(answers.len());
+    for (item, answer) in req.items.iter().zip(answers) {
+        results.push(match answer? {
+            Ok(Reply::Completed { duplicate }) => {
+                api::CompleteItemResult::Ok(succeeded(item.task, duplicate, None))
+            }
+            Ok(_) => unreachable!("complete replies Completed"),
+            Err(rejection) => api::CompleteItemResult::Err(rejection_body(&rejection)),
+        });
+    }
+    Ok(Json(api::BatchCompleteResponse { results }))
+}
+
 fn succeeded(id: u64, duplicate: bool, next: Option<Vec<api::ClaimedTask>>) -> api::StateResponse {
     api::StateResponse {
         id,

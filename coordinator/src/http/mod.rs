@@ -51,6 +51,7 @@ pub fn router(node: Arc<Node>, api_token: Option<String>) -> Router {
         .route("/v1/tasks/{id}/requeue", post(admin::requeue))
         .route("/v1/events", get(stream::all_events))
         .route("/v1/claim", post(lease::claim))
+        .route("/v1/complete", post(lease::complete_batch))
         .route("/v1/heartbeat", post(lease::heartbeat_batch))
         .route("/v1/queues", get(admin::queues))
         .route("/v1/queues/{queue}/pause", post(admin::pause))

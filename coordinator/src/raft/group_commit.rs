@@ -7,10 +7,10 @@
 //! is proposed as its own entry.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use taskswarm_state_machine::{limits, Command, CommandResult, Entry, StateMachine};
+use taskswarm_state_machine::{limits, Command, CommandResult, Entry};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::clock::{wall_ms, ClusterClock};
@@ -41,7 +41,7 @@ pub struct BatchStats {
 pub(crate) struct Batcher {
     pub raft: Raft,
     pub clock: Arc<ClusterClock>,
-    pub state: Arc<RwLock<StateMachine>>,
+    pub state: Arc<crate::storage::SharedMachine>,
     pub write_timeout: Duration,
     pub group_commit: bool,
     pub stats: Arc<BatchStats>,
@@ -71,7 +71,7 @@ impl Batcher {
             let (commands, replies): (Vec<Command>, Vec<_>) =
                 batch.into_iter().map(|p| (p.command, p.reply)).unzip();
             let term = self.raft.metrics().borrow().current_term;
-            let applied_ms = self.state.read().expect("state lock").cluster_ms();
+            let applied_ms = self.state.read().cluster_ms();
             let entry = Entry {
                 wall_ms: wall_ms(),
                 cluster_ms: self.clock.now(term, applied_ms),

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::{BasicNode, ServerState};
@@ -16,7 +16,7 @@ use super::group_commit::{BatchStats, Batcher, Proposal, PROPOSAL_QUEUE_MAX};
 use super::network::Network;
 use super::types::{NodeId, Raft};
 use super::{ticker, ProposeError};
-use crate::storage::{self, ApplyHooks};
+use crate::storage::{self, ApplyHooks, SharedMachine};
 
 /// Purge the log behind a snapshot in steps of this many entries (openraft's default 256
 /// would keep a small cluster's log around for long after each snapshot).
@@ -120,7 +120,7 @@ pub enum AdminError {
 pub struct Node {
     id: NodeId,
     raft: Raft,
-    state: Arc<RwLock<StateMachine>>,
+    state: Arc<SharedMachine>,
     proposals: mpsc::Sender<Proposal>,
     events: broadcast::Sender<Arc<TaskEvent>>,
     applied: watch::Receiver<u64>,
@@ -355,8 +355,8 @@ impl Node {
     }
 
     /// The applied state. Hold the guard briefly: applies wait for it.
-    pub fn state(&self) -> RwLockReadGuard<'_, StateMachine> {
-        self.state.read().expect("state lock")
+    pub fn state(&self) -> parking_lot::RwLockReadGuard<'_, StateMachine> {
+        self.state.read()
     }
 
     /// A new subscription to lifecycle events applied from now on.
@@ -375,8 +375,7 @@ impl Node {
     }
 
     /// The clocks now, for converting cluster times into wall-clock estimates. Takes the
-    /// state lock briefly: call it before holding a `state()` guard, never while (std's
-    /// RwLock blocks a second read behind a waiting writer: a self-deadlock).
+    /// state lock briefly (a read, which never waits behind a waiting apply).
     pub fn clock_ref(&self) -> ClockRef {
         let term = self.term();
         let applied_ms = self.state().cluster_ms();

@@ -12,10 +12,12 @@ pub mod codec;
 mod log_store;
 mod log_tail;
 mod open;
+mod shared_machine;
 mod snapshot_dir;
 pub mod snapshot_file;
 mod state_store;
 
 pub use log_store::LogStore;
 pub use open::{open, OpenError, LOG_DIR, SNAPSHOT_DIR};
+pub use shared_machine::SharedMachine;
 pub use state_store::{ApplyHooks, StateMachineStore, StateSnapshotBuilder};

@@ -15,7 +15,7 @@
 use std::fmt;
 use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use openraft::storage::RaftStateMachine;
@@ -24,6 +24,7 @@ use taskswarm_state_machine::{EventKind, Outcome, Reply, StateMachine, TaskEvent
 use tokio::sync::{broadcast, watch};
 
 use super::blocking;
+use super::shared_machine::{SharedMachine, WriteGuard};
 use super::snapshot_dir::{Saved, SnapshotDir};
 use super::snapshot_file::SnapshotFileError;
 use crate::raft::types::{
@@ -56,7 +57,7 @@ pub(crate) struct Applied {
 
 /// openraft's state machine: the shared task state machine plus snapshots.
 pub struct StateMachineStore {
-    shared: Arc<RwLock<StateMachine>>,
+    shared: Arc<SharedMachine>,
     applied: Arc<Mutex<Applied>>,
     snapshots: Arc<SnapshotDir>,
     hooks: ApplyHooks,
@@ -65,7 +66,7 @@ pub struct StateMachineStore {
 /// Builds a snapshot of the state at the time `build_snapshot` runs. openraft runs it
 /// on its own task, concurrently with later applies.
 pub struct StateSnapshotBuilder {
-    shared: Arc<RwLock<StateMachine>>,
+    shared: Arc<SharedMachine>,
     applied: Arc<Mutex<Applied>>,
     snapshots: Arc<SnapshotDir>,
 }
@@ -96,7 +97,7 @@ impl StateMachineStore {
             .applied
             .send_replace(applied.last.map_or(0, |l| l.index));
         Self {
-            shared: Arc::new(RwLock::new(machine)),
+            shared: Arc::new(SharedMachine::new(machine)),
             applied: Arc::new(Mutex::new(applied)),
             snapshots: Arc::new(snapshots),
             hooks,
@@ -104,7 +105,7 @@ impl StateMachineStore {
     }
 
     /// The task state machine, for reads. Hold the read lock briefly: applies wait on it.
-    pub fn shared(&self) -> Arc<RwLock<StateMachine>> {
+    pub fn shared(&self) -> Arc<SharedMachine> {
         Arc::clone(&self.shared)
     }
 
@@ -142,19 +143,15 @@ fn may_ready(o: &Outcome) -> bool {
     })
 }
 
-// A poisoned lock means an apply panicked half-way through an entry: the machine may be
-// torn, and serving or snapshotting it would spread the damage. Crash instead, as the
-// panic meant to.
-fn read_machine(shared: &RwLock<StateMachine>) -> RwLockReadGuard<'_, StateMachine> {
-    shared
-        .read()
-        .expect("state machine lock poisoned by a panic during apply")
+/// An encoding that holds applies back this long is logged.
+const SNAPSHOT_SLOW_MS: u64 = 100;
+
+fn read_machine(shared: &SharedMachine) -> parking_lot::RwLockReadGuard<'_, StateMachine> {
+    shared.read()
 }
 
-fn write_machine(shared: &RwLock<StateMachine>) -> RwLockWriteGuard<'_, StateMachine> {
-    shared
-        .write()
-        .expect("state machine lock poisoned by a panic during apply")
+fn write_machine(shared: &SharedMachine) -> WriteGuard<'_> {
+    shared.write()
 }
 
 fn lock_applied(applied: &Mutex<Applied>) -> MutexGuard<'_, Applied> {
@@ -332,9 +329,20 @@ impl RaftSnapshotBuilder<TypeConfig> for StateSnapshotBuilder {
         let snapshots = Arc::clone(&self.snapshots);
         blocking::run(move || {
             let (state, applied) = {
+                let started = std::time::Instant::now();
                 let machine = read_machine(&shared);
                 let applied = lock_applied(&applied).clone();
-                (machine.snapshot(), applied)
+                let state = machine.snapshot();
+                drop(machine);
+                let held_ms = started.elapsed().as_millis() as u64;
+                if held_ms >= SNAPSHOT_SLOW_MS {
+                    tracing::info!(
+                        held_ms,
+                        bytes = state.len(),
+                        "snapshot encoded; applies waited for it"
+                    );
+                }
+                (state, applied)
             };
             let meta = SnapshotMeta {
                 last_log_id: applied.last,
