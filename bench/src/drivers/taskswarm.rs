@@ -3,8 +3,8 @@
 //! follows 307 redirects, and puts an idempotency key on every enqueue, as a user's
 //! producer would. Enqueue = `POST /v1/tasks` (batched: `POST /v1/tasks/batch`); claim =
 //! `POST /v1/claim` long-polling up to `CLAIM_WAIT_MS`; complete =
-//! `POST /v1/tasks/{id}/complete` with the fencing token. There is no batched complete,
-//! so the batched workload sends a claim's completes concurrently.
+//! `POST /v1/tasks/{id}/complete` with the fencing token; the batched workload sends a
+//! claim's completes concurrently, or as one `POST /v1/complete` (opt-in below).
 //!
 //! Two newer client features are opt-in (`TaskswarmOptions`), so the default method stays
 //! the one of the baseline and runs against binaries without them:
@@ -39,6 +39,10 @@ pub struct TaskswarmOptions {
     /// linger (unbatched workload; the batched one already sends batches).
     #[arg(long)]
     pub taskswarm_enqueue_linger_ms: Option<u64>,
+    /// taskswarm workers send a claim's other completes as one `POST /v1/complete`
+    /// (batched workload; needs a server with batched completes).
+    #[arg(long)]
+    pub taskswarm_batch_complete: bool,
 }
 
 impl TaskswarmOptions {
@@ -50,6 +54,9 @@ impl TaskswarmOptions {
         }
         if let Some(ms) = self.taskswarm_enqueue_linger_ms {
             parts.push(format!("enqueue batching, linger {ms} ms"));
+        }
+        if self.taskswarm_batch_complete {
+            parts.push("batched completes".to_owned());
         }
         parts.join(", ")
     }
@@ -95,6 +102,7 @@ pub struct Worker {
     client: Client,
     claim: api::ClaimRequest,
     complete_and_claim: bool,
+    batch_complete: bool,
     /// Tasks a complete-and-claim already leased to this worker.
     claimed_ahead: Vec<api::ClaimedTask>,
 }
@@ -130,6 +138,7 @@ impl super::Driver for Taskswarm {
             client: Client::new(self.servers.clone())?,
             claim,
             complete_and_claim: self.options.taskswarm_complete_and_claim,
+            batch_complete: self.options.taskswarm_batch_complete,
             claimed_ahead: Vec::new(),
         })
     }
@@ -201,15 +210,36 @@ impl super::Worker for Worker {
                 None => Ok(Vec::new()),
             }
         };
-        let plain_calls = futures::future::join_all(
-            plain
-                .iter()
-                .map(|t| client.complete(t.id, t.lease.token, Value::Null)),
-        );
+        let plain_calls = async {
+            if self.batch_complete && plain.len() > 1 {
+                let items = plain
+                    .iter()
+                    .map(|t| api::CompleteItem {
+                        task: t.id,
+                        token: t.lease.token,
+                        result: Value::Null,
+                    })
+                    .collect();
+                for item in client.complete_batch(items).await? {
+                    if let api::CompleteItemResult::Err(e) = item {
+                        bail!("complete refused: {}", e.error.code);
+                    }
+                }
+                return anyhow::Ok(());
+            }
+            let answers = futures::future::join_all(
+                plain
+                    .iter()
+                    .map(|t| client.complete(t.id, t.lease.token, Value::Null)),
+            )
+            .await;
+            for r in answers {
+                r?;
+            }
+            anyhow::Ok(())
+        };
         let (claimed, completed) = futures::join!(fused_call, plain_calls);
-        for r in completed {
-            r?;
-        }
+        completed?;
         self.claimed_ahead.extend(claimed?);
         Ok(())
     }
