@@ -94,7 +94,7 @@ pub async fn producer(ctx: Ctx, process: u64, rng: Rng, acked: Acked) {
 /// The probe's request timeout: the patience of an interactive client.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// The probe's pause between enqueues, ms: the resolution of its recovery times.
-const PROBE_PAUSE_MS: (u64, u64) = (20, 30);
+const PROBE_PAUSE_MS: (u64, u64) = (40, 60);
 
 /// One sequential producer with a 1 s timeout that moves to the next node after any
 /// failure (its own `Wire`, so the others' leader hint does not help it). Its first ok
