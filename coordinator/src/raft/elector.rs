@@ -4,12 +4,12 @@
 //! configuration says yes. The decisions are in `pre_vote.rs`; this file only gathers
 //! what they need and carries out what they return.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::ServerState;
+use openraft::{BasicNode, EffectiveMembership, ServerState};
 use tokio::time::Instant;
 
 use super::network::Network;
@@ -49,10 +49,9 @@ impl ElectionTiming {
 /// What the elector needs of its node, read in one visit to openraft's core.
 struct Snapshot {
     view: VoterView,
-    /// Voter ids of each configuration (two during a joint change).
-    configs: Vec<Vec<NodeId>>,
-    /// Address of every member.
-    addrs: BTreeMap<NodeId, String>,
+    /// The voters of each configuration (two during a joint change) and every member's
+    /// address; shared with openraft, not copied on every tick.
+    membership: Arc<EffectiveMembership<NodeId, BasicNode>>,
 }
 
 pub struct Elector {
@@ -107,7 +106,7 @@ impl Elector {
     async fn snapshot(&self) -> Option<Snapshot> {
         let id = self.id;
         let quorum_acked_ms_ago = self.raft.metrics().borrow().millis_since_quorum_ack;
-        let (mut view, configs, addrs) = self
+        let (mut view, membership) = self
             .raft
             .with_raft_state(move |st| {
                 let now = Instant::now();
@@ -130,20 +129,12 @@ impl Elector {
                     quorum_acked_ms_ago: None,
                     last_log_id: None,
                 };
-                let addrs = membership
-                    .nodes()
-                    .map(|(id, node)| (*id, node.addr.clone()))
-                    .collect::<BTreeMap<_, _>>();
-                (view, membership.get_joint_config().clone(), addrs)
+                (view, Arc::clone(membership))
             })
             .await
             .ok()?;
         view.quorum_acked_ms_ago = quorum_acked_ms_ago;
-        Some(Snapshot {
-            view,
-            configs,
-            addrs,
-        })
+        Some(Snapshot { view, membership })
     }
 
     /// Fills in `view.last_log_id`; `None` when the log cannot be read.
@@ -218,7 +209,7 @@ impl Elector {
             };
             let round_started = Instant::now();
             let granted = self.round(&req, &s).await;
-            let won = pre_vote::is_quorum(&s.configs, &granted);
+            let won = pre_vote::is_quorum(s.membership.get_joint_config(), &granted);
             let Some(now) = self.snapshot().await else {
                 return;
             };
@@ -248,22 +239,22 @@ impl Elector {
 
     /// Asks every other voter at once; returns who said yes, this node included.
     async fn round(&self, req: &PreVoteRequest, s: &Snapshot) -> BTreeSet<NodeId> {
-        let voters: BTreeSet<NodeId> = s.configs.iter().flatten().copied().collect();
+        // The RPC's own deadline covers connecting and answering.
         let timeout = Duration::from_millis(PRE_VOTE_TIMEOUT_MS);
-        let asks = voters
-            .iter()
-            .filter(|v| **v != self.id)
-            .filter_map(|v| s.addrs.get(v).map(|addr| (*v, addr)))
+        let asks = s
+            .membership
+            .voter_ids()
+            .filter(|v| *v != self.id)
+            .filter_map(|v| s.membership.get_node(&v).map(|node| (v, &node.addr)))
             .map(|(v, addr)| {
                 let conn = self.network.connect(v, addr);
                 async move {
-                    match tokio::time::timeout(timeout, conn.pre_vote(req, timeout)).await {
-                        Ok(Ok(resp)) => resp.granted.then_some(v),
-                        Ok(Err(e)) => {
+                    match conn.pre_vote(req, timeout).await {
+                        Ok(resp) => resp.granted.then_some(v),
+                        Err(e) => {
                             tracing::debug!(peer = v, error = %e, "pre-vote not answered");
                             None
                         }
-                        Err(_) => None,
                     }
                 }
             });
