@@ -9,11 +9,20 @@ use taskswarm_state_machine::*;
 
 const COMMANDS_PER_ENTRY: usize = 1_000;
 
+/// The issue's workload: 256-byte JSON payloads.
+const PAYLOAD_BYTES: usize = 256;
+
+fn payload(i: usize) -> String {
+    let head = format!("{{\"n\":{i},\"pad\":\"");
+    let pad = PAYLOAD_BYTES - head.len() - 2;
+    format!("{head}{}\"}}", "x".repeat(pad))
+}
+
 fn task(i: usize) -> NewTask {
     NewTask {
         queue: format!("q{}", i % 4),
         kind: "work".into(),
-        payload: format!("{{\"n\":{i}}}"),
+        payload: payload(i),
         priority: (i % 3) as i32,
         ..Default::default()
     }
@@ -61,6 +70,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
     let rounds: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(7);
+    let rss_before = rss_mib();
     let mut sm = StateMachine::default();
     let mut clock = Clock { index: 0, ms: 0 };
 
@@ -75,10 +85,15 @@ fn main() {
         sm.apply(i, &e);
     }
     let fill = start.elapsed();
+    let per_task = (rss_mib() - rss_before) * 1048576.0 / tasks as f64;
     println!(
         "sizes: Task {} B, Event {} B (inline, before heap strings and index entries)",
         std::mem::size_of::<Task>(),
         std::mem::size_of::<Event>()
+    );
+    println!(
+        "memory: {per_task:.0} bytes of RSS per queued task, {:.0} beyond its {PAYLOAD_BYTES}-byte payload",
+        per_task - PAYLOAD_BYTES as f64
     );
     println!("state: {tasks} queued tasks, filled in {:.2}s ({:.0} tasks/s in batches of {}), RSS {:.0} MiB",
         fill.as_secs_f64(), tasks as f64 / fill.as_secs_f64(), limits::ENQUEUE_BATCH_MAX, rss_mib());
@@ -138,18 +153,24 @@ fn main() {
     println!("  claim     {:>10.0}", median(claim));
     println!("  complete  {:>10.0}", median(complete));
 
-    let (mut enc, mut dec) = (Vec::new(), Vec::new());
+    let (mut view, mut enc, mut dec) = (Vec::new(), Vec::new(), Vec::new());
     let mut size = 0;
     for _ in 0..3 {
+        // What the node does: the view under its lock (applies wait for this only), the
+        // encoding after letting go.
         let t = Instant::now();
-        let bytes = sm.snapshot();
+        let v = sm.snapshot_view();
+        view.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let bytes = v.encode();
         enc.push(t.elapsed().as_secs_f64());
+        drop(v);
         size = bytes.len();
         let t = Instant::now();
         let restored = StateMachine::restore(&bytes).expect("restores");
         dec.push(t.elapsed().as_secs_f64());
         assert_eq!(restored.task_count(), sm.task_count());
     }
-    println!("snapshot of {} tasks: {:.1} MiB ({:.0} bytes/task), encode {:.2}s, decode+reindex {:.2}s (medians of 3), RSS {:.0} MiB",
-        sm.task_count(), size as f64 / 1048576.0, size as f64 / sm.task_count() as f64, median(enc), median(dec), rss_mib());
+    println!("snapshot of {} tasks: {:.1} MiB ({:.0} bytes/task), view (applies wait) {:.1}ms, encode (applies run) {:.2}s, decode+reindex {:.2}s (medians of 3), RSS {:.0} MiB",
+        sm.task_count(), size as f64 / 1048576.0, size as f64 / sm.task_count() as f64, median(view) * 1000.0, median(enc), median(dec), rss_mib());
 }

@@ -230,6 +230,16 @@ impl Decode for bool {
         r.bool("bool")
     }
 }
+impl<T: Encode> Encode for Box<T> {
+    fn encode(&self, w: &mut Writer) {
+        (**self).encode(w);
+    }
+}
+impl<T: Decode> Decode for Box<T> {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Box::new(T::decode(r)?))
+    }
+}
 impl<T: Encode> Encode for Option<T> {
     fn encode(&self, w: &mut Writer) {
         match self {

@@ -24,6 +24,7 @@ mod outcome;
 mod serde_impls;
 mod snapshot;
 mod task;
+mod task_store;
 mod validate;
 
 #[cfg(test)]
@@ -39,7 +40,7 @@ pub use outcome::{
     ClaimedTask, CommandResult, Enqueued, HeartbeatAck, Outcome, Rejection, Reply, TaskEvent,
     TickReport, OUTCOME_FORMAT_VERSION,
 };
-pub use snapshot::SNAPSHOT_FORMAT_VERSION;
+pub use snapshot::{SnapshotView, SNAPSHOT_FORMAT_VERSION};
 pub use task::{
     error_code, Backoff, Event, EventKind, Lease, RunAt, Task, TaskError, TaskId, TaskState,
     Timeouts, Token,

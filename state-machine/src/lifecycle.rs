@@ -3,7 +3,7 @@
 
 use crate::machine::{Deadline, StateMachine};
 use crate::outcome::Rejection;
-use crate::task::{error_code, EventKind, Lease, RunAt, TaskError, TaskId, TaskState, Token};
+use crate::task::{error_code, EventKind, RunAt, TaskError, TaskId, TaskState, Token};
 
 /// Something due on a task: its lease ran out, or one of its timeouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,8 +76,8 @@ impl StateMachine {
             t.state = state;
             t.lease = None;
             t.run_at = None;
-            if error.is_some() {
-                t.error = error;
+            if let Some(error) = error {
+                t.error = Some(Box::new(error));
             }
             t.finished_wall_ms = Some(wall);
             t.finished_cluster_ms = Some(cluster);
@@ -122,7 +122,7 @@ impl StateMachine {
             self.emit(id, EventKind::Cancelled);
         } else if retryable && attempt < max_attempts {
             let delay = retry_after_ms.unwrap_or_else(|| backoff.delay_ms(id, attempt));
-            self.update(id, |t| t.error = Some(error));
+            self.update(id, |t| t.error = Some(Box::new(error)));
             self.make_ready(id, delay);
         } else {
             self.finish(id, TaskState::Failed, Some(error.clone()));
@@ -144,7 +144,7 @@ impl StateMachine {
         self.fire_overdue(id);
         let task = &self.tasks[&id];
         match &task.lease {
-            Some(Lease { token: held, .. }) if *held == token => Ok(()),
+            Some(lease) if lease.token == token => Ok(()),
             // CANARY: the fencing bug the fault suite's checker must catch. A stale holder
             // (a token issued before the live one) acts on the newer attempt's lease. The
             // commands then proceed exactly as for the holder: the lease they touch is the

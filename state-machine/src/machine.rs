@@ -11,6 +11,7 @@ use crate::command::{Command, Entry};
 use crate::limits::{self, TOKEN_SLOTS_PER_ENTRY};
 use crate::outcome::{CommandResult, Outcome, Rejection, TaskEvent};
 use crate::task::{Event, EventKind, RunAt, Task, TaskId, TaskState, Token};
+use crate::task_store::TaskStore;
 
 /// A Raft log index.
 pub type LogIndex = u64;
@@ -142,7 +143,7 @@ pub struct StateMachine {
     pub(crate) next_ready_seq: u64,
     pub(crate) last_token: Token,
     pub(crate) last_broadcast_seq: u64,
-    pub(crate) tasks: BTreeMap<TaskId, Task>,
+    pub(crate) tasks: TaskStore,
     pub(crate) paused: BTreeSet<String>,
     pub(crate) broadcasts: VecDeque<BroadcastMessage>,
 
@@ -187,7 +188,7 @@ impl StateMachine {
             next_ready_seq: 1,
             last_token: Token(0),
             last_broadcast_seq: 0,
-            tasks: BTreeMap::new(),
+            tasks: TaskStore::default(),
             paused: BTreeSet::new(),
             broadcasts: VecDeque::new(),
             queues: BTreeMap::new(),
@@ -440,7 +441,7 @@ impl StateMachine {
             let previous = self.idempotency.insert(key.clone(), id);
             assert!(previous.is_none(), "idempotency key reused while retained");
         }
-        let previous = self.tasks.insert(id, task);
+        let previous = self.tasks.insert(task);
         assert!(previous.is_none(), "task id reused");
         self.index(id);
     }

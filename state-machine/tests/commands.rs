@@ -876,8 +876,8 @@ fn fail_not_retryable_dead_letters_at_once_with_its_code() {
         })
     );
     assert_eq!(
-        s.task(c.id).error,
-        Some(TaskError::new("bad_input", "no such user"))
+        s.task(c.id).error.as_deref(),
+        Some(&TaskError::new("bad_input", "no such user"))
     );
 }
 

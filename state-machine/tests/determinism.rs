@@ -71,6 +71,32 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(gen::seeded(500, "snapshot view"))]
+    /// The node takes a view under its lock and encodes it while applies go on: whatever
+    /// those applies change (copy-on-write), the view still encodes the state it was taken
+    /// from, and the machine itself is unaffected by the view.
+    #[test]
+    fn a_view_encodes_the_state_it_was_taken_from_while_applies_go_on(log in gen::gen_log(true, 50), cut in any::<prop::sample::Index>()) {
+        let (original, entries) = record(&log);
+        let cut = cut.index(entries.len() + 1);
+        let mut sm = StateMachine::new(INITIAL);
+        for (index, entry) in &entries[..cut] {
+            sm.apply(*index, entry);
+        }
+        let at_cut = sm.snapshot();
+        let view = sm.snapshot_view();
+        for (index, entry) in &entries[cut..] {
+            sm.apply(*index, entry);
+            sm.check_invariants();
+        }
+        prop_assert_eq!(view.encode(), at_cut);
+        prop_assert_eq!(view.task_count(), StateMachine::restore(&view.encode()).unwrap().task_count());
+        prop_assert_eq!(sm.snapshot(), original.snapshot());
+        prop_assert_eq!(&sm, &original);
+    }
+}
+
 #[test]
 fn a_corrupt_snapshot_is_an_error_not_a_panic() {
     let mut sm = StateMachine::default();

@@ -31,7 +31,11 @@ pub async fn status(
 
 fn status_of(node: &Node, with_hash: bool) -> Json<api::ClusterStatus> {
     let s = node.status();
-    let hash = with_hash.then(|| node.state().state_hash());
+    // The view is taken under the lock; the hash over a large state is not.
+    let hash = with_hash.then(|| {
+        let view = node.state().snapshot_view();
+        view.state_hash()
+    });
     Json(api::ClusterStatus {
         node_id: s.id,
         leader_id: s.leader,

@@ -78,7 +78,7 @@ pub fn task(clock: &ClockRef, t: &sm::Task) -> api::TaskView {
         }),
         cancel_requested: t.cancel_requested,
         result: t.result.as_deref().map(json_value),
-        error: t.error.as_ref().map(task_error),
+        error: t.error.as_deref().map(task_error),
         progress: t.progress.as_deref().map(json_value),
         group: t.group.clone(),
         idempotency_key: t.idempotency_key.clone(),

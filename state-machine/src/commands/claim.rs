@@ -95,20 +95,20 @@ impl StateMachine {
             t.attempt += 1;
             t.ready_seq = 0;
             t.last_token = Some(token);
-            t.lease = Some(Lease {
+            t.lease = Some(Box::new(Lease {
                 worker: worker.to_owned(),
                 token,
                 lease_ms,
                 expires_cluster_ms: expires,
                 started_cluster_ms: now,
-            });
+            }));
         });
         let t = &self.tasks[&id];
         let claimed = ClaimedTask {
             id,
             queue: t.queue.clone(),
             kind: t.kind.clone(),
-            payload: t.payload.clone(),
+            payload: t.payload.to_string(),
             priority: t.priority,
             attempt: t.attempt,
             max_attempts: t.max_attempts,

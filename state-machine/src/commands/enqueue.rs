@@ -89,7 +89,7 @@ impl StateMachine {
             id,
             queue: new.queue.clone(),
             kind: new.kind.clone(),
-            payload: new.payload.clone(),
+            payload: new.payload.as_str().into(),
             priority: new.priority,
             state: if scheduled {
                 TaskState::Scheduled
