@@ -5,11 +5,11 @@
 //! same state always encodes to the same bytes: replaying a log twice gives identical
 //! snapshots, and two nodes can compare state by hash.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 use crate::codec::{Decode, DecodeError, Encode, Reader, Writer};
 use crate::machine::{BroadcastMessage, Config, StateMachine};
-use crate::task::{Task, Token};
+use crate::task::{Task, TaskId, Token};
 use crate::task_store::TaskStore;
 
 const SNAPSHOT_MAGIC: &[u8; 8] = b"TSWSNAP\0";
@@ -149,8 +149,11 @@ impl StateMachine {
                 message: r.string("message")?,
             });
         }
+        // Tasks are written in id order: each is checked against what is already restored
+        // (the machine's own indexes) and inserted at once, with no second copy of the
+        // state on the way.
         let count = r.len("tasks")?;
-        let mut tasks: BTreeMap<_, Task> = BTreeMap::new();
+        let mut last_id = TaskId(0);
         for _ in 0..count {
             let task = Task::decode_version(&mut r, version)?;
             if task.id.0 == 0 || task.id.0 >= sm.next_task_id {
@@ -158,24 +161,26 @@ impl StateMachine {
                     "task id outside the allocated range",
                 ));
             }
+            if task.id <= last_id {
+                return Err(DecodeError::Inconsistent(
+                    "task ids out of order or repeated",
+                ));
+            }
+            last_id = task.id;
             if task.last_token.is_some_and(|t| t > sm.last_token) {
                 return Err(DecodeError::Inconsistent(
                     "a task token above the last token",
                 ));
             }
-            if tasks.insert(task.id, task).is_some() {
-                return Err(DecodeError::Inconsistent("duplicate task id"));
-            }
-        }
-        r.finish()?;
-        let mut keys = std::collections::BTreeSet::new();
-        let mut coalesce = std::collections::BTreeSet::new();
-        for task in tasks.values() {
-            if task
+            let keys: Vec<&String> = task
                 .idempotency_key
                 .iter()
                 .chain(&task.joined_keys)
-                .any(|k| !keys.insert(k.clone()))
+                .collect();
+            let mut distinct = keys.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            if distinct.len() != keys.len() || keys.iter().any(|k| sm.idempotency.contains_key(*k))
             {
                 return Err(DecodeError::Inconsistent(
                     "idempotency key held by two tasks",
@@ -183,17 +188,16 @@ impl StateMachine {
             }
             if !task.state.is_finished() {
                 if let Some(k) = &task.coalesce_key {
-                    if !coalesce.insert((task.queue.clone(), k.clone())) {
+                    if sm.coalesce.contains_key(&(task.queue.clone(), k.clone())) {
                         return Err(DecodeError::Inconsistent(
                             "coalesce key held by two open tasks",
                         ));
                     }
                 }
             }
-        }
-        for task in tasks.into_values() {
             sm.insert(task);
         }
+        r.finish()?;
         Ok(sm)
     }
 

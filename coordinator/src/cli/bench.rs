@@ -40,6 +40,17 @@ pub struct BenchArgs {
     /// straight to the leader, and their latency percentiles (the idle write latency).
     #[arg(long)]
     pub sequential: Option<u64>,
+    /// Instead of the load: a backlog of this many queued tasks, loaded in batches and
+    /// drained; prints memory per queued task on each node and snapshot figures.
+    #[arg(long)]
+    pub backlog: Option<u64>,
+    /// With --backlog: stop after loading and leave the tasks queued.
+    #[arg(long, requires = "backlog")]
+    pub backlog_keep: bool,
+    /// Instead of the load: drain what is queued in --queue (a backlog kept by
+    /// --backlog-keep, e.g. after a restart), with --workers claiming up to --claim-max.
+    #[arg(long, conflicts_with = "backlog")]
+    pub backlog_drain: bool,
 }
 
 struct Recorder {
@@ -81,6 +92,12 @@ pub async fn run(args: BenchArgs, servers: &str) -> anyhow::Result<()> {
         .build()?;
     if let Some(count) = args.sequential {
         return super::bench_sequential::run(&http, &server, &args, count).await;
+    }
+    if let Some(count) = args.backlog {
+        return super::bench_backlog::run(&http, &server, &args, count).await;
+    }
+    if args.backlog_drain {
+        return super::bench_backlog::drain_only(&http, &server, &args).await;
     }
     let before = proposal_counters(&http, &server).await?;
     let fsyncs = measure_fsync(&args.fsync_dir).context("measuring fsync rate")?;

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod bench;
+pub mod bench_backlog;
 pub mod bench_sequential;
 pub mod client_args;
 pub mod dev;

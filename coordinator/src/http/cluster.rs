@@ -152,6 +152,46 @@ pub async fn metrics(State(app): State<super::AppState>) -> impl IntoResponse {
         }
     }
     drop(sm);
+    render_snapshot_figures(&node.snapshot_report(), &mut out);
+    if let Some(bytes) = resident_bytes() {
+        let _ = writeln!(
+            out,
+            "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {bytes}"
+        );
+    }
     app.metrics.render(&mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+fn render_snapshot_figures(r: &crate::storage::SnapshotReport, out: &mut String) {
+    let gauges = [
+        ("snapshot_builds_total", "counter", r.builds),
+        // Applies waited this long for the last build (the view under the state lock).
+        ("snapshot_last_view_ms", "gauge", r.last.view_ms),
+        ("snapshot_last_encode_ms", "gauge", r.last.encode_ms),
+        ("snapshot_last_write_ms", "gauge", r.last.write_ms),
+        ("snapshot_last_bytes", "gauge", r.last.bytes),
+        ("snapshot_last_tasks", "gauge", r.last.tasks),
+        ("snapshot_restore_ms", "gauge", r.restore_ms),
+    ];
+    for (name, kind, value) in gauges {
+        let _ = writeln!(
+            out,
+            "# TYPE taskswarm_{name} {kind}\ntaskswarm_{name} {value}"
+        );
+    }
+}
+
+/// This process's resident memory (Linux: `VmRSS` of /proc/self/status); `None` elsewhere.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }

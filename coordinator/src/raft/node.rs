@@ -133,6 +133,7 @@ pub struct Node {
     quorum_stale_ms: u64,
     /// Stands for election after a pre-vote majority; answers peers' pre-votes.
     elector: Arc<Elector>,
+    snapshot_stats: Arc<storage::SnapshotStats>,
 }
 
 impl std::fmt::Debug for Node {
@@ -160,6 +161,7 @@ impl Node {
             hooks,
         )?;
         let state = sm_store.shared();
+        let snapshot_stats = sm_store.snapshot_stats();
         let timing = ElectionTiming {
             lease_ms: cfg.election_timeout_min_ms,
             stand_min_ms: cfg.election_timeout_min_ms,
@@ -255,6 +257,7 @@ impl Node {
             desired: cfg.state,
             quorum_stale_ms: timing.lease_ms,
             elector,
+            snapshot_stats,
         });
         tokio::spawn(ticker::run(Arc::downgrade(&node)));
         Ok(node)
@@ -398,6 +401,11 @@ impl Node {
     pub(crate) fn cluster_now(&self) -> u64 {
         let term = self.term();
         self.clock.now(term, self.state().cluster_ms())
+    }
+
+    /// What this node's snapshot builds and its restore at start cost.
+    pub fn snapshot_report(&self) -> storage::SnapshotReport {
+        self.snapshot_stats.report()
     }
 
     pub fn status(&self) -> NodeStatus {

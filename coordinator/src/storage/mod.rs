@@ -6,6 +6,7 @@
 //!   in-memory task state machine, with snapshots saved to a file durably.
 //! - [`codec`] and [`snapshot_file`]: the versioned on-disk formats.
 //! - [`open`] (`open.rs`): opens a node's directory and restores the last snapshot.
+//! - [`SnapshotStats`] (`snapshot_stats.rs`): what snapshot builds and the restore cost.
 
 mod blocking;
 pub mod codec;
@@ -15,9 +16,11 @@ mod open;
 mod shared_machine;
 mod snapshot_dir;
 pub mod snapshot_file;
+mod snapshot_stats;
 mod state_store;
 
 pub use log_store::LogStore;
 pub use open::{open, OpenError, LOG_DIR, SNAPSHOT_DIR};
 pub use shared_machine::SharedMachine;
+pub use snapshot_stats::{BuildFigures, SnapshotReport, SnapshotStats};
 pub use state_store::{ApplyHooks, StateMachineStore, StateSnapshotBuilder};

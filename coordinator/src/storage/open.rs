@@ -7,12 +7,14 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use taskswarm_state_machine::{Config, DecodeError, StateMachine};
 
 use super::log_store::LogStore;
 use super::snapshot_dir::SnapshotDir;
 use super::snapshot_file::SnapshotFileError;
+use super::snapshot_stats::SnapshotStats;
 use super::state_store::{Applied, ApplyHooks, StateMachineStore};
 
 /// RocksDB's directory under the storage directory.
@@ -81,9 +83,11 @@ pub fn open(
         source,
     })?;
 
+    let stats = Arc::new(SnapshotStats::default());
     let (machine, applied) = match loaded {
         None => (StateMachine::new(config), Applied::default()),
         Some((meta, state)) => {
+            let started = std::time::Instant::now();
             let machine =
                 StateMachine::restore(&state).map_err(|source| OpenError::SnapshotState {
                     path: file.clone(),
@@ -97,7 +101,14 @@ pub fn open(
                     meta_index,
                 });
             }
-            tracing::info!(snapshot = %meta, "state machine restored from snapshot");
+            let restore_ms = started.elapsed().as_millis() as u64;
+            stats.record_restore(restore_ms);
+            tracing::info!(
+                snapshot = %meta,
+                tasks = machine.task_count(),
+                restore_ms,
+                "state machine restored from snapshot"
+            );
             (
                 machine,
                 Applied {
@@ -109,6 +120,6 @@ pub fn open(
     };
     Ok((
         log,
-        StateMachineStore::new(machine, applied, snapshots, hooks),
+        StateMachineStore::new(machine, applied, snapshots, hooks, stats),
     ))
 }

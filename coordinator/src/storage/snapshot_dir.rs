@@ -6,7 +6,7 @@
 //! is removed at open.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -15,6 +15,9 @@ use crate::raft::types::{LogId, SnapshotMeta};
 
 const CURRENT_FILE: &str = "current.snap";
 const TEMP_FILE: &str = "current.tmp";
+/// Writes to the snapshot file go through a buffer this large (the state is written in
+/// one piece; the buffer only gathers the small header and checksum).
+const WRITE_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Whether [`SnapshotDir::save`] replaced the current file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,10 +86,10 @@ impl SnapshotDir {
         if matches!(*current, Some(last) if last > meta.last_log_id) {
             return Ok(Saved::KeptNewer);
         }
-        let bytes = snapshot_file::encode(meta, state)?;
         let temp = self.dir.join(TEMP_FILE);
-        let mut file = File::create(&temp)?;
-        file.write_all(&bytes)?;
+        let mut file = std::io::BufWriter::with_capacity(WRITE_BUFFER_BYTES, File::create(&temp)?);
+        snapshot_file::write_to(&mut file, meta, state)?;
+        let file = file.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         drop(file);
         fs::rename(&temp, self.current_path())?;

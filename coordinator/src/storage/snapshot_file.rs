@@ -50,6 +50,19 @@ pub enum SnapshotFileError {
 
 /// The file's bytes for `meta` and the state machine's snapshot `state`.
 pub fn encode(meta: &SnapshotMeta, state: &[u8]) -> Result<Vec<u8>, SnapshotFileError> {
+    let mut out = Vec::with_capacity(HEADER_BYTES + state.len() + CHECKSUM_BYTES + 1024);
+    write_to(&mut out, meta, state)?;
+    Ok(out)
+}
+
+/// Writes the file's bytes to `out` without assembling them in memory first: a snapshot
+/// of a large backlog is hundreds of megabytes, and a second copy of it doubled the
+/// node's memory for the length of the write.
+pub fn write_to(
+    out: &mut impl std::io::Write,
+    meta: &SnapshotMeta,
+    state: &[u8],
+) -> Result<(), SnapshotFileError> {
     let meta_json = serde_json::to_vec(meta)?;
     if meta_json.len() > SNAPSHOT_META_BYTES_MAX {
         return Err(SnapshotFileError::BadMetaLength {
@@ -58,15 +71,16 @@ pub fn encode(meta: &SnapshotMeta, state: &[u8]) -> Result<Vec<u8>, SnapshotFile
         });
     }
     let meta_len = u32::try_from(meta_json.len()).expect("SNAPSHOT_META_BYTES_MAX fits u32");
-    let mut out = Vec::with_capacity(HEADER_BYTES + meta_json.len() + state.len() + CHECKSUM_BYTES);
-    out.extend_from_slice(SNAPSHOT_FILE_MAGIC);
-    out.extend_from_slice(&SNAPSHOT_FILE_VERSION.to_le_bytes());
-    out.extend_from_slice(&meta_len.to_le_bytes());
-    out.extend_from_slice(&meta_json);
-    out.extend_from_slice(state);
-    let checksum = fnv1a(&out);
-    out.extend_from_slice(&checksum.to_le_bytes());
-    Ok(out)
+    let mut head = Vec::with_capacity(HEADER_BYTES + meta_json.len());
+    head.extend_from_slice(SNAPSHOT_FILE_MAGIC);
+    head.extend_from_slice(&SNAPSHOT_FILE_VERSION.to_le_bytes());
+    head.extend_from_slice(&meta_len.to_le_bytes());
+    head.extend_from_slice(&meta_json);
+    let checksum = fnv1a_from(fnv1a(&head), state);
+    out.write_all(&head)?;
+    out.write_all(state)?;
+    out.write_all(&checksum.to_le_bytes())?;
+    Ok(())
 }
 
 /// The metadata and the state bytes of a snapshot file, reusing the file's buffer for
@@ -122,10 +136,15 @@ fn parse(bytes: &[u8]) -> Result<(SnapshotMeta, usize, usize), SnapshotFileError
 /// bits (this is an integrity check against accidents, not against an attacker).
 fn fnv1a(bytes: &[u8]) -> u64 {
     const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv1a_from(OFFSET_BASIS, bytes)
+}
+
+/// FNV-1a continued over `bytes` from the hash of what came before them.
+fn fnv1a_from(hash: u64, bytes: &[u8]) -> u64 {
     const PRIME: u64 = 0x0000_0100_0000_01b3;
-    bytes.iter().fold(OFFSET_BASIS, |hash, b| {
-        (hash ^ u64::from(*b)).wrapping_mul(PRIME)
-    })
+    bytes
+        .iter()
+        .fold(hash, |hash, b| (hash ^ u64::from(*b)).wrapping_mul(PRIME))
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ use super::blocking;
 use super::shared_machine::{SharedMachine, WriteGuard};
 use super::snapshot_dir::{Saved, SnapshotDir};
 use super::snapshot_file::SnapshotFileError;
+use super::snapshot_stats::{BuildFigures, SnapshotStats};
 use crate::raft::types::{
     LogId, RaftEntry, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
@@ -61,6 +62,7 @@ pub struct StateMachineStore {
     applied: Arc<Mutex<Applied>>,
     snapshots: Arc<SnapshotDir>,
     hooks: ApplyHooks,
+    stats: Arc<SnapshotStats>,
 }
 
 /// Builds a snapshot of the state at the time `build_snapshot` runs. openraft runs it
@@ -69,6 +71,7 @@ pub struct StateSnapshotBuilder {
     shared: Arc<SharedMachine>,
     applied: Arc<Mutex<Applied>>,
     snapshots: Arc<SnapshotDir>,
+    stats: Arc<SnapshotStats>,
 }
 
 impl fmt::Debug for StateMachineStore {
@@ -92,6 +95,7 @@ impl StateMachineStore {
         applied: Applied,
         snapshots: SnapshotDir,
         hooks: ApplyHooks,
+        stats: Arc<SnapshotStats>,
     ) -> Self {
         hooks
             .applied
@@ -101,7 +105,13 @@ impl StateMachineStore {
             applied: Arc::new(Mutex::new(applied)),
             snapshots: Arc::new(snapshots),
             hooks,
+            stats,
         }
+    }
+
+    /// Figures of this node's snapshot builds and restore, for metrics.
+    pub fn snapshot_stats(&self) -> Arc<SnapshotStats> {
+        Arc::clone(&self.stats)
     }
 
     /// The task state machine, for reads. Hold the read lock briefly: applies wait on it.
@@ -246,6 +256,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             shared: Arc::clone(&self.shared),
             applied: Arc::clone(&self.applied),
             snapshots: Arc::clone(&self.snapshots),
+            stats: Arc::clone(&self.stats),
         }
     }
 
@@ -329,8 +340,9 @@ impl RaftSnapshotBuilder<TypeConfig> for StateSnapshotBuilder {
         let shared = Arc::clone(&self.shared);
         let applied = Arc::clone(&self.applied);
         let snapshots = Arc::clone(&self.snapshots);
+        let stats = Arc::clone(&self.stats);
         blocking::run(move || {
-            let (view, applied) = {
+            let (view, applied, view_ms) = {
                 let started = std::time::Instant::now();
                 let machine = read_machine(&shared);
                 let applied = lock_applied(&applied).clone();
@@ -344,12 +356,16 @@ impl RaftSnapshotBuilder<TypeConfig> for StateSnapshotBuilder {
                         "snapshot view taken; applies waited for it"
                     );
                 }
-                (view, applied)
+                (view, applied, held_ms)
             };
             // Encoded without the lock: the view shares the tasks copy-on-write, so applies
             // go on meanwhile and copy only what they change.
+            let started = std::time::Instant::now();
             let state = view.encode();
+            let tasks = view.task_count() as u64;
             drop(view);
+            let encode_ms = started.elapsed().as_millis() as u64;
+            let started = std::time::Instant::now();
             let meta = SnapshotMeta {
                 last_log_id: applied.last,
                 last_membership: applied.membership,
@@ -360,6 +376,13 @@ impl RaftSnapshotBuilder<TypeConfig> for StateSnapshotBuilder {
             snapshots
                 .save(&meta, &state)
                 .map_err(|e| write_snapshot_error(&meta, &e))?;
+            stats.record_build(BuildFigures {
+                view_ms,
+                encode_ms,
+                write_ms: started.elapsed().as_millis() as u64,
+                bytes: state.len() as u64,
+                tasks,
+            });
             Ok(Snapshot {
                 meta,
                 snapshot: Box::new(Cursor::new(state)),
