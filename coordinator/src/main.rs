@@ -58,7 +58,10 @@ fn init_tracing(format: &str) -> anyhow::Result<()> {
 
 #[tokio::main]
 pub(crate) async fn main() {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // An empty token (`TASKSWARM_API_TOKEN=` in an env file, compose's `${VAR:-}`) means
+    // none, not a token that is the empty string.
+    cli.client.api_token = cli.client.api_token.filter(|t| !t.is_empty());
     let result = match init_tracing(&cli.log_format) {
         Ok(()) => match cli.command {
             Cmd::Node(args) => cli::node::run(args, cli.client.api_token.clone()).await,

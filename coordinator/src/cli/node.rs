@@ -16,7 +16,8 @@ pub struct NodeArgs {
     /// Address to listen on, e.g. 127.0.0.1:7001.
     #[arg(long, env = "TASKSWARM_LISTEN")]
     pub listen: SocketAddr,
-    /// URL other nodes and clients use to reach this node. Defaults to http://LISTEN.
+    /// URL other nodes and clients use to reach this node. Defaults to this node's entry
+    /// in --peers (or http://LISTEN when --peers does not list it).
     #[arg(long, env = "TASKSWARM_ADVERTISE")]
     pub advertise: Option<String>,
     /// Where the Raft log, vote and snapshots live.
@@ -59,7 +60,17 @@ pub struct NodeArgs {
     /// setting into the log, so give every node the same value.
     #[arg(long, env = "TASKSWARM_RETENTION_MS", default_value_t = taskswarm_state_machine::limits::DEFAULT_RETENTION_MS)]
     pub retention_ms: u64,
+    /// A follower forwards requests for the leader to it and returns the answer, instead
+    /// of a 307 to the leader's advertised address. For clients that cannot reach that
+    /// address (Docker published ports, NAT); costs one hop. A client can still ask for
+    /// the 307 with the header `x-taskswarm-no-forward: 1`.
+    #[arg(long, env = "TASKSWARM_FORWARD_TO_LEADER")]
+    pub forward_to_leader: bool,
 }
+
+/// Secrets that appear in this project's examples (deploy/.env.example, older compose
+/// files): a node refuses to start with them. `taskswarm dev` makes its own.
+pub const EXAMPLE_SECRETS: [&str; 2] = ["change-me", "change-me-to-a-long-random-string"];
 
 pub fn parse_peers(text: &str) -> anyhow::Result<BTreeMap<NodeId, String>> {
     let mut peers = BTreeMap::new();
@@ -96,6 +107,7 @@ impl NodeArgs {
         let advertise = self
             .advertise
             .clone()
+            .or_else(|| peers.get(&self.id).cloned())
             .unwrap_or_else(|| format!("http://{}", self.listen));
         if let Some(listed) = peers.get(&self.id) {
             if listed != advertise.trim_end_matches('/') {
@@ -107,6 +119,13 @@ impl NodeArgs {
         }
         if self.cluster_secret.is_empty() {
             bail!("--cluster-secret must not be empty");
+        }
+        if EXAMPLE_SECRETS.contains(&self.cluster_secret.as_str()) {
+            bail!(
+                "--cluster-secret is the example value {:?}: anyone who read the docs could join or \
+                 drive this cluster's Raft; set a secret of your own (e.g. `openssl rand -hex 16`)",
+                self.cluster_secret
+            );
         }
         if self.heartbeat_ms == 0
             || self.election_min_ms < 2 * self.heartbeat_ms
@@ -141,7 +160,14 @@ pub async fn run(args: NodeArgs, api_token: Option<String>) -> anyhow::Result<()
     let cfg = args.config()?;
     let span = tracing::info_span!("node", id = cfg.id);
     let _enter = span.enter();
-    taskswarm_coordinator::server::serve(cfg, args.listen, api_token, shutdown_signal()).await?;
+    taskswarm_coordinator::server::serve(
+        cfg,
+        args.listen,
+        api_token,
+        args.forward_to_leader,
+        shutdown_signal(),
+    )
+    .await?;
     tracing::info!("stopped");
     Ok(())
 }

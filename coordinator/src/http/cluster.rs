@@ -12,7 +12,7 @@ use taskswarm_state_machine::TaskState;
 
 use super::error::ApiError;
 use super::extract::Body;
-use crate::raft::Node;
+use crate::raft::{Leadership, Node};
 
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,14 +79,49 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// A leader is known and this node has applied what it has in its log.
-pub async fn readyz(State(node): State<Arc<Node>>) -> (StatusCode, &'static str) {
+/// Ready: this node can serve writes now (a leader with a quorum, or a follower whose
+/// leader was heard within a lease) and has applied what is in its log. A leader cut off
+/// from the majority is not ready: its writes answer `no_quorum`.
+pub async fn readyz(State(node): State<Arc<Node>>) -> (StatusCode, String) {
     let s = node.status();
-    if s.leader.is_some() && s.applied_index >= s.last_log_index.saturating_sub(1) {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    let view = ReadyView {
+        is_leader: s.is_leader,
+        quorum_ok: node.check_quorum().is_ok(),
+        fresh_leader_known: matches!(node.leadership(), Leadership::Follower { leader: Some(_) }),
+        applied_index: s.applied_index,
+        last_log_index: s.last_log_index,
+    };
+    match readiness(&view) {
+        Ok(()) => (StatusCode::OK, "ready\n".into()),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        ),
     }
+}
+
+/// What readiness is decided on.
+#[derive(Debug, Clone, Copy)]
+struct ReadyView {
+    is_leader: bool,
+    quorum_ok: bool,
+    fresh_leader_known: bool,
+    applied_index: u64,
+    last_log_index: u64,
+}
+
+fn readiness(v: &ReadyView) -> Result<(), &'static str> {
+    if v.is_leader && !v.quorum_ok {
+        return Err("leader without a quorum");
+    }
+    if !v.is_leader && !v.fresh_leader_known {
+        return Err("no leader heard from");
+    }
+    // One entry of slack: the entry being applied right now.
+    if v.applied_index < v.last_log_index.saturating_sub(1) {
+        return Err("still applying its log");
+    }
+    Ok(())
 }
 
 /// Prometheus text format.
@@ -194,4 +229,52 @@ fn resident_bytes() -> Option<u64> {
         .parse()
         .ok()?;
     Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const READY: ReadyView = ReadyView {
+        is_leader: true,
+        quorum_ok: true,
+        fresh_leader_known: false,
+        applied_index: 10,
+        last_log_index: 10,
+    };
+
+    #[test]
+    fn a_leader_with_a_quorum_or_a_follower_with_a_fresh_leader_is_ready() {
+        assert_eq!(readiness(&READY), Ok(()));
+        let follower = ReadyView {
+            is_leader: false,
+            quorum_ok: false,
+            fresh_leader_known: true,
+            ..READY
+        };
+        assert_eq!(readiness(&follower), Ok(()));
+    }
+
+    #[test]
+    fn a_leader_cut_off_from_the_majority_is_not_ready() {
+        let cut_off = ReadyView {
+            quorum_ok: false,
+            ..READY
+        };
+        assert_eq!(readiness(&cut_off), Err("leader without a quorum"));
+    }
+
+    #[test]
+    fn a_follower_without_a_leader_or_behind_its_log_is_not_ready() {
+        let alone = ReadyView {
+            is_leader: false,
+            ..READY
+        };
+        assert_eq!(readiness(&alone), Err("no leader heard from"));
+        let behind = ReadyView {
+            applied_index: 5,
+            ..READY
+        };
+        assert_eq!(readiness(&behind), Err("still applying its log"));
+    }
 }

@@ -55,7 +55,9 @@ async fn claim_until(
         // Wait in slices so a node that stops leading redirects the worker instead of
         // holding it until `wait_ms` runs out.
         let slice_end = deadline.min(tokio::time::Instant::now() + CLAIM_RECHECK);
-        if !wait_ready(node, slice_end, |sm| sm.claimable(claim)).await && slice_end >= deadline {
+        if !wait_ready(node, slice_end, |sm| sm.claimable(claim)).await
+            && (slice_end >= deadline || node.is_stopping())
+        {
             return Ok(Vec::new());
         }
     }

@@ -8,6 +8,7 @@ mod cluster;
 mod convert;
 pub mod error;
 mod extract;
+pub mod forward;
 mod lease;
 pub mod metrics;
 mod params;
@@ -16,22 +17,26 @@ mod tasks;
 
 use std::sync::Arc;
 
+use axum::extract::State;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
 use crate::raft::Node;
 use error::LeaderRedirect;
+use forward::Forwarder;
 
 /// Largest request body: a full enqueue batch of modest payloads. Each payload is also
 /// bounded by the state machine's `PAYLOAD_BYTES_MAX`.
 pub const BODY_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 /// `api_token`: when set, every request but the health probes must carry it.
-pub fn router(node: Arc<Node>, api_token: Option<String>) -> Router {
+/// `forward`: a follower forwards requests for the leader instead of answering 307
+/// (`forward.rs`).
+pub fn router(node: Arc<Node>, api_token: Option<String>, forward: Option<Forwarder>) -> Router {
     let request_metrics = Arc::new(metrics::RequestMetrics::default());
     let node_id = node.id();
     let state = AppState {
@@ -68,7 +73,10 @@ pub fn router(node: Arc<Node>, api_token: Option<String>) -> Router {
         .route("/metrics", get(cluster::metrics))
         .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
-        .layer(middleware::from_fn(redirect_to_leader))
+        .layer(middleware::from_fn_with_state(
+            forward.map(Arc::new),
+            redirect_to_leader,
+        ))
         .route_layer(middleware::from_fn_with_state(
             (request_metrics, node_id),
             metrics::track,
@@ -95,17 +103,63 @@ impl axum::extract::FromRef<AppState> for Arc<Node> {
 }
 
 /// Completes a not-leader answer: `Location` is the same path and query on the leader.
-async fn redirect_to_leader(req: Request, next: Next) -> Response {
+/// With forwarding on, sends the request to the leader instead (see `forward.rs`); the
+/// body is read first so that it can be sent again.
+async fn redirect_to_leader(
+    State(forwarder): State<Option<Arc<Forwarder>>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let path_and_query = req
         .uri()
         .path_and_query()
         .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned());
-    let mut response = next.run(req).await;
+    let Some(forwarder) = forwarder else {
+        let mut response = next.run(req).await;
+        set_location(&mut response, &path_and_query);
+        return response;
+    };
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, BODY_BYTES_MAX).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return error::ApiError::Rejected(taskswarm_state_machine::Rejection::PayloadTooLarge {
+                field: "body".into(),
+                bytes: 0,
+                max: BODY_BYTES_MAX as u64,
+            })
+            .into_response()
+        }
+    };
+    let (method, headers) = (parts.method.clone(), parts.headers.clone());
+    let mut response = next
+        .run(Request::from_parts(
+            parts,
+            axum::body::Body::from(bytes.clone()),
+        ))
+        .await;
+    let Some(LeaderRedirect(addr)) = response.extensions().get::<LeaderRedirect>().cloned() else {
+        return response;
+    };
+    match forward::decide(&headers, &addr) {
+        forward::Decision::Forward { leader_addr } => {
+            forwarder
+                .forward(method, &path_and_query, &headers, bytes, &leader_addr)
+                .await
+        }
+        forward::Decision::Redirect => {
+            set_location(&mut response, &path_and_query);
+            response
+        }
+        forward::Decision::LeaderMoved => error::ApiError::NoLeader.into_response(),
+    }
+}
+
+fn set_location(response: &mut Response, path_and_query: &str) {
     if let Some(LeaderRedirect(addr)) = response.extensions_mut().remove::<LeaderRedirect>() {
         let location = format!("{}{path_and_query}", addr.trim_end_matches('/'));
         if let Ok(value) = HeaderValue::from_str(&location) {
             response.headers_mut().insert(header::LOCATION, value);
         }
     }
-    response
 }

@@ -85,6 +85,8 @@ async fn wait_on(
         tokio::select! {
             changed = applied.changed() => if changed.is_err() { return false },
             () = tokio::time::sleep_until(deadline) => return done(&node.state()),
+            // A stopping node answers its long-polls with what it has now.
+            () = node.stopped() => return done(&node.state()),
         }
     }
 }

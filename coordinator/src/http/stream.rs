@@ -44,7 +44,11 @@ fn last_event_id(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-fn sse<S: Stream<Item = Event> + Send + 'static>(events: S) -> Response {
+/// An event stream that ends when the node begins to stop (clients reconnect elsewhere
+/// with `Last-Event-ID`), so it never holds up the node's graceful stop.
+fn sse<S: Stream<Item = Event> + Send + 'static>(node: &Arc<Node>, events: S) -> Response {
+    let node = Arc::clone(node);
+    let events = events.take_until(async move { node.stopped().await });
     Sse::new(events.map(Ok::<_, Infallible>))
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response()
@@ -63,6 +67,7 @@ pub async fn task_events(
     }
     let sent = last_event_id(headers).unwrap_or(0);
     let applied = node.applied();
+    let stop = Arc::clone(&node);
     let events = stream::unfold(
         (node, applied, sent, false),
         move |(node, mut applied, mut sent, done)| async move {
@@ -103,7 +108,7 @@ pub async fn task_events(
         },
     )
     .flatten();
-    Ok(sse(events))
+    Ok(sse(&stop, events))
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,13 +156,14 @@ pub async fn all_events(
             }
         }
     });
-    Ok(sse(events))
+    Ok(sse(&node, events))
 }
 
 /// `GET /v1/broadcast` with `Accept: text/event-stream`: retained messages after
 /// `Last-Event-ID` (or `?after=`), then each new one. Event ids are sequence numbers.
 pub fn broadcasts(node: Arc<Node>, after: u64) -> Response {
     let applied = node.applied();
+    let stop = Arc::clone(&node);
     let events = stream::unfold(
         (node, applied, after),
         |(node, mut applied, mut after)| async move {
@@ -185,7 +191,7 @@ pub fn broadcasts(node: Arc<Node>, after: u64) -> Response {
         },
     )
     .flatten();
-    sse(events)
+    sse(&stop, events)
 }
 
 /// Dispatch helper for `GET /v1/tasks/{id}/events`.

@@ -134,6 +134,9 @@ pub struct Node {
     /// Stands for election after a pre-vote majority; answers peers' pre-votes.
     elector: Arc<Elector>,
     snapshot_stats: Arc<storage::SnapshotStats>,
+    /// Set when the node begins to stop: long-polls answer what they have and event
+    /// streams end, so the HTTP server's graceful stop does not wait on them.
+    stopping: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Node {
@@ -258,6 +261,7 @@ impl Node {
             quorum_stale_ms: timing.lease_ms,
             elector,
             snapshot_stats,
+            stopping: watch::Sender::new(false),
         });
         tokio::spawn(ticker::run(Arc::downgrade(&node)));
         Ok(node)
@@ -401,6 +405,22 @@ impl Node {
     pub(crate) fn cluster_now(&self) -> u64 {
         let term = self.term();
         self.clock.now(term, self.state().cluster_ms())
+    }
+
+    /// Marks the node as stopping (see the `stopping` field).
+    pub fn begin_stopping(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// Resolves once the node begins to stop.
+    pub async fn stopped(&self) {
+        let mut rx = self.stopping.subscribe();
+        // An error means the sender is gone with the node: stopped too.
+        let _ = rx.wait_for(|stopping| *stopping).await;
     }
 
     /// What this node's snapshot builds and its restore at start cost.

@@ -138,6 +138,20 @@ impl Cluster {
         }
     }
 
+    /// Sends SIGTERM (a clean stop, as Docker and systemd do) and waits for the exit;
+    /// returns how long the node took to exit.
+    pub fn stop(&mut self, id: usize) -> std::time::Duration {
+        let mut child = self.procs[id - 1].take().expect("node is running");
+        let started = std::time::Instant::now();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        child.wait().unwrap();
+        started.elapsed()
+    }
+
     pub fn restart(&mut self, id: usize) {
         assert!(self.procs[id - 1].is_none(), "node {id} is running");
         self.procs[id - 1] = Some(self.spawn(id));
