@@ -186,3 +186,49 @@ async fn a_work_group_yields_each_result_and_then_all_in_order() {
     assert_eq!(task.group.as_deref(), Some("batch-1"));
     worker.shutdown(Duration::from_secs(2)).await;
 }
+
+/// Regression: a client that reached only a follower whose leader advertises a name it
+/// cannot resolve (a compose-internal hostname, seen from the host) retried for its whole
+/// budget (~29 s) and then said only "error sending request". Now it gives up after a
+/// few tries and names the unreachable address and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_an_unreachable_leader_fails_fast_and_names_it() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    const LEADER: &str = "http://taskswarm-leader.invalid:7001";
+    let hits = Arc::new(AtomicU32::new(0));
+    let counter = hits.clone();
+    // A follower that always redirects to the unreachable leader.
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::Relaxed);
+            let body = json!({"error": {"code": "not_leader", "message": "this node is not the leader",
+                "leader_id": 2, "leader_addr": LEADER}});
+            (
+                axum::http::StatusCode::TEMPORARY_REDIRECT,
+                [(axum::http::header::LOCATION, format!("{LEADER}{uri}"))],
+                axum::Json(body),
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let client = Client::with_config([format!("http://{addr}")], ClientConfig::default()).unwrap();
+    let err = client.enqueue(task("k")).await.unwrap_err();
+    match &err {
+        ClientError::Unavailable { message, .. } => {
+            assert!(message.contains(LEADER), "{message}");
+            assert!(message.contains("--forward-to-leader"), "{message}");
+        }
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+    assert_eq!(
+        hits.load(Ordering::Relaxed),
+        taskswarm_worker::REDIRECT_UNREACHABLE_MAX,
+        "one try per attempt, then it gave up: {err}"
+    );
+}

@@ -3,7 +3,10 @@
 //! Retry rules follow from what each answer proves:
 //! - connection refused: the node never saw the request → try the next node;
 //! - `307`: a follower refused to act → go where `Location` points (at most
-//!   `REDIRECT_HOPS_MAX` hops per attempt) and remember that leader;
+//!   `REDIRECT_HOPS_MAX` hops per attempt) and remember that leader; when that address
+//!   cannot be connected to `REDIRECT_UNREACHABLE_MAX` times in a row (the leader
+//!   advertises an address this client cannot reach, e.g. a name inside a Docker
+//!   network), give up at once with an error naming it rather than for the whole budget;
 //! - `503 no_leader` / `no_quorum` / `unavailable`: nothing was written → back off, try
 //!   again (on the next node);
 //! - `503 indeterminate`, a timeout, a dropped connection after sending: the write may
@@ -23,6 +26,10 @@ use crate::error::ClientError;
 
 /// Redirects followed within one attempt before giving up on it.
 pub const REDIRECT_HOPS_MAX: u32 = 5;
+/// Attempts in a row whose redirect led to an address that could not be connected to,
+/// before the call fails as unavailable (a few: a leader restarting is briefly
+/// unreachable too).
+pub const REDIRECT_UNREACHABLE_MAX: u32 = 3;
 
 /// Whether a request may be sent again when its first outcome is unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +70,22 @@ enum Attempt {
     RetrySafe(String),
     /// Maybe written.
     Unknown(String),
+    /// A follower redirected to `leader`, which could not be connected to: nothing was
+    /// written.
+    LeaderUnreachable {
+        leader: String,
+        cause: String,
+    },
+}
+
+/// The innermost cause of an error ("dns error: failed to lookup address ..."), which is
+/// what tells a user why; reqwest's own message is only "error sending request".
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 impl Transport {
@@ -144,13 +167,32 @@ impl Transport {
         let mut backoff = self.config.backoff_initial;
         let mut last_problem: String;
         let mut maybe_written = false;
+        let mut leader_unreachable = 0;
         loop {
-            match self
+            let attempt = self
                 .attempt(&method, path_and_query, body.as_deref(), timeout)
-                .await
-            {
+                .await;
+            if matches!(attempt, Attempt::LeaderUnreachable { .. }) {
+                leader_unreachable += 1;
+            } else {
+                leader_unreachable = 0;
+            }
+            match attempt {
                 Attempt::Done(status, bytes) => return decode(status, &bytes),
                 Attempt::RetrySafe(why) => last_problem = why,
+                Attempt::LeaderUnreachable { leader, cause } => {
+                    last_problem = format!(
+                        "the leader's address {leader}, given in a redirect by a follower, cannot be \
+                         reached from here ({cause}); reach the cluster at addresses it advertises, \
+                         or run the nodes with --forward-to-leader"
+                    );
+                    if leader_unreachable >= REDIRECT_UNREACHABLE_MAX && !maybe_written {
+                        return Err(ClientError::Unavailable {
+                            elapsed: started.elapsed(),
+                            message: last_problem,
+                        });
+                    }
+                }
                 Attempt::Unknown(why) => {
                     if retry == Retry::AtMostOnce {
                         return Err(ClientError::Indeterminate(why));
@@ -184,7 +226,7 @@ impl Transport {
         timeout: Option<Duration>,
     ) -> Attempt {
         let mut url = format!("{}{path_and_query}", self.pick());
-        for _hop in 0..=REDIRECT_HOPS_MAX {
+        for hop in 0..=REDIRECT_HOPS_MAX {
             let mut req = self
                 .http
                 .request(method.clone(), &url)
@@ -197,13 +239,21 @@ impl Transport {
             }
             let resp = match req.send().await {
                 Ok(r) => r,
+                Err(e) if e.is_connect() && hop > 0 => {
+                    self.forget_leader();
+                    let leader = url.strip_suffix(path_and_query).unwrap_or(&url).to_owned();
+                    return Attempt::LeaderUnreachable {
+                        leader,
+                        cause: root_cause(&e),
+                    };
+                }
                 Err(e) if e.is_connect() => {
                     self.forget_leader();
-                    return Attempt::RetrySafe(format!("{url}: {e}"));
+                    return Attempt::RetrySafe(format!("{url}: {}", root_cause(&e)));
                 }
                 Err(e) => {
                     self.forget_leader();
-                    return Attempt::Unknown(format!("{url}: {e}"));
+                    return Attempt::Unknown(format!("{url}: {e} ({})", root_cause(&e)));
                 }
             };
             let status = resp.status();

@@ -47,6 +47,8 @@ impl Network {
             base: addr.trim_end_matches('/').to_owned(),
             http: self.http.clone(),
             secret: self.secret.clone(),
+            answered: false,
+            timeouts_in_a_row: 0,
         }
     }
 }
@@ -65,6 +67,13 @@ pub struct Connection {
     base: String,
     http: reqwest::Client,
     secret: String,
+    /// The peer has answered an AppendEntries on this connection. Until then a first
+    /// timeout more likely means a peer still starting than a batch too large for the
+    /// deadline: halving at once was reported as "payload too large" errors at every
+    /// start. A second timeout in a row halves anyway (a live peer far behind on large
+    /// entries must still catch up).
+    answered: bool,
+    timeouts_in_a_row: u32,
 }
 
 /// Why one RPC failed before the peer could answer it.
@@ -150,6 +159,20 @@ impl Connection {
 }
 
 impl Connection {
+    fn halve(
+        &self,
+        entries: u64,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        tracing::debug!(
+            target_node = self.target,
+            entries,
+            "append too large for one RPC; halving"
+        );
+        Err(RPCError::PayloadTooLarge(
+            PayloadTooLarge::new_entries_hint(entries / 2),
+        ))
+    }
+
     /// Asks the peer whether it would vote for us (`pre_vote.rs`). Any failure, including
     /// a peer too old to know the endpoint, counts as a no: not standing is always safe.
     pub(crate) async fn pre_vote(
@@ -174,17 +197,22 @@ impl RaftNetwork<TypeConfig> for Connection {
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
         let entries = rpc.entries.len() as u64;
         let outcome = self.call("/raft/append", &rpc, option.hard_ttl()).await;
+        if outcome.is_ok() {
+            self.answered = true;
+        }
+        let timed_out = matches!(outcome, Err(CallError::TimedOut(_)));
+        let timed_out_before = self.timeouts_in_a_row > 0;
+        self.timeouts_in_a_row = if timed_out {
+            self.timeouts_in_a_row + 1
+        } else {
+            0
+        };
         match outcome {
-            // Several entries did not fit in the time or the body limit: ask for half.
-            Err(CallError::TimedOut(_) | CallError::TooLarge) if entries > 1 => {
-                tracing::debug!(
-                    target_node = self.target,
-                    entries,
-                    "append too large for one RPC; halving"
-                );
-                Err(RPCError::PayloadTooLarge(
-                    PayloadTooLarge::new_entries_hint(entries / 2),
-                ))
+            // Several entries did not fit in the body limit, or in the time (from a peer
+            // that answers, or a second time in a row): ask for half.
+            Err(CallError::TooLarge) if entries > 1 => self.halve(entries),
+            Err(CallError::TimedOut(_)) if entries > 1 && (self.answered || timed_out_before) => {
+                self.halve(entries)
             }
             outcome => self.lift(outcome),
         }
