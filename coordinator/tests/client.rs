@@ -190,7 +190,7 @@ async fn a_work_group_yields_each_result_and_then_all_in_order() {
 /// Regression: a client that reached only a follower whose leader advertises a name it
 /// cannot resolve (a compose-internal hostname, seen from the host) retried for its whole
 /// budget (~29 s) and then said only "error sending request". Now it gives up after a
-/// few tries and names the unreachable address and why.
+/// few tries past an election's length and names the unresolvable address and why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirect_to_an_unreachable_leader_fails_fast_and_names_it() {
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -220,15 +220,16 @@ async fn a_redirect_to_an_unreachable_leader_fails_fast_and_names_it() {
     let client = Client::with_config([format!("http://{addr}")], ClientConfig::default()).unwrap();
     let err = client.enqueue(task("k")).await.unwrap_err();
     match &err {
-        ClientError::Unavailable { message, .. } => {
+        ClientError::Unavailable { message, elapsed } => {
             assert!(message.contains(LEADER), "{message}");
             assert!(message.contains("--forward-to-leader"), "{message}");
+            // It gave up on the unresolvable name, not at the end of its retry budget.
+            assert!(
+                *elapsed < ClientConfig::default().retry_budget / 2,
+                "{elapsed:?}"
+            );
         }
         other => panic!("expected unavailable, got {other:?}"),
     }
-    assert_eq!(
-        hits.load(Ordering::Relaxed),
-        taskswarm_worker::REDIRECT_UNREACHABLE_MAX,
-        "one try per attempt, then it gave up: {err}"
-    );
+    assert!(hits.load(Ordering::Relaxed) >= taskswarm_worker::REDIRECT_UNREACHABLE_MAX);
 }

@@ -150,7 +150,7 @@ impl StateMachine {
             // commands then proceed exactly as for the holder: the lease they touch is the
             // live one, so every invariant still holds.
             #[cfg(feature = "canary-accept-stale-tokens")]
-            Some(Lease { token: held, .. }) if token < *held => Ok(()),
+            Some(lease) if token < lease.token => Ok(()),
             _ if task.state.is_finished() && task.last_token == Some(token) => {
                 Err(Rejection::TaskFinished {
                     task: id,

@@ -29,4 +29,4 @@ pub use client::{
 pub use enqueue_batcher::{EnqueueBatcher, BATCH_TASKS_MAX, LINGER_MAX};
 pub use error::ClientError;
 pub use taskswarm_api as api;
-pub use transport::{REDIRECT_HOPS_MAX, REDIRECT_UNREACHABLE_MAX};
+pub use transport::{REDIRECT_HOPS_MAX, REDIRECT_UNREACHABLE_MAX, REDIRECT_UNREACHABLE_MIN};

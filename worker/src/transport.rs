@@ -3,10 +3,12 @@
 //! Retry rules follow from what each answer proves:
 //! - connection refused: the node never saw the request → try the next node;
 //! - `307`: a follower refused to act → go where `Location` points (at most
-//!   `REDIRECT_HOPS_MAX` hops per attempt) and remember that leader; when that address
-//!   cannot be connected to `REDIRECT_UNREACHABLE_MAX` times in a row (the leader
-//!   advertises an address this client cannot reach, e.g. a name inside a Docker
-//!   network), give up at once with an error naming it rather than for the whole budget;
+//!   `REDIRECT_HOPS_MAX` hops per attempt) and remember that leader; when that address's
+//!   name cannot be resolved `REDIRECT_UNREACHABLE_MAX` times in a row and for longer than
+//!   an election takes (`REDIRECT_UNREACHABLE_MIN`: the leader advertises a name this
+//!   client cannot resolve, e.g. one inside a Docker network), give up with an error
+//!   naming it rather than after the whole budget. A refused connection is not that: a
+//!   leader that just died is refused until the followers elect another;
 //! - `503 no_leader` / `no_quorum` / `unavailable`: nothing was written → back off, try
 //!   again (on the next node);
 //! - `503 indeterminate`, a timeout, a dropped connection after sending: the write may
@@ -26,10 +28,11 @@ use crate::error::ClientError;
 
 /// Redirects followed within one attempt before giving up on it.
 pub const REDIRECT_HOPS_MAX: u32 = 5;
-/// Attempts in a row whose redirect led to an address that could not be connected to,
-/// before the call fails as unavailable (a few: a leader restarting is briefly
-/// unreachable too).
+/// Attempts in a row whose redirect led to a name that could not be resolved, and the
+/// least time spent, before the call fails as unavailable: longer than an election, so a
+/// leader briefly missing from DNS while it restarts (Kubernetes) is waited out.
 pub const REDIRECT_UNREACHABLE_MAX: u32 = 3;
+pub const REDIRECT_UNREACHABLE_MIN: Duration = Duration::from_secs(2);
 
 /// Whether a request may be sent again when its first outcome is unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,12 +73,25 @@ enum Attempt {
     RetrySafe(String),
     /// Maybe written.
     Unknown(String),
-    /// A follower redirected to `leader`, which could not be connected to: nothing was
+    /// A follower redirected to `leader`, whose name could not be resolved: nothing was
     /// written.
     LeaderUnreachable {
         leader: String,
         cause: String,
     },
+}
+
+/// Whether a connection failed because the host name did not resolve (hyper's
+/// connector reports it as a "dns error" in the error's chain).
+fn is_name_not_resolved(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.to_string().contains("dns error") {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// The innermost cause of an error ("dns error: failed to lookup address ..."), which is
@@ -186,7 +202,10 @@ impl Transport {
                          reached from here ({cause}); reach the cluster at addresses it advertises, \
                          or run the nodes with --forward-to-leader"
                     );
-                    if leader_unreachable >= REDIRECT_UNREACHABLE_MAX && !maybe_written {
+                    if leader_unreachable >= REDIRECT_UNREACHABLE_MAX
+                        && started.elapsed() >= REDIRECT_UNREACHABLE_MIN
+                        && !maybe_written
+                    {
                         return Err(ClientError::Unavailable {
                             elapsed: started.elapsed(),
                             message: last_problem,
@@ -239,7 +258,7 @@ impl Transport {
             }
             let resp = match req.send().await {
                 Ok(r) => r,
-                Err(e) if e.is_connect() && hop > 0 => {
+                Err(e) if e.is_connect() && hop > 0 && is_name_not_resolved(&e) => {
                     self.forget_leader();
                     let leader = url.strip_suffix(path_and_query).unwrap_or(&url).to_owned();
                     return Attempt::LeaderUnreachable {
