@@ -14,6 +14,10 @@ export const DEFAULT_SERVERS = ['http://127.0.0.1:7001', 'http://127.0.0.1:7002'
 export const SERVERS_ENV = 'TASKSWARM_SERVERS';
 /** Longest single long-poll of `wait`; longer waits are several. */
 export const WAIT_PIECE_MS = 30_000;
+/** A node that has not applied a just-enqueued task yet answers its stream `404`: asked
+ * again (on the next node) this many times, every STREAM_RETRY_MIN_MS, before the 404
+ * stands. */
+export const STREAM_NOT_FOUND_RETRIES = 20;
 /** Reconnect delays of an event stream (doubling up to the max). */
 export const STREAM_RETRY_MIN_MS = 100;
 export const STREAM_RETRY_MAX_MS = 2_000;
@@ -222,6 +226,7 @@ export class Client {
     let lastId;
     let delay = STREAM_RETRY_MIN_MS;
     let node = 0;
+    let notFound = 0;
     while (!signal?.aborted) {
       const base = this.servers[node % this.servers.length];
       let resp;
@@ -238,6 +243,12 @@ export class Client {
       }
       if (!resp.ok) {
         const body = await resp.json().catch(() => null);
+        if (resp.status === 404 && notFound < STREAM_NOT_FOUND_RETRIES) {
+          notFound += 1;
+          node += 1;
+          await sleep(STREAM_RETRY_MIN_MS, signal).catch(() => {});
+          continue;
+        }
         if (resp.status === 503 || resp.status >= 500) {
           node += 1;
           await sleep(delay, signal).catch(() => {});
