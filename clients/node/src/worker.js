@@ -20,6 +20,10 @@ import { sleep } from './transport.js';
 export const HEARTBEAT_BATCH_MAX = 1024;
 /** Heartbeats go out every lease / HEARTBEAT_DIVISOR: two may be lost before expiry. */
 export const HEARTBEAT_DIVISOR = 3;
+/** Claims in flight at once per slot band: while one answer is on its way the next is
+ * already asked for, so a worker with fast handlers is not bound by one claim's round
+ * trip per batch of slots. */
+export const CLAIMS_IN_FLIGHT_MAX = 4;
 /** Longest claim long-poll. */
 export const CLAIM_WAIT_MAX_MS = 5_000;
 /** Backoff after a failed claim (doubling to the max). */
@@ -27,6 +31,44 @@ export const CLAIM_BACKOFF_MIN_MS = 100;
 export const CLAIM_BACKOFF_MAX_MS = 5_000;
 /** A task of a kind with no handler (and no fallback) is given back after this delay. */
 export const UNKNOWN_KIND_RELEASE_DELAY_MS = 5_000;
+/** Most completions in one `POST /v1/complete` (the server's limit). */
+export const COMPLETE_BATCH_MAX = 1024;
+
+/**
+ * Completions of all slots travel together: one request in flight, and every completion
+ * that arrives meanwhile goes in the next one (each is idempotent with its token, so the
+ * batch is retried as a whole through unknown outcomes). One request per task cost a
+ * Node worker most of its time in HTTP round trips.
+ */
+class CompletionBatcher {
+  constructor(client) {
+    this.client = client;
+    this.queue = [];
+    this.inFlight = false;
+  }
+
+  /** Resolves with the item's result: a StateResponse, or an ErrorBody when refused. */
+  complete(task, token, result) {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ item: { task, token, result }, resolve, reject });
+      if (!this.inFlight) this.flush();
+    });
+  }
+
+  async flush() {
+    this.inFlight = true;
+    while (this.queue.length) {
+      const batch = this.queue.splice(0, COMPLETE_BATCH_MAX);
+      try {
+        const results = await this.client.completeBatch(batch.map((b) => b.item));
+        batch.forEach((b, i) => b.resolve(results[i]));
+      } catch (e) {
+        for (const b of batch) b.reject(e);
+      }
+    }
+    this.inFlight = false;
+  }
+}
 
 class Running {
   constructor(task, band, sentAt) {
@@ -96,6 +138,7 @@ export class Worker {
     this.stopping = new AbortController();
     this.slotFreed = null;
     this.stats = { claimed: 0, succeeded: 0, failed: 0, released: 0, lost: 0 };
+    this.completions = new CompletionBatcher(client);
   }
 
   /** Runs `handler(payload, ctx)` for tasks of `kind`; its return value is the result. */
@@ -124,7 +167,9 @@ export class Worker {
       process.once('SIGTERM', onSignal);
     }
     const heartbeats = this.heartbeatLoop();
-    const claims = this.bands.map((band, i) => this.claimLoop(i, band));
+    const claims = this.bands.flatMap((band, i) =>
+      Array.from({ length: Math.min(CLAIMS_IN_FLIGHT_MAX, band.slots) }, () => this.claimLoop(i, band)),
+    );
     await Promise.all(claims);
     await this.drain();
     this.heartbeatsDone = true;
@@ -157,11 +202,13 @@ export class Worker {
     });
   }
 
+  /** One of the band's claim loops: claims up to its share of the free slots. */
   async claimLoop(bandIndex, band) {
     let backoff = CLAIM_BACKOFF_MIN_MS;
     const stop = this.stopping.signal;
+    const share = Math.ceil(band.slots / Math.min(CLAIMS_IN_FLIGHT_MAX, band.slots));
     while (!stop.aborted) {
-      const free = band.slots - band.busy;
+      const free = Math.min(band.slots - band.busy, share);
       if (free <= 0) {
         await this.waitForSlot();
         continue;
@@ -208,6 +255,15 @@ export class Worker {
   async execute(r, releaseUnstarted) {
     const band = this.bands[r.band];
     const task = r.task;
+    let slotHeld = true;
+    // The slot is free once the handler is done: its result is reported (batched) while
+    // the next claim already runs.
+    const freeSlot = () => {
+      if (!slotHeld) return;
+      slotHeld = false;
+      band.busy -= 1;
+      this.wakeSlots();
+    };
     try {
       if (releaseUnstarted) {
         await this.settle(r, () => this.client.release(task.id, r.token, 0), 'released');
@@ -225,12 +281,12 @@ export class Worker {
       } catch (error) {
         outcome = { ok: false, error };
       }
+      freeSlot();
       await this.report(r, outcome);
     } finally {
       r.finish();
       this.running.delete(task.id);
-      band.busy -= 1;
-      this.wakeSlots();
+      freeSlot();
     }
   }
 
@@ -271,7 +327,14 @@ export class Worker {
       return;
     }
     if (outcome.ok) {
-      await this.settle(r, () => this.client.complete(id, r.token, outcome.value ?? null), 'succeeded');
+      await this.settle(
+        r,
+        async () => {
+          const res = await this.completions.complete(id, r.token, outcome.value ?? null);
+          if (res?.error) throw new RejectedError(409, res.error.code, res.error.message);
+        },
+        'succeeded',
+      );
       return;
     }
     const e = outcome.error;
