@@ -231,17 +231,5 @@ async fn batched_enqueues_answer_each_caller_with_its_own_result() {
 
 /// The leader's count of proposed commands, from its metrics.
 async fn commands_proposed(c: &Cluster, leader: usize) -> u64 {
-    let text = c
-        .http
-        .get(format!("{}/metrics", c.url(leader)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("taskswarm_commands_proposed_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("taskswarm_commands_proposed_total in /metrics")
+    c.metric(leader, "taskswarm_commands_proposed_total").await
 }

@@ -152,25 +152,10 @@ async fn a_node_that_was_down_while_the_log_was_compacted_catches_up_by_snapshot
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // The leader's metrics report its snapshot builds and its memory.
-    let metrics = c
-        .http
-        .get(format!("{}/metrics", c.url(leader)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let read = |name: &str| -> u64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{name} in /metrics:\n{metrics}"))
-    };
-    assert!(read("taskswarm_snapshot_builds_total") >= 1);
-    assert!(read("taskswarm_snapshot_last_tasks") >= 1);
-    assert!(read("taskswarm_snapshot_last_bytes") > 0);
-    assert!(read("process_resident_memory_bytes") > 1024 * 1024);
+    assert!(c.metric(leader, "taskswarm_snapshot_builds_total").await >= 1);
+    assert!(c.metric(leader, "taskswarm_snapshot_last_tasks").await >= 1);
+    assert!(c.metric(leader, "taskswarm_snapshot_last_bytes").await > 0);
+    assert!(c.metric(leader, "process_resident_memory_bytes").await > 1024 * 1024);
     c.restart(down);
     converged(&c).await;
     let status: Value = c.status(down).await.unwrap();

@@ -163,6 +163,22 @@ impl Cluster {
             .collect()
     }
 
+    /// A gauge or counter (an unlabelled line) from a node's `/metrics`.
+    pub async fn metric(&self, id: usize, name: &str) -> u64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.url(id)))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in /metrics:\n{text}"))
+    }
+
     pub async fn status(&self, id: usize) -> Option<Value> {
         let resp = self
             .http
