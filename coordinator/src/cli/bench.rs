@@ -62,15 +62,38 @@ struct Recorder {
     errors: AtomicU64,
 }
 
-fn histogram() -> Mutex<Histogram<u64>> {
-    Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"))
+/// Largest latency the benchmarks' histograms hold (µs); longer ones count as this.
+pub const LATENCY_US_MAX: u64 = 600_000_000;
+
+pub(crate) fn histogram() -> Mutex<Histogram<u64>> {
+    Mutex::new(Histogram::new_with_bounds(1, LATENCY_US_MAX, 3).expect("valid histogram bounds"))
 }
 
-fn record(h: &Mutex<Histogram<u64>>, since: Instant) {
-    let us = u64::try_from(since.elapsed().as_micros())
-        .unwrap_or(u64::MAX)
-        .max(1);
-    let _ = h.lock().expect("histogram lock").record(us.min(60_000_000));
+/// Records the time since `since`, in µs.
+pub(crate) fn record(h: &Mutex<Histogram<u64>>, since: Instant) {
+    let us = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let _ = h
+        .lock()
+        .expect("histogram lock")
+        .record(us.clamp(1, LATENCY_US_MAX));
+}
+
+/// A node's `/metrics` text.
+pub(crate) async fn fetch_metrics(http: &reqwest::Client, addr: &str) -> anyhow::Result<String> {
+    Ok(http
+        .get(format!("{addr}/metrics"))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?)
+}
+
+/// The value of an unlabelled metric line `NAME VALUE`; 0 when absent.
+pub(crate) fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// `servers`: the global `--servers`; requests go to the first and follow redirects.
@@ -259,23 +282,10 @@ pub async fn leader_addr(http: &reqwest::Client, server: &str) -> anyhow::Result
 /// (entries, commands) proposed so far by the node's leader, from its metrics.
 async fn proposal_counters(http: &reqwest::Client, server: &str) -> anyhow::Result<(u64, u64)> {
     let addr = leader_addr(http, server).await?;
-    let text = http
-        .get(format!("{addr}/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let read = |name: &str| {
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix(name)
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-            })
-            .unwrap_or(0)
-    };
+    let text = fetch_metrics(http, &addr).await?;
     Ok((
-        read("taskswarm_entries_proposed_total "),
-        read("taskswarm_commands_proposed_total "),
+        metric(&text, "taskswarm_entries_proposed_total"),
+        metric(&text, "taskswarm_commands_proposed_total"),
     ))
 }
 
@@ -293,7 +303,7 @@ pub fn fsync_latencies(dir: &std::path::Path, span: Duration) -> anyhow::Result<
     let mut file = std::fs::File::create(&path)?;
     let block = vec![7u8; 4096];
     let start = Instant::now();
-    let mut h = Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+    let mut h = Histogram::new_with_bounds(1, LATENCY_US_MAX, 3).expect("valid histogram bounds");
     while start.elapsed() < span {
         let t = Instant::now();
         file.write_all(&block)?;
@@ -301,7 +311,7 @@ pub fn fsync_latencies(dir: &std::path::Path, span: Duration) -> anyhow::Result<
         let _ = h.record(
             u64::try_from(t.elapsed().as_micros())
                 .unwrap_or(u64::MAX)
-                .clamp(1, 60_000_000),
+                .clamp(1, LATENCY_US_MAX),
         );
     }
     drop(file);

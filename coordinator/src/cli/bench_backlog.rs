@@ -19,7 +19,7 @@ use serde_json::json;
 use taskswarm_api as api;
 use taskswarm_worker::Client;
 
-use super::bench::{leader_addr, BenchArgs};
+use super::bench::{fetch_metrics, histogram, leader_addr, metric, record, BenchArgs};
 
 /// Most tasks in one backlog run.
 pub const BACKLOG_TASKS_MAX: u64 = 10_000_000;
@@ -29,18 +29,6 @@ const LOAD_BATCH: u64 = 1_024;
 const LOAD_CONCURRENCY: usize = 4;
 /// Longest wait for every node to apply what was loaded.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(300);
-
-fn histogram() -> Mutex<Histogram<u64>> {
-    Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds"))
-}
-
-fn record(h: &Mutex<Histogram<u64>>, since: Instant) {
-    let us = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
-    let _ = h
-        .lock()
-        .expect("histogram lock")
-        .record(us.clamp(1, 600_000_000));
-}
 
 fn print_latency(name: &str, h: &Mutex<Histogram<u64>>) {
     let h = h.lock().expect("histogram lock");
@@ -69,18 +57,8 @@ struct NodeFigures {
 }
 
 async fn node_figures(http: &reqwest::Client, addr: &str) -> anyhow::Result<NodeFigures> {
-    let text = http
-        .get(format!("{addr}/metrics"))
-        .send()
-        .await?
-        .error_for_status()?
-        .text()
-        .await?;
-    let read = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-            .unwrap_or(0)
-    };
+    let text = fetch_metrics(http, addr).await?;
+    let read = |name: &str| metric(&text, name);
     Ok(NodeFigures {
         rss_bytes: read("process_resident_memory_bytes"),
         applied_index: read("taskswarm_raft_applied_index"),

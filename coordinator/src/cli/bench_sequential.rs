@@ -9,7 +9,7 @@ use anyhow::bail;
 use hdrhistogram::Histogram;
 use serde_json::json;
 
-use super::bench::{fsync_latencies, leader_addr, run_id, BenchArgs};
+use super::bench::{fsync_latencies, leader_addr, run_id, BenchArgs, LATENCY_US_MAX};
 
 /// Writes sent before measuring: connection set-up and first allocations.
 const WARMUP_WRITES: u64 = 50;
@@ -28,7 +28,7 @@ pub async fn run(
     let leader = leader_addr(http, server).await?;
     let payload = json!({ "data": "x".repeat(args.payload_bytes) });
     let run_id = run_id();
-    let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut h = Histogram::<u64>::new_with_bounds(1, LATENCY_US_MAX, 3)?;
     let started = Instant::now();
     for n in 0..WARMUP_WRITES + count {
         let body = json!({"queue": args.queue, "kind": "bench", "payload": payload,
@@ -49,7 +49,7 @@ pub async fn run(
         let _ = r.bytes().await?;
         if n >= WARMUP_WRITES {
             let us = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
-            h.record(us.clamp(1, 60_000_000))?;
+            h.record(us.clamp(1, LATENCY_US_MAX))?;
         }
     }
     let elapsed = started.elapsed();
