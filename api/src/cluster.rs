@@ -2,6 +2,7 @@ use serde::{Deserialize, Serialize};
 
 /// `GET /v1/cluster`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClusterStatus {
     pub node_id: u64,
     pub leader_id: Option<u64>,
@@ -26,6 +27,7 @@ pub struct ClusterStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
     pub id: u64,
     pub addr: String,
@@ -34,6 +36,7 @@ pub struct Member {
 
 /// `POST /v1/cluster/learners`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AddLearnerRequest {
     pub id: u64,
@@ -42,7 +45,30 @@ pub struct AddLearnerRequest {
 
 /// `POST /v1/cluster/membership`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MembershipRequest {
     pub voters: Vec<u64>,
+}
+
+/// `GET /v1/cluster/nodes`: every member's own `/v1/cluster` answer, gathered by the
+/// node asked (so one request shows each node's view, lag included).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClusterNodesResponse {
+    pub nodes: Vec<NodeView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NodeView {
+    pub id: u64,
+    pub addr: String,
+    pub voter: bool,
+    /// That node's status; absent when it could not be read.
+    pub status: Option<ClusterStatus>,
+    /// Why the status could not be read.
+    pub error: Option<String>,
+    /// How long the status took to read.
+    pub rtt_ms: Option<u64>,
 }

@@ -9,11 +9,13 @@
 
 mod cluster;
 mod error;
+mod names;
 mod task;
 mod worker;
 
 pub use cluster::*;
 pub use error::*;
+pub use names::*;
 pub use task::*;
 pub use worker::*;
 

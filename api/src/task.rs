@@ -3,6 +3,7 @@ use serde_json::Value;
 
 /// `POST /v1/tasks` and each item of `POST /v1/tasks/batch`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EnqueueRequest {
     #[serde(default = "default_queue")]
@@ -49,6 +50,7 @@ pub fn default_queue() -> String {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BackoffSpec {
     pub initial_ms: u64,
@@ -58,15 +60,18 @@ pub struct BackoffSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnqueueResponse {
     pub id: u64,
     pub created: bool,
     #[serde(default)]
     pub coalesced: bool,
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::TaskStateName))]
     pub state: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BatchEnqueueRequest {
     pub tasks: Vec<EnqueueRequest>,
@@ -74,6 +79,7 @@ pub struct BatchEnqueueRequest {
 
 /// One item of a batch answer: its result, or why it was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum ItemResult<T> {
     Ok(T),
@@ -84,12 +90,16 @@ pub enum ItemResult<T> {
 pub type BatchItem = ItemResult<EnqueueResponse>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BatchEnqueueResponse {
+    // Inline: a generic schema registered once would name one `T` for every batch.
+    #[cfg_attr(feature = "openapi", schema(inline))]
     pub results: Vec<BatchItem>,
 }
 
 /// `GET /v1/tasks/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskView {
     pub id: u64,
     pub queue: String,
@@ -97,6 +107,7 @@ pub struct TaskView {
     pub payload: Value,
     pub priority: i32,
     /// scheduled, queued, running, succeeded, failed, cancelled, expired
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::TaskStateName))]
     pub state: String,
     pub attempt: u32,
     pub max_attempts: u32,
@@ -119,6 +130,7 @@ pub struct TaskView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LeaseView {
     pub worker: String,
     pub token: u64,
@@ -128,6 +140,7 @@ pub struct LeaseView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskErrorView {
     pub code: String,
     pub message: String,
@@ -135,15 +148,18 @@ pub struct TaskErrorView {
 
 /// `GET /v1/tasks/{id}/events`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventView {
     pub task: u64,
     pub queue: String,
     /// The task's state after the event: on live streams (`/v1/events`). Absent in a
     /// task's stored history, which keeps events, not states.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::TaskStateName>))]
     pub state: Option<String>,
     /// enqueued, joined, scheduled, claimed, progress, released, attempt_failed,
     /// succeeded, failed, cancel_requested, cancelled, expired, requeued
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::EventName))]
     pub event: String,
     pub at_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -165,6 +181,7 @@ pub struct EventView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventsResponse {
     pub events: Vec<EventView>,
     /// Older events dropped to keep the history bounded.
@@ -173,6 +190,7 @@ pub struct EventsResponse {
 
 /// `GET /v1/tasks?queue=&state=&limit=&after=`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskListResponse {
     pub tasks: Vec<TaskView>,
     /// Pass as `after` to continue; absent at the end.
@@ -181,8 +199,10 @@ pub struct TaskListResponse {
 
 /// Reply of cancel, requeue, complete, fail and release: the task's state afterwards.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StateResponse {
     pub id: u64,
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::TaskStateName))]
     pub state: String,
     /// complete only: the task had already succeeded with this token (a retry).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -194,20 +214,28 @@ pub struct StateResponse {
 
 /// `GET /v1/queues`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueuesResponse {
     pub queues: Vec<QueueView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueueView {
     pub name: String,
     pub paused: bool,
-    /// Tasks by state name.
+    /// Tasks by state name, every state listed.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<crate::TaskStateName, u64>))]
     pub counts: std::collections::BTreeMap<String, u64>,
+    /// The wall-clock estimate of when the longest-waiting queued task became ready
+    /// (absent when nothing is queued, and from older nodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_queued_at_ms: Option<u64>,
 }
 
 /// `POST /v1/broadcast`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BroadcastRequest {
     #[serde(default = "default_channel")]
@@ -220,9 +248,39 @@ pub fn default_channel() -> String {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BroadcastView {
     pub seq: u64,
     pub channel: String,
     pub message: Value,
     pub at_ms: u64,
+}
+
+/// Answer of `POST /v1/broadcast`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BroadcastResponse {
+    pub seq: u64,
+}
+
+/// `GET /v1/rates`: lifecycle counts per queue in fixed buckets, from the answering
+/// node's applied log (every node applies the same entries; a node's history starts
+/// when it started).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RatesResponse {
+    pub bucket_ms: u64,
+    /// Wall-clock end of the newest bucket (ms since the Unix epoch).
+    pub end_at_ms: u64,
+    pub queues: Vec<QueueRates>,
+}
+
+/// Counts per bucket, oldest first; every list has the same length.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QueueRates {
+    pub name: String,
+    pub enqueued: Vec<u64>,
+    pub succeeded: Vec<u64>,
+    pub failed: Vec<u64>,
 }

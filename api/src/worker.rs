@@ -3,6 +3,7 @@ use serde_json::Value;
 
 /// `POST /v1/claim`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ClaimRequest {
     pub worker: String,
@@ -30,11 +31,13 @@ fn one() -> u32 {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClaimResponse {
     pub tasks: Vec<ClaimedTask>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClaimedTask {
     pub id: u64,
     pub queue: String,
@@ -49,6 +52,7 @@ pub struct ClaimedTask {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LeaseGrant {
     /// The fencing token: send it with every heartbeat, complete, fail and release, and to
     /// any downstream store that should reject stale writers.
@@ -61,6 +65,7 @@ pub struct LeaseGrant {
 
 /// `POST /v1/tasks/{id}/heartbeat`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatRequest {
     pub token: u64,
@@ -71,6 +76,7 @@ pub struct HeartbeatRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HeartbeatResponse {
     pub task: u64,
     pub lease_ms: u64,
@@ -81,6 +87,7 @@ pub struct HeartbeatResponse {
 
 /// `POST /v1/heartbeat`: every lease of one worker in one request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BatchHeartbeatRequest {
     pub worker: String,
@@ -88,6 +95,7 @@ pub struct BatchHeartbeatRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LeaseBeat {
     pub task: u64,
@@ -102,12 +110,16 @@ pub struct LeaseBeat {
 pub type HeartbeatItem = crate::ItemResult<HeartbeatResponse>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BatchHeartbeatResponse {
+    // Inline: a generic schema registered once would name one `T` for every batch.
+    #[cfg_attr(feature = "openapi", schema(inline))]
     pub results: Vec<HeartbeatItem>,
 }
 
 /// `POST /v1/tasks/{id}/complete`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CompleteRequest {
     pub token: u64,
@@ -123,12 +135,14 @@ pub struct CompleteRequest {
 /// `POST /v1/complete`: several completions in one request (a worker that claimed many),
 /// each with its own result, in order. Every item is idempotent like a single complete.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BatchCompleteRequest {
     pub items: Vec<CompleteItem>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CompleteItem {
     pub task: u64,
@@ -141,12 +155,16 @@ pub struct CompleteItem {
 pub type CompleteItemResult = crate::ItemResult<crate::StateResponse>;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BatchCompleteResponse {
+    // Inline: a generic schema registered once would name one `T` for every batch.
+    #[cfg_attr(feature = "openapi", schema(inline))]
     pub results: Vec<CompleteItemResult>,
 }
 
 /// `POST /v1/tasks/{id}/fail`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FailRequest {
     pub token: u64,
@@ -167,6 +185,7 @@ fn yes() -> bool {
 
 /// `POST /v1/tasks/{id}/release`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseRequest {
     pub token: u64,

@@ -41,12 +41,9 @@ pub async fn serve(
         })?;
     let secret = cfg.cluster_secret.clone();
     let node = Node::start(cfg).await?;
-    let forward = if forward_to_leader {
-        Some(Forwarder::new(node.id()).map_err(|e| ServeError::Serve(std::io::Error::other(e)))?)
-    } else {
-        None
-    };
-    let app = crate::http::router(node.clone(), api_token, forward)
+    let forwarder =
+        Forwarder::new(node.id()).map_err(|e| ServeError::Serve(std::io::Error::other(e)))?;
+    let app = crate::http::router(node.clone(), api_token, forwarder, forward_to_leader)
         .merge(rpc_server::router(&node, &secret));
     tracing::info!(%listen, forward_to_leader, "serving");
     let (signalled_tx, signalled) = tokio::sync::oneshot::channel::<()>();

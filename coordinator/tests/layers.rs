@@ -1,5 +1,6 @@
 //! Layers are defined by what is absent: only the coordinator's `raft` and `storage`
-//! modules name openraft or RocksDB, and the wire-types crate depends on serde alone.
+//! modules name openraft or RocksDB, and the wire-types crate depends on serde alone
+//! (plus utoipa behind the server-only `openapi` feature).
 
 use std::path::{Path, PathBuf};
 
@@ -60,11 +61,29 @@ fn the_api_crate_depends_on_serde_only() {
         .split("\n[")
         .next()
         .unwrap();
-    let names: Vec<&str> = deps
+    let lines: Vec<&str> = deps
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| l.split(['=', '.', ' ']).next().unwrap())
         .collect();
-    assert_eq!(names, vec!["serde", "serde_json"]);
+    let name = |l: &str| l.split(['=', '.', ' ']).next().unwrap().to_owned();
+    let required: Vec<String> = lines
+        .iter()
+        .filter(|l| !l.contains("optional = true"))
+        .map(|l| name(l))
+        .collect();
+    assert_eq!(required, vec!["serde", "serde_json"]);
+    // The OpenAPI derives are behind the `openapi` feature, which only the coordinator
+    // turns on: clients build the wire types with serde alone.
+    let optional: Vec<String> = lines
+        .iter()
+        .filter(|l| l.contains("optional = true"))
+        .map(|l| name(l))
+        .collect();
+    assert_eq!(optional, vec!["utoipa"]);
+    for client in ["../worker/Cargo.toml", "../jepsen-style-tests/Cargo.toml"] {
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(client)).unwrap();
+        assert!(!text.contains("openapi"), "{client} turns on the api's openapi feature");
+    }
 }

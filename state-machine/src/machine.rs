@@ -333,6 +333,35 @@ impl StateMachine {
     pub fn queue(&self, name: &str) -> Option<&QueueInfo> {
         self.queues.get(name)
     }
+    /// The cluster time at which the longest-waiting ready task of `queue` became ready
+    /// (`None` when nothing is ready). Looks only at the head of each (kind, priority)
+    /// run of the ready index, which is FIFO: a few entries, not a scan.
+    pub fn oldest_ready_cluster_ms(&self, queue: &str) -> Option<u64> {
+        let mut oldest: Option<u64> = None;
+        let kinds = self
+            .ready
+            .range((queue.to_owned(), String::new())..)
+            .take_while(|((q, _), _)| q == queue);
+        for (_, set) in kinds {
+            let mut next = set.first();
+            while let Some(head) = next {
+                let task = self.tasks.get(&head.id).expect("a ready task exists");
+                oldest =
+                    Some(oldest.map_or(task.ready_cluster_ms, |o| o.min(task.ready_cluster_ms)));
+                // The first key of the next lower priority.
+                next = set
+                    .range(
+                        ReadyKey {
+                            neg_priority: head.neg_priority + 1,
+                            seq: 0,
+                            id: TaskId(0),
+                        }..,
+                    )
+                    .next();
+            }
+        }
+        oldest
+    }
     /// Counts by state of a group's retained tasks.
     pub fn group(&self, id: &str) -> Option<&Counts> {
         self.groups.get(id)
@@ -381,6 +410,10 @@ impl StateMachine {
             last_seen = Some(*id);
             if filter.queue.is_some_and(|q| q != task.queue)
                 || filter.state.is_some_and(|s| s != task.state)
+                || filter.kind.is_some_and(|k| k != task.kind)
+                || filter
+                    .group
+                    .is_some_and(|g| Some(g) != task.group.as_deref())
             {
                 continue;
             }
@@ -559,6 +592,8 @@ impl StateMachine {
 pub struct ListFilter<'a> {
     pub queue: Option<&'a str>,
     pub state: Option<TaskState>,
+    pub kind: Option<&'a str>,
+    pub group: Option<&'a str>,
     pub after: Option<TaskId>,
     pub limit: usize,
 }

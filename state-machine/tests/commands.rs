@@ -1557,9 +1557,9 @@ fn list_filters_and_pages_in_id_order() {
     }
     let page = s.sm.list(&ListFilter {
         queue: Some("even"),
-        state: None,
         after: None,
         limit: 3,
+        ..Default::default()
     });
     assert_eq!(
         page.tasks.iter().map(|t| t.id.0).collect::<Vec<_>>(),
@@ -1567,9 +1567,9 @@ fn list_filters_and_pages_in_id_order() {
     );
     let next = s.sm.list(&ListFilter {
         queue: Some("even"),
-        state: None,
         after: page.next,
         limit: 3,
+        ..Default::default()
     });
     assert_eq!(
         next.tasks.iter().map(|t| t.id.0).collect::<Vec<_>>(),
@@ -1582,6 +1582,83 @@ fn list_filters_and_pages_in_id_order() {
         ..Default::default()
     });
     assert!(queued.tasks.is_empty());
+}
+
+#[test]
+fn list_filters_by_kind_and_group() {
+    let mut s = Sm::default();
+    for i in 0..6 {
+        s.enqueue(NewTask {
+            group: (i % 3 == 0).then(|| "g".to_owned()),
+            ..new_task("q", if i % 2 == 0 { "even" } else { "odd" })
+        })
+        .unwrap();
+    }
+    let ids = |f: ListFilter<'_>| {
+        s.sm.list(&ListFilter { limit: 100, ..f })
+            .tasks
+            .iter()
+            .map(|t| t.id.0)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(ListFilter {
+            kind: Some("odd"),
+            ..Default::default()
+        }),
+        vec![2, 4, 6]
+    );
+    assert_eq!(
+        ids(ListFilter {
+            group: Some("g"),
+            ..Default::default()
+        }),
+        vec![1, 4]
+    );
+    assert_eq!(
+        ids(ListFilter {
+            kind: Some("even"),
+            group: Some("g"),
+            ..Default::default()
+        }),
+        vec![1]
+    );
+    assert!(ids(ListFilter {
+        group: Some("none"),
+        ..Default::default()
+    })
+    .is_empty());
+}
+
+#[test]
+fn oldest_ready_is_the_earliest_head_over_kinds_and_priorities() {
+    let mut s = Sm::default();
+    assert_eq!(s.sm.oldest_ready_cluster_ms("q"), None);
+    s.advance(1_000);
+    s.enqueue(NewTask {
+        priority: 0,
+        ..new_task("q", "a")
+    })
+    .unwrap();
+    s.advance(1_000);
+    s.enqueue(NewTask {
+        priority: 5,
+        ..new_task("q", "a")
+    })
+    .unwrap();
+    s.enqueue(NewTask {
+        priority: 0,
+        ..new_task("q", "b")
+    })
+    .unwrap();
+    s.enqueue(new_task("other", "a")).unwrap();
+    assert_eq!(s.sm.oldest_ready_cluster_ms("q"), Some(1_000));
+    // Claiming takes the priority-5 task first; the oldest is still the first one.
+    s.claim_one("q");
+    assert_eq!(s.sm.oldest_ready_cluster_ms("q"), Some(1_000));
+    s.claim_one("q");
+    assert_eq!(s.sm.oldest_ready_cluster_ms("q"), Some(2_000));
+    assert_eq!(s.sm.oldest_ready_cluster_ms("nope"), None);
 }
 
 #[test]

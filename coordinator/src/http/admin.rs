@@ -19,6 +19,7 @@ use super::params::{path_id, query, read_gate, ReadParams};
 use super::stream;
 use crate::raft::Node;
 
+#[utoipa::path(post, path = "/v1/tasks/{id}/cancel", tag = "tasks", params(("id" = u64, Path, description = "Task id")), responses((status = 200, description = "Cancelled, or for a running task: cancel requested (told on its next heartbeat)", body = api::StateResponse)))]
 pub async fn cancel(
     State(node): State<Arc<Node>>,
     id: Result<Path<u64>, PathRejection>,
@@ -37,6 +38,7 @@ pub async fn cancel(
     }))
 }
 
+#[utoipa::path(post, path = "/v1/tasks/{id}/requeue", tag = "tasks", params(("id" = u64, Path, description = "Task id")), responses((status = 200, body = api::StateResponse), (status = 409, description = "`not_requeueable`: only failed and expired tasks are", body = api::ErrorBody)))]
 pub async fn requeue(
     State(node): State<Arc<Node>>,
     id: Result<Path<u64>, PathRejection>,
@@ -52,20 +54,28 @@ pub async fn requeue(
     }))
 }
 
+#[utoipa::path(get, path = "/v1/queues", tag = "queues", params(ReadParams), responses((status = 200, body = api::QueuesResponse)))]
 pub async fn queues(
     State(node): State<Arc<Node>>,
     params: Result<Query<ReadParams>, QueryRejection>,
 ) -> Result<Json<api::QueuesResponse>, ApiError> {
     let params = query(params)?;
     read_gate(&node, params.consistency.as_deref()).await?;
+    let clock = node.clock_ref();
     let sm = node.state();
     let queues = sm
         .queues()
-        .map(|(name, info)| convert::queue(name, info.paused, &info.counts))
+        .map(|(name, info)| {
+            let oldest = sm
+                .oldest_ready_cluster_ms(name)
+                .map(|ms| clock.to_wall_ms(ms));
+            convert::queue(name, info.paused, &info.counts, oldest)
+        })
         .collect();
     Ok(Json(api::QueuesResponse { queues }))
 }
 
+#[utoipa::path(post, path = "/v1/queues/{queue}/pause", tag = "queues", params(("queue" = String, Path, description = "Queue name")), responses((status = 200, body = api::QueueView)))]
 pub async fn pause(
     State(node): State<Arc<Node>>,
     queue: Result<Path<String>, PathRejection>,
@@ -73,6 +83,7 @@ pub async fn pause(
     set_paused(node, queue_name(queue)?, true).await
 }
 
+#[utoipa::path(post, path = "/v1/queues/{queue}/resume", tag = "queues", params(("queue" = String, Path, description = "Queue name")), responses((status = 200, body = api::QueueView)))]
 pub async fn resume(
     State(node): State<Arc<Node>>,
     queue: Result<Path<String>, PathRejection>,
@@ -100,15 +111,20 @@ async fn set_paused(
         }
     };
     node.propose(command).await??;
+    let clock = node.clock_ref();
     let sm = node.state();
     let counts = sm.queue(&queue).map(|q| q.counts).unwrap_or_default();
-    Ok(Json(convert::queue(&queue, paused, &counts)))
+    let oldest = sm
+        .oldest_ready_cluster_ms(&queue)
+        .map(|ms| clock.to_wall_ms(ms));
+    Ok(Json(convert::queue(&queue, paused, &counts, oldest)))
 }
 
+#[utoipa::path(post, path = "/v1/broadcast", tag = "events", request_body = api::BroadcastRequest, responses((status = 200, body = api::BroadcastResponse)))]
 pub async fn broadcast(
     State(node): State<Arc<Node>>,
     Body(req): Body<api::BroadcastRequest>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<api::BroadcastResponse>, ApiError> {
     let command = Command::Broadcast {
         channel: req.channel,
         message: convert::json_text(&req.message),
@@ -116,19 +132,23 @@ pub async fn broadcast(
     let Reply::Broadcast { seq } = node.propose(command).await?? else {
         unreachable!("broadcast replies Broadcast")
     };
-    Ok(Json(serde_json::json!({ "seq": seq })))
+    Ok(Json(api::BroadcastResponse { seq }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct BroadcastParams {
+    /// Messages with a higher sequence number (default 0: all retained).
     #[serde(default)]
     after: u64,
+    /// `linearizable` (default) or `local`.
     consistency: Option<String>,
 }
 
 /// `GET /v1/broadcast?after=SEQ`: retained messages after a sequence number.
 /// With `Accept: text/event-stream`, a live stream instead (see stream.rs).
+#[utoipa::path(get, path = "/v1/broadcast", tag = "events", params(BroadcastParams), responses((status = 200, description = "Retained messages after `after`; with `Accept: text/event-stream`, a live stream of BroadcastView (JSON) per `data:`, `id:` the sequence number (resume with `Last-Event-ID`)", content((Vec<api::BroadcastView> = "application/json"), (api::BroadcastView = "text/event-stream")))))]
 pub async fn broadcasts(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,

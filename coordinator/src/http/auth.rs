@@ -1,5 +1,5 @@
 //! Optional API authentication: with `--api-token` set, every request but the health
-//! probes must carry `Authorization: Bearer <token>`. Missing → 401, wrong → 403.
+//! probes and the dashboard's assets must carry `Authorization: Bearer <token>`. Missing → 401, wrong → 403.
 
 use std::sync::Arc;
 
@@ -14,6 +14,14 @@ use crate::secret::secrets_match;
 /// Paths a load balancer or orchestrator probes without credentials.
 pub const OPEN_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
+/// The probes, and the dashboard's assets (they hold no data; the page asks for the
+/// token and sends it with every API request).
+fn is_open(path: &str) -> bool {
+    OPEN_PATHS.contains(&path)
+        || path == super::ui::UI_PREFIX
+        || path.starts_with(&format!("{}/", super::ui::UI_PREFIX))
+}
+
 pub async fn require_token(
     State(token): State<Option<Arc<str>>>,
     req: Request,
@@ -22,7 +30,7 @@ pub async fn require_token(
     let Some(expected) = token else {
         return next.run(req).await;
     };
-    if OPEN_PATHS.contains(&req.uri().path()) {
+    if is_open(req.uri().path()) {
         return next.run(req).await;
     }
     let given = req

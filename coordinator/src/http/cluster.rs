@@ -14,13 +14,16 @@ use super::error::ApiError;
 use super::extract::Body;
 use crate::raft::{Leadership, Node};
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StatusParams {
+    /// Include `state_hash` (costs a full encode of the state).
     #[serde(default)]
     state_hash: bool,
 }
 
+#[utoipa::path(get, path = "/v1/cluster", tag = "cluster", params(StatusParams), responses((status = 200, description = "This node's view (never redirected)", body = api::ClusterStatus)))]
 pub async fn status(
     State(node): State<Arc<Node>>,
     params: Result<axum::extract::Query<StatusParams>, axum::extract::rejection::QueryRejection>,
@@ -29,7 +32,7 @@ pub async fn status(
     Ok(status_of(&node, params.state_hash))
 }
 
-fn status_of(node: &Node, with_hash: bool) -> Json<api::ClusterStatus> {
+pub(super) fn status_of(node: &Node, with_hash: bool) -> Json<api::ClusterStatus> {
     let s = node.status();
     // The view is taken under the lock; the hash over a large state is not.
     let hash = with_hash.then(|| {
@@ -54,6 +57,7 @@ fn status_of(node: &Node, with_hash: bool) -> Json<api::ClusterStatus> {
     })
 }
 
+#[utoipa::path(post, path = "/v1/cluster/learners", tag = "cluster", request_body = api::AddLearnerRequest, responses((status = 200, body = api::ClusterStatus), (status = 409, description = "`refused`", body = api::ErrorBody)))]
 pub async fn add_learner(
     State(node): State<Arc<Node>>,
     Body(req): Body<api::AddLearnerRequest>,
@@ -62,6 +66,7 @@ pub async fn add_learner(
     Ok(status_of(&node, false))
 }
 
+#[utoipa::path(post, path = "/v1/cluster/membership", tag = "cluster", request_body = api::MembershipRequest, responses((status = 200, body = api::ClusterStatus), (status = 409, description = "`refused`", body = api::ErrorBody)))]
 pub async fn membership(
     State(node): State<Arc<Node>>,
     Body(req): Body<api::MembershipRequest>,
@@ -75,6 +80,7 @@ pub async fn membership(
 }
 
 /// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "The process serves HTTP (no credentials needed)", body = String, content_type = "text/plain")))]
 pub async fn healthz() -> &'static str {
     "ok\n"
 }
@@ -82,6 +88,7 @@ pub async fn healthz() -> &'static str {
 /// Ready: this node can serve writes now (a leader with a quorum, or a follower whose
 /// leader was heard within a lease) and has applied what is in its log. A leader cut off
 /// from the majority is not ready: its writes answer `no_quorum`.
+#[utoipa::path(get, path = "/readyz", tag = "ops", responses((status = 200, description = "Ready to serve writes (no credentials needed)", body = String, content_type = "text/plain"), (status = 503, description = "Not ready, and why", body = String, content_type = "text/plain")))]
 pub async fn readyz(State(node): State<Arc<Node>>) -> (StatusCode, String) {
     let s = node.status();
     let view = ReadyView {
@@ -125,6 +132,7 @@ fn readiness(v: &ReadyView) -> Result<(), &'static str> {
 }
 
 /// Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(app): State<super::AppState>) -> impl IntoResponse {
     let node = &app.node;
     let s = node.status();

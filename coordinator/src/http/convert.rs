@@ -205,7 +205,14 @@ pub fn lease_beat(b: &api::LeaseBeat) -> sm::LeaseBeat {
     }
 }
 
-pub fn queue(name: &str, paused: bool, counts: &sm::Counts) -> api::QueueView {
+/// `oldest_queued_at_ms`: the wall-clock estimate of when the longest-waiting queued
+/// task became ready.
+pub fn queue(
+    name: &str,
+    paused: bool,
+    counts: &sm::Counts,
+    oldest_queued_at_ms: Option<u64>,
+) -> api::QueueView {
     api::QueueView {
         name: name.to_owned(),
         paused,
@@ -213,6 +220,7 @@ pub fn queue(name: &str, paused: bool, counts: &sm::Counts) -> api::QueueView {
             .iter()
             .map(|s| (s.as_str().to_owned(), counts.get(*s)))
             .collect(),
+        oldest_queued_at_ms,
     }
 }
 

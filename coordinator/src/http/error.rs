@@ -128,12 +128,15 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                ErrorBody::new("unavailable", message),
+                ErrorBody::new(codes::UNAVAILABLE, message),
             ),
-            ApiError::Refused(_) => (StatusCode::CONFLICT, ErrorBody::new("refused", message)),
+            ApiError::Refused(_) => (
+                StatusCode::CONFLICT,
+                ErrorBody::new(codes::REFUSED, message),
+            ),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
-                ErrorBody::new("method_not_allowed", message),
+                ErrorBody::new(codes::METHOD_NOT_ALLOWED, message),
             ),
             ApiError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
@@ -158,5 +161,96 @@ impl IntoResponse for ApiError {
             response.extensions_mut().insert(LeaderRedirect(addr));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use taskswarm_state_machine::{TaskId, TaskState, Token};
+
+    fn code_of(e: ApiError) -> String {
+        let response = e.into_response();
+        let body = futures::executor::block_on(axum::body::to_bytes(response.into_body(), 1 << 16))
+            .unwrap();
+        serde_json::from_slice::<ErrorBody>(&body)
+            .unwrap()
+            .error
+            .code
+    }
+
+    /// The OpenAPI document's `ErrorCode` enum is the list of codes: every answer's code
+    /// must be in it.
+    #[test]
+    fn every_code_the_server_answers_with_is_a_listed_error_code() {
+        let rejections = [
+            Rejection::InvalidRequest {
+                field: "f".into(),
+                reason: "r".into(),
+            },
+            Rejection::PayloadTooLarge {
+                field: "f".into(),
+                bytes: 2,
+                max: 1,
+            },
+            Rejection::BatchTooLarge {
+                what: "w".into(),
+                len: 2,
+                max: 1,
+            },
+            Rejection::NotFound(TaskId(1)),
+            Rejection::LeaseLost {
+                task: TaskId(1),
+                token: Token(1),
+            },
+            Rejection::TaskFinished {
+                task: TaskId(1),
+                state: TaskState::Succeeded,
+            },
+            Rejection::NotRequeueable {
+                task: TaskId(1),
+                state: TaskState::Queued,
+            },
+            Rejection::QueueFull { max: 1 },
+            Rejection::TooManyQueues { max: 1 },
+        ];
+        // Adding a variant fails to compile here until it is added to the list above.
+        for r in &rejections {
+            match r {
+                Rejection::InvalidRequest { .. }
+                | Rejection::PayloadTooLarge { .. }
+                | Rejection::BatchTooLarge { .. }
+                | Rejection::NotFound(_)
+                | Rejection::LeaseLost { .. }
+                | Rejection::TaskFinished { .. }
+                | Rejection::NotRequeueable { .. }
+                | Rejection::QueueFull { .. }
+                | Rejection::TooManyQueues { .. } => {}
+            }
+        }
+        let mut errors: Vec<ApiError> = rejections.into_iter().map(ApiError::Rejected).collect();
+        errors.extend([
+            ApiError::BadRequest("x".into()),
+            ApiError::NotFound("x".into()),
+            ApiError::NotLeader {
+                leader: (1, "http://n1".into()),
+            },
+            ApiError::NoLeader,
+            ApiError::NoQuorum(1),
+            ApiError::Indeterminate("x".into()),
+            ApiError::Unavailable("x".into()),
+            ApiError::Refused("x".into()),
+            ApiError::MethodNotAllowed,
+            ApiError::Unauthorized,
+            ApiError::Forbidden,
+        ]);
+        for e in errors {
+            let what = format!("{e:?}");
+            let code = code_of(e);
+            assert!(
+                taskswarm_api::ErrorCode::parse(&code).is_some(),
+                "{what} answers {code}"
+            );
+        }
     }
 }

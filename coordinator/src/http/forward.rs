@@ -34,6 +34,10 @@ use super::error::ApiError;
 pub const FORWARDED_HEADER: &str = "x-taskswarm-forwarded-by";
 /// A client sends this (any value) to get the 307 instead of a forward.
 pub const NO_FORWARD_HEADER: &str = "x-taskswarm-no-forward";
+/// A client sends this (any value) to have this one request forwarded even when the
+/// node does not forward by default: the dashboard does, since a browser cannot follow
+/// a 307 to another origin with its `Authorization` header.
+pub const FORWARD_HEADER: &str = "x-taskswarm-forward";
 /// Set on the answer to a forwarded request: the leader's address it was forwarded to.
 pub const FORWARDED_TO_HEADER: &str = "x-taskswarm-forwarded-to";
 /// Longest wait to connect to the leader before answering `no_leader`.
@@ -68,11 +72,18 @@ pub enum Decision {
     LeaderMoved,
 }
 
-/// The forwarding rule, as a pure function of the request's headers.
-pub fn decide(headers: &HeaderMap, leader_addr: &str) -> Decision {
+/// Whether a request may be forwarded at all, decided before it runs: only then does
+/// the node keep a copy of its body to send again.
+pub fn may_forward(headers: &HeaderMap, by_default: bool) -> bool {
+    by_default || headers.contains_key(FORWARD_HEADER)
+}
+
+/// The forwarding rule, as a pure function of the request's headers and whether this
+/// node forwards by default (`--forward-to-leader`).
+pub fn decide(headers: &HeaderMap, leader_addr: &str, by_default: bool) -> Decision {
     if headers.contains_key(FORWARDED_HEADER) {
         Decision::LeaderMoved
-    } else if headers.contains_key(NO_FORWARD_HEADER) {
+    } else if headers.contains_key(NO_FORWARD_HEADER) || !may_forward(headers, by_default) {
         Decision::Redirect
     } else {
         Decision::Forward {
@@ -173,7 +184,7 @@ mod tests {
     #[test]
     fn a_plain_request_is_forwarded_to_the_leader() {
         assert_eq!(
-            decide(&headers(&[]), "http://n1:7001"),
+            decide(&headers(&[]), "http://n1:7001", true),
             Decision::Forward {
                 leader_addr: "http://n1:7001".into()
             }
@@ -185,7 +196,8 @@ mod tests {
         assert_eq!(
             decide(
                 &headers(&[(FORWARDED_HEADER, "2"), (NO_FORWARD_HEADER, "1")]),
-                "http://n1:7001"
+                "http://n1:7001",
+                true
             ),
             Decision::LeaderMoved
         );
@@ -194,8 +206,37 @@ mod tests {
     #[test]
     fn a_client_can_ask_for_the_redirect() {
         assert_eq!(
-            decide(&headers(&[(NO_FORWARD_HEADER, "1")]), "http://n1:7001"),
+            decide(
+                &headers(&[(NO_FORWARD_HEADER, "1")]),
+                "http://n1:7001",
+                true
+            ),
             Decision::Redirect
+        );
+    }
+
+    #[test]
+    fn without_forwarding_by_default_only_a_request_that_asks_is_forwarded() {
+        assert!(!may_forward(&headers(&[]), false));
+        assert_eq!(
+            decide(&headers(&[]), "http://n1:7001", false),
+            Decision::Redirect
+        );
+        let asks = headers(&[(FORWARD_HEADER, "1")]);
+        assert!(may_forward(&asks, false));
+        assert_eq!(
+            decide(&asks, "http://n1:7001", false),
+            Decision::Forward {
+                leader_addr: "http://n1:7001".into()
+            }
+        );
+        assert_eq!(
+            decide(
+                &headers(&[(FORWARD_HEADER, "1"), (FORWARDED_HEADER, "3")]),
+                "x",
+                false
+            ),
+            Decision::LeaderMoved
         );
     }
 }

@@ -21,6 +21,7 @@ pub const CLAIM_RECHECK: std::time::Duration = std::time::Duration::from_millis(
 /// `POST /v1/claim`: takes ready tasks now, or waits up to `wait_ms` for some. A claim is
 /// proposed only when the leader's state shows something to take, so an idle worker
 /// fleet does not fill the log with empty claims.
+#[utoipa::path(post, path = "/v1/claim", tag = "workers", request_body = api::ClaimRequest, responses((status = 200, description = "The tasks leased (possibly none after `wait_ms`)", body = api::ClaimResponse)))]
 pub async fn claim(
     State(node): State<Arc<Node>>,
     Body(req): Body<api::ClaimRequest>,
@@ -68,6 +69,7 @@ fn claimed(node: &Node, tasks: &[ClaimedTask]) -> Vec<api::ClaimedTask> {
     tasks.iter().map(|t| convert::claimed(&clock, t)).collect()
 }
 
+#[utoipa::path(post, path = "/v1/tasks/{id}/heartbeat", tag = "workers", params(("id" = u64, Path, description = "Task id")), request_body = api::HeartbeatRequest, responses((status = 200, body = api::HeartbeatResponse), (status = 409, description = "`lease_lost` (stale token) or `task_finished`", body = api::ErrorBody)))]
 pub async fn heartbeat(
     State(node): State<Arc<Node>>,
     id: Result<Path<u64>, PathRejection>,
@@ -92,6 +94,7 @@ pub async fn heartbeat(
     Ok(Json(convert::heartbeat_ack(&node.clock_ref(), &ack)))
 }
 
+#[utoipa::path(post, path = "/v1/heartbeat", tag = "workers", request_body = api::BatchHeartbeatRequest, responses((status = 200, description = "One result or error per lease, in order", body = api::BatchHeartbeatResponse)))]
 pub async fn heartbeat_batch(
     State(node): State<Arc<Node>>,
     Body(req): Body<api::BatchHeartbeatRequest>,
@@ -121,6 +124,7 @@ pub async fn heartbeat_batch(
 /// claim only if the completion holds). When that claim finds nothing and `next.wait_ms`
 /// allows, it long-polls afterwards; a failure of that wait answers no tasks rather than
 /// an error, because the completion already happened and must be reported as such.
+#[utoipa::path(post, path = "/v1/tasks/{id}/complete", tag = "workers", params(("id" = u64, Path, description = "Task id")), request_body = api::CompleteRequest, responses((status = 200, body = api::StateResponse), (status = 409, description = "`lease_lost` (stale token) or `task_finished`", body = api::ErrorBody)))]
 pub async fn complete(
     State(node): State<Arc<Node>>,
     id: Result<Path<u64>, PathRejection>,
@@ -172,6 +176,7 @@ pub const COMPLETE_BATCH_MAX: usize = 1_024;
 /// to propose (leadership lost, outcome unknown) answers the whole request, which the
 /// client may retry as a whole: a complete repeated with its token is acknowledged as a
 /// duplicate.
+#[utoipa::path(post, path = "/v1/complete", tag = "workers", request_body = api::BatchCompleteRequest, responses((status = 200, description = "One result or error per completion, in order", body = api::BatchCompleteResponse)))]
 pub async fn complete_batch(
     State(node): State<Arc<Node>>,
     Body(req): Body<api::BatchCompleteRequest>,
@@ -216,6 +221,7 @@ fn succeeded(id: u64, duplicate: bool, next: Option<Vec<api::ClaimedTask>>) -> a
     }
 }
 
+#[utoipa::path(post, path = "/v1/tasks/{id}/fail", tag = "workers", params(("id" = u64, Path, description = "Task id")), request_body = api::FailRequest, responses((status = 200, body = api::StateResponse), (status = 409, description = "`lease_lost` (stale token) or `task_finished`", body = api::ErrorBody)))]
 pub async fn fail(
     State(node): State<Arc<Node>>,
     id: Result<Path<u64>, PathRejection>,
@@ -241,6 +247,7 @@ pub async fn fail(
     }))
 }
 
+#[utoipa::path(post, path = "/v1/tasks/{id}/release", tag = "workers", params(("id" = u64, Path, description = "Task id")), request_body = api::ReleaseRequest, responses((status = 200, body = api::StateResponse), (status = 409, description = "`lease_lost` (stale token) or `task_finished`", body = api::ErrorBody)))]
 pub async fn release(
     State(node): State<Arc<Node>>,
     id: Result<Path<u64>, PathRejection>,

@@ -5,15 +5,19 @@
 mod admin;
 mod auth;
 mod cluster;
+mod cluster_nodes;
 mod convert;
 pub mod error;
 mod extract;
 pub mod forward;
 mod lease;
 pub mod metrics;
+pub mod openapi;
 mod params;
+pub mod rates;
 mod stream;
 mod tasks;
+mod ui;
 
 use std::sync::Arc;
 
@@ -22,8 +26,9 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::raft::Node;
 use error::LeaderRedirect;
@@ -33,48 +38,32 @@ use forward::Forwarder;
 /// bounded by the state machine's `PAYLOAD_BYTES_MAX`.
 pub const BODY_BYTES_MAX: usize = 16 * 1024 * 1024;
 
-/// `api_token`: when set, every request but the health probes must carry it.
-/// `forward`: a follower forwards requests for the leader instead of answering 307
-/// (`forward.rs`).
-pub fn router(node: Arc<Node>, api_token: Option<String>, forward: Option<Forwarder>) -> Router {
+/// `api_token`: when set, every request but the health probes and the dashboard's
+/// assets must carry it. `forward_by_default`: a follower forwards requests for the
+/// leader instead of answering 307 (`forward.rs`); a request can ask for that itself.
+pub fn router(
+    node: Arc<Node>,
+    api_token: Option<String>,
+    forwarder: Forwarder,
+    forward_by_default: bool,
+) -> Router {
     let request_metrics = Arc::new(metrics::RequestMetrics::default());
     let node_id = node.id();
+    let rates = Arc::new(parking_lot::Mutex::new(rates::RateBook::default()));
+    rates::spawn_feeder(&node, rates.clone());
     let state = AppState {
         node,
         metrics: request_metrics.clone(),
+        rates,
+        peers: cluster_nodes::PeerClient::new(),
     };
-    Router::new()
-        .route("/v1/tasks", post(tasks::enqueue).get(tasks::list))
-        .route("/v1/tasks/batch", post(tasks::enqueue_batch))
-        .route("/v1/tasks/{id}", get(tasks::get))
-        .route("/v1/tasks/{id}/events", get(tasks::events))
-        .route("/v1/tasks/{id}/heartbeat", post(lease::heartbeat))
-        .route("/v1/tasks/{id}/complete", post(lease::complete))
-        .route("/v1/tasks/{id}/fail", post(lease::fail))
-        .route("/v1/tasks/{id}/release", post(lease::release))
-        .route("/v1/tasks/{id}/cancel", post(admin::cancel))
-        .route("/v1/tasks/{id}/requeue", post(admin::requeue))
-        .route("/v1/events", get(stream::all_events))
-        .route("/v1/claim", post(lease::claim))
-        .route("/v1/complete", post(lease::complete_batch))
-        .route("/v1/heartbeat", post(lease::heartbeat_batch))
-        .route("/v1/queues", get(admin::queues))
-        .route("/v1/queues/{queue}/pause", post(admin::pause))
-        .route("/v1/queues/{queue}/resume", post(admin::resume))
-        .route(
-            "/v1/broadcast",
-            post(admin::broadcast).get(admin::broadcasts),
-        )
-        .route("/v1/cluster", get(cluster::status))
-        .route("/v1/cluster/learners", post(cluster::add_learner))
-        .route("/v1/cluster/membership", post(cluster::membership))
-        .route("/healthz", get(cluster::healthz))
-        .route("/readyz", get(cluster::readyz))
-        .route("/metrics", get(cluster::metrics))
+    let (api_routes, _) = api_routes().split_for_parts();
+    api_routes
+        .merge(ui::router())
         .fallback(|| async { error::ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(
-            forward.map(Arc::new),
+            Arc::new((forwarder, forward_by_default)),
             redirect_to_leader,
         ))
         .route_layer(middleware::from_fn_with_state(
@@ -89,11 +78,46 @@ pub fn router(node: Arc<Node>, api_token: Option<String>, forward: Option<Forwar
         .with_state(state)
 }
 
+/// Every documented route: each is registered from its handler's `#[utoipa::path]`, so
+/// the OpenAPI document lists exactly what the router serves.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(tasks::enqueue, tasks::list))
+        .routes(routes!(tasks::enqueue_batch))
+        .routes(routes!(tasks::get))
+        .routes(routes!(tasks::events))
+        .routes(routes!(lease::heartbeat))
+        .routes(routes!(lease::complete))
+        .routes(routes!(lease::fail))
+        .routes(routes!(lease::release))
+        .routes(routes!(admin::cancel))
+        .routes(routes!(admin::requeue))
+        .routes(routes!(stream::all_events))
+        .routes(routes!(lease::claim))
+        .routes(routes!(lease::complete_batch))
+        .routes(routes!(lease::heartbeat_batch))
+        .routes(routes!(admin::queues))
+        .routes(routes!(admin::pause))
+        .routes(routes!(admin::resume))
+        .routes(routes!(rates::rates))
+        .routes(routes!(admin::broadcast, admin::broadcasts))
+        .routes(routes!(cluster::status))
+        .routes(routes!(cluster_nodes::nodes))
+        .routes(routes!(cluster::add_learner))
+        .routes(routes!(cluster::membership))
+        .routes(routes!(cluster::healthz))
+        .routes(routes!(cluster::readyz))
+        .routes(routes!(cluster::metrics))
+        .routes(routes!(openapi::document_json))
+}
+
 /// What every handler can reach: the node, and the request metrics `/metrics` renders.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub node: Arc<Node>,
     pub metrics: Arc<metrics::RequestMetrics>,
+    pub rates: Arc<parking_lot::Mutex<rates::RateBook>>,
+    pub peers: cluster_nodes::PeerClient,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<Node> {
@@ -102,23 +126,30 @@ impl axum::extract::FromRef<AppState> for Arc<Node> {
     }
 }
 
+impl axum::extract::FromRef<AppState> for Arc<parking_lot::Mutex<rates::RateBook>> {
+    fn from_ref(s: &AppState) -> Self {
+        s.rates.clone()
+    }
+}
+
 /// Completes a not-leader answer: `Location` is the same path and query on the leader.
 /// With forwarding on, sends the request to the leader instead (see `forward.rs`); the
 /// body is read first so that it can be sent again.
 async fn redirect_to_leader(
-    State(forwarder): State<Option<Arc<Forwarder>>>,
+    State(forwarding): State<Arc<(Forwarder, bool)>>,
     req: Request,
     next: Next,
 ) -> Response {
+    let (forwarder, by_default) = (&forwarding.0, forwarding.1);
     let path_and_query = req
         .uri()
         .path_and_query()
         .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned());
-    let Some(forwarder) = forwarder else {
+    if !forward::may_forward(req.headers(), by_default) {
         let mut response = next.run(req).await;
         set_location(&mut response, &path_and_query);
         return response;
-    };
+    }
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, BODY_BYTES_MAX).await {
         Ok(bytes) => bytes,
@@ -141,7 +172,7 @@ async fn redirect_to_leader(
     let Some(LeaderRedirect(addr)) = response.extensions().get::<LeaderRedirect>().cloned() else {
         return response;
     };
-    match forward::decide(&headers, &addr) {
+    match forward::decide(&headers, &addr, by_default) {
         forward::Decision::Forward { leader_addr } => {
             forwarder
                 .forward(method, &path_and_query, &headers, bytes, &leader_addr)

@@ -24,10 +24,15 @@ pub fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
 }
 
 /// `?consistency=local&wait_ms=N` on reads.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ReadParams {
+    /// `linearizable` (the default: the leader answers) or `local` (this node's applied
+    /// state, possibly behind).
     pub consistency: Option<String>,
+    /// `GET /v1/tasks/{id}` only: hold the request up to this long (at most 60000) until
+    /// the task is finished.
     pub wait_ms: Option<u64>,
 }
 

@@ -22,6 +22,8 @@ use serde::Deserialize;
 use taskswarm_state_machine::TaskId;
 use tokio::sync::broadcast::error::RecvError;
 
+use taskswarm_api as api;
+
 use super::convert;
 use super::error::ApiError;
 use super::params::{path_id, query};
@@ -111,14 +113,16 @@ pub async fn task_events(
     Ok(sse(&stop, events))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AllEventsParams {
     queue: Option<String>,
     group: Option<String>,
 }
 
 /// `GET /v1/events?queue=&group=`: every lifecycle event applied from now on.
+#[utoipa::path(get, path = "/v1/events", tag = "events", params(AllEventsParams), responses((status = 200, description = "Server-sent events: every lifecycle event this node applies from now on, one EventView (JSON, with `state`) per `data:`; a subscriber that falls behind gets an event named `lagged` whose data is the number of events it missed", content((api::EventView = "text/event-stream")))))]
 pub async fn all_events(
     State(node): State<Arc<Node>>,
     params: Result<Query<AllEventsParams>, QueryRejection>,

@@ -19,6 +19,7 @@ use super::params::{path_id, query, read_gate, wait_deadline, wait_for, ReadPara
 use super::stream;
 use crate::raft::Node;
 
+#[utoipa::path(post, path = "/v1/tasks", tag = "tasks", request_body = api::EnqueueRequest, responses((status = 201, description = "Created", body = api::EnqueueResponse), (status = 200, description = "An enqueue with this idempotency key (or coalesce key) already exists: its task", body = api::EnqueueResponse)))]
 pub async fn enqueue(
     State(node): State<Arc<Node>>,
     Body(req): Body<api::EnqueueRequest>,
@@ -40,6 +41,7 @@ pub async fn enqueue(
     Ok((status, Json(convert::enqueued(&result))))
 }
 
+#[utoipa::path(post, path = "/v1/tasks/batch", tag = "tasks", request_body = api::BatchEnqueueRequest, responses((status = 200, description = "One result or error per task, in order", body = api::BatchEnqueueResponse)))]
 pub async fn enqueue_batch(
     State(node): State<Arc<Node>>,
     Body(req): Body<api::BatchEnqueueRequest>,
@@ -60,6 +62,7 @@ pub async fn enqueue_batch(
 
 /// `GET /v1/tasks/{id}?wait_ms=N`: with `wait_ms`, holds the request until the task is
 /// finished or the time passes (taskdist's `await put(task)`).
+#[utoipa::path(get, path = "/v1/tasks/{id}", tag = "tasks", params(("id" = u64, Path, description = "Task id"), ReadParams), responses((status = 200, body = api::TaskView)))]
 pub async fn get(
     State(node): State<Arc<Node>>,
     id: Result<Path<u64>, PathRejection>,
@@ -83,6 +86,7 @@ pub async fn get(
 
 /// `GET /v1/tasks/{id}/events`: the history as JSON, or with `Accept: text/event-stream`
 /// the history then live events (see stream.rs).
+#[utoipa::path(get, path = "/v1/tasks/{id}/events", tag = "events", params(("id" = u64, Path, description = "Task id"), ReadParams), responses((status = 200, description = "The history as JSON; with `Accept: text/event-stream`, the history then live events as server-sent events, one EventView (JSON) per `data:`, `id:` counting the task's events from 1 (resume with `Last-Event-ID`); the stream ends when the task is finished", content((api::EventsResponse = "application/json"), (api::EventView = "text/event-stream")))))]
 pub async fn events(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
@@ -111,19 +115,28 @@ pub async fn events(
     .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     queue: Option<String>,
+    #[param(value_type = Option<api::TaskStateName>)]
     state: Option<String>,
+    kind: Option<String>,
+    group: Option<String>,
+    /// Tasks per page (default 100, at most 1000). A page may hold fewer when the scan
+    /// limit is reached: continue from `next`.
     limit: Option<usize>,
+    /// The `next` of the previous page.
     after: Option<u64>,
+    /// `linearizable` (default) or `local`.
     consistency: Option<String>,
 }
 
 /// Tasks listed by default per page.
 pub const LIST_LIMIT_DEFAULT: usize = 100;
 
+#[utoipa::path(get, path = "/v1/tasks", tag = "tasks", params(ListParams), responses((status = 200, body = api::TaskListResponse)))]
 pub async fn list(
     State(node): State<Arc<Node>>,
     params: Result<Query<ListParams>, QueryRejection>,
@@ -142,6 +155,8 @@ pub async fn list(
     let page = sm.list(&ListFilter {
         queue: p.queue.as_deref(),
         state: state_filter,
+        kind: p.kind.as_deref(),
+        group: p.group.as_deref(),
         after: p.after.map(TaskId),
         limit: p.limit.unwrap_or(LIST_LIMIT_DEFAULT),
     });

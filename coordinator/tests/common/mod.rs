@@ -2,6 +2,8 @@
 //! and partition nodes. Each test gets its own ports and data directories.
 #![allow(dead_code)]
 
+pub mod contract;
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -180,13 +182,12 @@ impl Cluster {
     }
 
     pub async fn status(&self, id: usize) -> Option<Value> {
-        let resp = self
-            .http
-            .get(format!("{}/v1/cluster?state_hash=true", self.url(id)))
-            .send()
-            .await
-            .ok()?;
-        resp.json().await.ok()
+        let url = format!("{}/v1/cluster?state_hash=true", self.url(id));
+        let resp = self.http.get(&url).send().await.ok()?;
+        let status = resp.status().as_u16();
+        let (json, body) = json_body(resp).await;
+        contract::check("GET", &url, status, json, &body);
+        json.then_some(body)
     }
 
     /// Waits until the running nodes agree on one leader; returns its id.
@@ -234,41 +235,38 @@ impl Cluster {
         path: &str,
         body: Value,
     ) -> (u16, Value, reqwest::header::HeaderMap) {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.url(id)))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let url = format!("{}{path}", self.url(id));
+        let resp = self.http.post(&url).json(&body).send().await.unwrap();
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.json().await.unwrap_or(Value::Null);
+        let (json, body) = json_body(resp).await;
+        contract::check("POST", &url, status, json, &body);
         (status, body, headers)
     }
 
     pub async fn post_raw(&self, id: usize, path: &str, body: &str) -> (u16, Value) {
+        let url = format!("{}{path}", self.url(id));
         let resp = self
             .http
-            .post(format!("{}{path}", self.url(id)))
+            .post(&url)
             .header("content-type", "application/json")
             .body(body.to_owned())
             .send()
             .await
             .unwrap();
         let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        let (json, body) = json_body(resp).await;
+        contract::check("POST", &url, status, json, &body);
+        (status, body)
     }
 
     pub async fn get(&self, id: usize, path: &str) -> (u16, Value) {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.url(id)))
-            .send()
-            .await
-            .unwrap();
+        let url = format!("{}{path}", self.url(id));
+        let resp = self.http.get(&url).send().await.unwrap();
         let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        let (json, body) = json_body(resp).await;
+        contract::check("GET", &url, status, json, &body);
+        (status, body)
     }
 
     /// Enqueues on the leader, retrying through elections; returns the task id.
@@ -286,15 +284,11 @@ impl Cluster {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             for id in self.running() {
-                if let Ok(resp) = self
-                    .http
-                    .post(format!("{}{path}", self.url(id)))
-                    .json(&body)
-                    .send()
-                    .await
-                {
+                let url = format!("{}{path}", self.url(id));
+                if let Ok(resp) = self.http.post(&url).json(&body).send().await {
                     let status = resp.status().as_u16();
-                    let value: Value = resp.json().await.unwrap_or(Value::Null);
+                    let (json, value) = json_body(resp).await;
+                    contract::check("POST", &url, status, json, &value);
                     if ok(status) {
                         return value;
                     }
@@ -322,6 +316,22 @@ impl Cluster {
             );
         }
         out
+    }
+}
+
+/// The body as JSON, and whether it was JSON (`Null` otherwise).
+async fn json_body(resp: reqwest::Response) -> (bool, Value) {
+    let is_json = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    match resp.bytes().await {
+        Ok(bytes) if is_json => match serde_json::from_slice(&bytes) {
+            Ok(value) => (true, value),
+            Err(_) => (false, Value::Null),
+        },
+        _ => (false, Value::Null),
     }
 }
 
