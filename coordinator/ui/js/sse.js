@@ -1,7 +1,7 @@
 // Server-sent events over fetch. EventSource cannot send an Authorization header, so the
 // stream is read and parsed here (https://html.spec.whatwg.org/#event-stream-interpretation).
 
-import { send, isAbort } from './api.js';
+import { send, isAbort, ApiError } from './api.js';
 
 /** Calls onEvent({event, data, id}) for each message until the body ends. */
 export async function readEvents(body, onEvent, signal) {
@@ -53,10 +53,12 @@ export async function follow(path, { signal, onEvent, onStatus, onError }) {
   while (!signal.aborted) {
     onStatus('connecting');
     let received = false;
+    let openedAt = 0;
     try {
       const headers = lastId !== undefined ? { 'last-event-id': lastId } : {};
       const res = await send(path, { signal, accept: 'text/event-stream', headers });
       onStatus('open');
+      openedAt = Date.now();
       await readEvents(
         res.body,
         (m) => {
@@ -68,10 +70,12 @@ export async function follow(path, { signal, onEvent, onStatus, onError }) {
       );
     } catch (e) {
       if (isAbort(e) || signal.aborted) return;
-      onError(e);
+      // A stream cut mid-way (node restarting) is a passing condition, not a bug.
+      onError(e instanceof ApiError ? e : new ApiError(0, 'network', `the stream ${path} broke (${e.message})`));
     }
     if (signal.aborted) return;
-    if (received) delay = 1000;
+    // Backoff is for a node that keeps refusing; a stream that worked starts over at 1 s.
+    if (received || (openedAt && Date.now() - openedAt > 10_000)) delay = 1000;
     onStatus('retrying', delay);
     await sleep(delay, signal);
     delay = Math.min(delay * 2, 15000);
