@@ -397,16 +397,14 @@ impl StateMachine {
         let limit = filter.limit.clamp(1, limits::LIST_LIMIT_MAX);
         let start = filter.after.map_or(0, |t| t.0.saturating_add(1));
         let mut tasks = Vec::new();
-        let mut scanned = 0;
         let mut last_seen = None;
-        for (id, task) in self.tasks.range(TaskId(start)..) {
+        for (scanned, (id, task)) in self.tasks.range(TaskId(start)..).enumerate() {
             if tasks.len() == limit || scanned == limits::LIST_SCAN_MAX {
                 return ListPage {
                     tasks,
                     next: last_seen,
                 };
             }
-            scanned += 1;
             last_seen = Some(*id);
             if filter.queue.is_some_and(|q| q != task.queue)
                 || filter.state.is_some_and(|s| s != task.state)

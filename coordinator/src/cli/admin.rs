@@ -71,7 +71,8 @@ pub async fn run(cmd: AdminCmd, c: &ClientArgs) -> anyhow::Result<()> {
         AdminCmd::Queues => {
             let q = client.queues().await?;
             if c.json {
-                return Ok(output::json(&q));
+                output::json(&q);
+                return Ok(());
             }
             let states = [
                 "scheduled",

@@ -147,7 +147,7 @@ pub struct BroadcastParams {
 }
 
 /// `GET /v1/broadcast?after=SEQ`: retained messages after a sequence number.
-/// With `Accept: text/event-stream`, a live stream instead (see stream.rs).
+/// With `Accept: text/event-stream`, a live stream instead.
 #[utoipa::path(get, path = "/v1/broadcast", tag = "events", params(BroadcastParams), responses((status = 200, description = "Retained messages after `after`; with `Accept: text/event-stream`, a live stream of BroadcastView (JSON) per `data:`, `id:` the sequence number (resume with `Last-Event-ID`)", content((Vec<api::BroadcastView> = "application/json"), (api::BroadcastView = "text/event-stream")))))]
 pub async fn broadcasts(
     State(node): State<Arc<Node>>,

@@ -79,7 +79,7 @@ pub async fn task_events(
             loop {
                 let (batch, finished) = {
                     let sm = node.state();
-                    let Some(task) = sm.task(id) else { return None };
+                    let task = sm.task(id)?;
                     let first_seq = task.events_dropped + 1;
                     let batch: Vec<Event> = task
                         .events

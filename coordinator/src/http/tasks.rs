@@ -85,7 +85,7 @@ pub async fn get(
 }
 
 /// `GET /v1/tasks/{id}/events`: the history as JSON, or with `Accept: text/event-stream`
-/// the history then live events (see stream.rs).
+/// the history then live events.
 #[utoipa::path(get, path = "/v1/tasks/{id}/events", tag = "events", params(("id" = u64, Path, description = "Task id"), ReadParams), responses((status = 200, description = "The history as JSON; with `Accept: text/event-stream`, the history then live events as server-sent events, one EventView (JSON) per `data:`, `id:` counting the task's events from 1 (resume with `Last-Event-ID`); the stream ends when the task is finished", content((api::EventsResponse = "application/json"), (api::EventView = "text/event-stream")))))]
 pub async fn events(
     State(node): State<Arc<Node>>,

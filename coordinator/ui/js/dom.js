@@ -55,7 +55,7 @@ export const hashUrl = (path, params) => `#${withQuery(path, params)}`;
 const pad = (n, w = 2) => String(n).padStart(w, '0');
 
 export function fmtTime(ms) {
-  if (ms === undefined || ms === null) return '—';
+  if (ms == null) return '—';
   const d = new Date(ms);
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
@@ -67,7 +67,7 @@ export function fmtClock(ms) {
 
 /** "12 s", "3 min", "5 h", "2 d": coarse on purpose, it is read at a glance. */
 export function fmtAge(ms) {
-  if (ms === undefined || ms === null || Number.isNaN(ms)) return '—';
+  if (ms == null || Number.isNaN(ms)) return '—';
   const s = Math.max(0, Math.floor(ms / 1000));
   if (s < 60) return `${s} s`;
   if (s < 3600) return `${Math.floor(s / 60)} min`;
@@ -75,21 +75,12 @@ export function fmtAge(ms) {
   return `${Math.floor(s / 86400)} d`;
 }
 
-/** "in 3 min" / "12 s ago" relative to now. */
 export function fmtRelative(ms) {
-  if (ms === undefined || ms === null) return '';
   const d = ms - Date.now();
   return d >= 0 ? `in ${fmtAge(d)}` : `${fmtAge(-d)} ago`;
 }
 
-export function fmtJson(v) {
-  if (v === undefined) return '—';
-  try {
-    return JSON.stringify(v, null, 2);
-  } catch {
-    return String(v);
-  }
-}
+export const fmtJson = (v) => (v === undefined ? '—' : JSON.stringify(v, null, 2));
 
 export function fmtRate(perSecond) {
   if (!Number.isFinite(perSecond)) return '—';

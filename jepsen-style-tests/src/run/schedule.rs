@@ -185,7 +185,7 @@ pub const FAULTS_MAX: usize = 1_000;
 /// reshuffled every round, so every kind appears once before any appears twice.
 pub fn plan(seed: u64, kinds: &[NemesisKind], fault_phase_ms: u64) -> Vec<PlannedFault> {
     assert!(!kinds.is_empty(), "plan needs at least one kind");
-    let mut rng = Rng::new(seed).fork(0x5EED_0F_FA17);
+    let mut rng = Rng::new(seed).fork(0x5E_ED0F_FA17);
     let mut out = Vec::new();
     let mut at = WARMUP_MS;
     let mut round: Vec<NemesisKind> = Vec::new();
