@@ -69,6 +69,6 @@ pub struct NodeView {
     pub status: Option<ClusterStatus>,
     /// Why the status could not be read.
     pub error: Option<String>,
-    /// How long the status took to read.
+    /// How long the status took to read; absent when it could not be read.
     pub rtt_ms: Option<u64>,
 }

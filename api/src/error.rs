@@ -22,6 +22,14 @@ pub struct ErrorDetail {
     pub leader_addr: Option<String>,
 }
 
+impl ErrorDetail {
+    /// The code as a listed [`crate::ErrorCode`]; `None` for a code this build does not
+    /// know (from a newer server).
+    pub fn kind(&self) -> Option<crate::ErrorCode> {
+        crate::ErrorCode::parse(&self.code)
+    }
+}
+
 impl ErrorBody {
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self {

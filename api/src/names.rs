@@ -1,8 +1,8 @@
-//! The closed sets of names the wire carries as strings: task states, event names and
-//! error codes. The JSON fields stay strings (a client keeps working when a newer server
-//! adds a name); these enums are the list, for the OpenAPI document and for code that
-//! wants to match on a name. The coordinator's tests check that every name the server
-//! can produce is listed here.
+//! The closed sets of names on the wire: task states, event names and error codes.
+//! States and event names are typed fields (a new one is a change of the v1 contract).
+//! `error.code` stays a string field, so a client keeps working when a newer server adds
+//! a code; [`ErrorCode`] is the list (`ErrorDetail::kind` parses it). The coordinator's
+//! tests check that every name the server can produce is listed here.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,12 +25,18 @@ macro_rules! wire_names {
                 match text { $($text => Some($name::$variant),)+ _ => None }
             }
         }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
     };
 }
 
 wire_names! {
     /// A task's state. `failed` is the dead-letter set.
-    TaskStateName {
+    TaskState {
         Scheduled = "scheduled",
         Queued = "queued",
         Running = "running",
@@ -90,9 +96,9 @@ mod tests {
 
     #[test]
     fn serde_names_are_the_listed_strings() {
-        for s in TaskStateName::ALL {
+        for s in TaskState::ALL {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
-            assert_eq!(TaskStateName::parse(s.as_str()), Some(*s));
+            assert_eq!(TaskState::parse(s.as_str()), Some(*s));
         }
         for e in EventName::ALL {
             assert_eq!(serde_json::to_value(e).unwrap(), e.as_str());

@@ -66,8 +66,7 @@ pub struct EnqueueResponse {
     pub created: bool,
     #[serde(default)]
     pub coalesced: bool,
-    #[cfg_attr(feature = "openapi", schema(value_type = crate::TaskStateName))]
-    pub state: String,
+    pub state: crate::TaskState,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,8 +106,7 @@ pub struct TaskView {
     pub payload: Value,
     pub priority: i32,
     /// scheduled, queued, running, succeeded, failed, cancelled, expired
-    #[cfg_attr(feature = "openapi", schema(value_type = crate::TaskStateName))]
-    pub state: String,
+    pub state: crate::TaskState,
     pub attempt: u32,
     pub max_attempts: u32,
     pub lease: Option<LeaseView>,
@@ -155,12 +153,10 @@ pub struct EventView {
     /// The task's state after the event: on live streams (`/v1/events`). Absent in a
     /// task's stored history, which keeps events, not states.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::TaskStateName>))]
-    pub state: Option<String>,
+    pub state: Option<crate::TaskState>,
     /// enqueued, joined, scheduled, claimed, progress, released, attempt_failed,
     /// succeeded, failed, cancel_requested, cancelled, expired, requeued
-    #[cfg_attr(feature = "openapi", schema(value_type = crate::EventName))]
-    pub event: String,
+    pub event: crate::EventName,
     pub at_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
@@ -202,8 +198,7 @@ pub struct TaskListResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StateResponse {
     pub id: u64,
-    #[cfg_attr(feature = "openapi", schema(value_type = crate::TaskStateName))]
-    pub state: String,
+    pub state: crate::TaskState,
     /// complete only: the task had already succeeded with this token (a retry).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
@@ -225,8 +220,7 @@ pub struct QueueView {
     pub name: String,
     pub paused: bool,
     /// Tasks by state name, every state listed.
-    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<crate::TaskStateName, u64>))]
-    pub counts: std::collections::BTreeMap<String, u64>,
+    pub counts: std::collections::BTreeMap<crate::TaskState, u64>,
     /// The wall-clock estimate of when the longest-waiting queued task became ready
     /// (absent when nothing is queued, and from older nodes).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -129,7 +129,9 @@ async fn batched_completes_answer_each_item() {
     ];
     let results = client.complete_batch(items).await.unwrap();
     assert_eq!(results.len(), 4);
-    assert!(matches!(&results[0], api::CompleteItemResult::Ok(r) if r.state == "succeeded"));
+    assert!(
+        matches!(&results[0], api::CompleteItemResult::Ok(r) if r.state == api::TaskState::Succeeded)
+    );
     assert!(
         matches!(&results[1], api::CompleteItemResult::Err(e) if e.error.code == "lease_lost"),
         "{:?}",
@@ -137,7 +139,10 @@ async fn batched_completes_answer_each_item() {
     );
     assert!(matches!(&results[2], api::CompleteItemResult::Ok(r) if !r.duplicate));
     assert!(matches!(&results[3], api::CompleteItemResult::Ok(r) if r.duplicate));
-    assert_eq!(client.task(claimed[1].id).await.unwrap().state, "running");
+    assert_eq!(
+        client.task(claimed[1].id).await.unwrap().state,
+        api::TaskState::Running
+    );
     let err = client.complete_batch(Vec::new()).await.unwrap_err();
     assert_eq!(err.code(), Some("invalid_request"));
 }
@@ -172,7 +177,7 @@ async fn a_worker_that_claims_on_complete_runs_every_task_once() {
     let handle = worker.start();
     for (id, n) in &ids {
         let done = client.wait(*id, Duration::from_secs(20)).await.unwrap();
-        assert_eq!(done.state, "succeeded", "{done:?}");
+        assert_eq!(done.state, api::TaskState::Succeeded, "{done:?}");
         assert_eq!(done.result, Some(json!(n * 2)));
         assert_eq!(done.attempt, 1, "ran once: {done:?}");
     }

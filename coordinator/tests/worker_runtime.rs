@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::Cluster;
 use serde_json::{json, Value};
-use taskswarm_worker::api::{BackoffSpec, EnqueueRequest};
+use taskswarm_worker::api::{BackoffSpec, EnqueueRequest, EventName, TaskState};
 use taskswarm_worker::{
     compose, CancelReason, Client, Handler, TaskContext, TaskError, TaskOutcome, Worker,
     WorkerHandle, WorkerStats, PANIC_CODE,
@@ -68,7 +68,11 @@ async fn wait_task(
     }
 }
 
-async fn events(client: &Client, id: u64, kind: &str) -> Vec<taskswarm_worker::api::EventView> {
+async fn events(
+    client: &Client,
+    id: u64,
+    kind: EventName,
+) -> Vec<taskswarm_worker::api::EventView> {
     client
         .events(id)
         .await
@@ -216,7 +220,7 @@ async fn with_the_leader_killed_200_tasks_through_4_workers_each_succeed_once_in
             "task {id}"
         );
         assert_eq!(
-            events(&client, *id, "succeeded").await.len(),
+            events(&client, *id, EventName::Succeeded).await.len(),
             1,
             "task {id} succeeded once"
         );
@@ -282,7 +286,7 @@ async fn a_handler_outliving_its_lease_is_cancelled_and_another_attempt_complete
                 while client
                     .task(ctx.id())
                     .await
-                    .map(|t| t.state != "succeeded")
+                    .map(|t| t.state != TaskState::Succeeded)
                     .unwrap_or(true)
                 {
                     assert!(
@@ -324,7 +328,10 @@ async fn a_handler_outliving_its_lease_is_cancelled_and_another_attempt_complete
         },
     )
     .await;
-    wait_task(&client, id, "claimed by A", |t| t.state == "running").await;
+    wait_task(&client, id, "claimed by A", |t| {
+        t.state == TaskState::Running
+    })
+    .await;
     let fast = |_ctx: TaskContext, _p: Value| async { Ok(json!("fast")) };
     let b = Worker::builder(client.clone())
         .worker_id("fast")
@@ -350,7 +357,7 @@ async fn a_handler_outliving_its_lease_is_cancelled_and_another_attempt_complete
         outcome(&client, id).await,
         Some(TaskOutcome::Succeeded(json!("fast")))
     );
-    let claims = events(&client, id, "claimed").await;
+    let claims = events(&client, id, EventName::Claimed).await;
     assert_eq!(claims.len(), 2, "{claims:?}");
     assert_eq!(
         (claims[0].token, claims[0].worker.as_deref()),
@@ -405,7 +412,7 @@ async fn a_cancel_reaches_the_running_handler_and_the_task_ends_cancelled() {
     let asked = Instant::now();
     assert_eq!(
         client.cancel(id).await.unwrap().state,
-        "running",
+        TaskState::Running,
         "a running task waits for its worker"
     );
     assert_eq!(
@@ -475,7 +482,7 @@ async fn a_reserved_slot_runs_a_high_priority_task_while_a_long_low_one_holds_th
         ("queued", 0),
         "the reserved slot never takes a low task"
     );
-    assert_eq!(client.task(long).await.unwrap().state, "running");
+    assert_eq!(client.task(long).await.unwrap().state, TaskState::Running);
     hold.notify_one();
     assert_eq!(
         outcome(&client, long).await,
@@ -544,7 +551,7 @@ async fn compose_runs_its_steps_in_series_under_one_lease() {
             pair[0].0
         );
     }
-    let claims = events(&client, id, "claimed").await;
+    let claims = events(&client, id, EventName::Claimed).await;
     assert_eq!(claims.len(), 1, "one claim for every step: {claims:?}");
     assert!(
         log.iter().all(|l| Some(l.1) == claims[0].token && l.2 == 1),
@@ -669,7 +676,7 @@ async fn shutdown_lets_handlers_finish_within_the_grace_period_and_releases_the_
         ("queued", 0),
         "released without using an attempt"
     );
-    assert_eq!(events(&client, slow, "released").await.len(), 1);
+    assert_eq!(events(&client, slow, EventName::Released).await.len(), 1);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let waiting_view = client.task(waiting).await.unwrap();
     assert_eq!(

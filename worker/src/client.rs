@@ -83,14 +83,14 @@ impl TaskOutcome {
                 message: String::new(),
             })
         };
-        match task.state.as_str() {
-            "succeeded" => Some(TaskOutcome::Succeeded(
+        match task.state {
+            api::TaskState::Succeeded => Some(TaskOutcome::Succeeded(
                 task.result.clone().unwrap_or(Value::Null),
             )),
-            "failed" => Some(TaskOutcome::Failed(error())),
-            "cancelled" => Some(TaskOutcome::Cancelled),
-            "expired" => Some(TaskOutcome::Expired(error())),
-            _ => None,
+            api::TaskState::Failed => Some(TaskOutcome::Failed(error())),
+            api::TaskState::Cancelled => Some(TaskOutcome::Cancelled),
+            api::TaskState::Expired => Some(TaskOutcome::Expired(error())),
+            api::TaskState::Scheduled | api::TaskState::Queued | api::TaskState::Running => None,
         }
     }
 }

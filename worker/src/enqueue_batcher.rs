@@ -157,7 +157,7 @@ mod tests {
             id,
             created: true,
             coalesced: false,
-            state: "queued".into(),
+            state: api::TaskState::Queued,
         })
     }
 

@@ -74,15 +74,7 @@ pub async fn run(cmd: AdminCmd, c: &ClientArgs) -> anyhow::Result<()> {
                 output::json(&q);
                 return Ok(());
             }
-            let states = [
-                "scheduled",
-                "queued",
-                "running",
-                "succeeded",
-                "failed",
-                "cancelled",
-                "expired",
-            ];
+            let states = api::TaskState::ALL;
             let rows: Vec<Vec<String>> = q
                 .queues
                 .iter()
@@ -91,13 +83,13 @@ pub async fn run(cmd: AdminCmd, c: &ClientArgs) -> anyhow::Result<()> {
                     row.extend(
                         states
                             .iter()
-                            .map(|s| v.counts.get(*s).copied().unwrap_or(0).to_string()),
+                            .map(|s| v.counts.get(s).copied().unwrap_or(0).to_string()),
                     );
                     row
                 })
                 .collect();
             let mut header = vec!["queue", ""];
-            header.extend(states);
+            header.extend(states.iter().map(|s| s.as_str()));
             output::table(&header, &rows);
         }
         AdminCmd::Pause { queue } => {

@@ -265,7 +265,7 @@ async fn queued(client: &Client, queue: &str) -> anyhow::Result<u64> {
         .queues
         .iter()
         .find(|q| q.name == queue)
-        .and_then(|q| q.counts.get("queued").copied())
+        .and_then(|q| q.counts.get(&api::TaskState::Queued).copied())
         .unwrap_or(0))
 }
 

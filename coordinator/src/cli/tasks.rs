@@ -204,11 +204,7 @@ fn print_event(e: &api::EventView, json: bool) {
     if let Some(err) = &e.error {
         extra += &format!(" error={}: {}", err.code, err.message);
     }
-    let state = e
-        .state
-        .as_deref()
-        .map(|s| format!(" -> {s}"))
-        .unwrap_or_default();
+    let state = e.state.map(|s| format!(" -> {s}")).unwrap_or_default();
     println!(
         "{}  task {} [{}] {}{state}{extra}",
         e.at_ms, e.task, e.queue, e.event
@@ -264,7 +260,7 @@ pub async fn run(cmd: TaskCmd, c: &ClientArgs) -> anyhow::Result<()> {
             } else {
                 println!(
                     "task {id}: {}",
-                    if r.state == "running" {
+                    if r.state == api::TaskState::Running {
                         "cancel requested (running)"
                     } else {
                         r.state.as_str()
@@ -302,7 +298,7 @@ pub async fn run(cmd: TaskCmd, c: &ClientArgs) -> anyhow::Result<()> {
                             t.id.to_string(),
                             t.queue.clone(),
                             t.kind.clone(),
-                            t.state.clone(),
+                            t.state.to_string(),
                             t.priority.to_string(),
                             format!("{}/{}", t.attempt, t.max_attempts),
                             output::brief(&t.payload, 40),

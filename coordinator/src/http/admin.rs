@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use taskswarm_api as api;
-use taskswarm_state_machine::{Command, Reply, TaskId, TaskState};
+use taskswarm_state_machine::{Command, Reply, TaskId};
 
 use super::convert;
 use super::error::ApiError;
@@ -32,7 +32,7 @@ pub async fn cancel(
     };
     Ok(Json(api::StateResponse {
         id,
-        state: state.as_str().into(),
+        state: convert::state(state),
         duplicate: false,
         next: None,
     }))
@@ -48,7 +48,7 @@ pub async fn requeue(
         .await??;
     Ok(Json(api::StateResponse {
         id,
-        state: TaskState::Queued.as_str().into(),
+        state: api::TaskState::Queued,
         duplicate: false,
         next: None,
     }))

@@ -86,9 +86,9 @@ pub async fn nodes(
                 peers.status(addr, authorization).await
             };
             let rtt_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            let (status, error) = match read {
-                Ok(status) => (Some(status), None),
-                Err(why) => (None, Some(why)),
+            let (status, error, rtt_ms) = match read {
+                Ok(status) => (Some(status), None, Some(rtt_ms)),
+                Err(why) => (None, Some(why), None),
             };
             api::NodeView {
                 id: *id,
@@ -96,7 +96,7 @@ pub async fn nodes(
                 voter: *voter,
                 status,
                 error,
-                rtt_ms: Some(rtt_ms),
+                rtt_ms,
             }
         }
     });

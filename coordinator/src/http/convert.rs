@@ -49,7 +49,7 @@ pub fn enqueued(e: &sm::Enqueued) -> api::EnqueueResponse {
         id: e.id.0,
         created: e.created,
         coalesced: e.coalesced,
-        state: e.state.as_str().into(),
+        state: state(e.state),
     }
 }
 
@@ -67,7 +67,7 @@ pub fn task(clock: &ClockRef, t: &sm::Task) -> api::TaskView {
         kind: t.kind.clone(),
         payload: json_value(&t.payload),
         priority: t.priority,
-        state: t.state.as_str().into(),
+        state: state(t.state),
         attempt: t.attempt,
         max_attempts: t.max_attempts,
         lease: t.lease.as_ref().map(|l| api::LeaseView {
@@ -93,6 +93,50 @@ pub fn task(clock: &ClockRef, t: &sm::Task) -> api::TaskView {
     }
 }
 
+/// The wire name of a state: one match, so a new state fails to compile here first.
+pub fn state(s: sm::TaskState) -> api::TaskState {
+    match s {
+        sm::TaskState::Scheduled => api::TaskState::Scheduled,
+        sm::TaskState::Queued => api::TaskState::Queued,
+        sm::TaskState::Running => api::TaskState::Running,
+        sm::TaskState::Succeeded => api::TaskState::Succeeded,
+        sm::TaskState::Failed => api::TaskState::Failed,
+        sm::TaskState::Cancelled => api::TaskState::Cancelled,
+        sm::TaskState::Expired => api::TaskState::Expired,
+    }
+}
+
+/// The state machine's state for a wire name (list filters).
+pub fn state_from_wire(s: api::TaskState) -> sm::TaskState {
+    match s {
+        api::TaskState::Scheduled => sm::TaskState::Scheduled,
+        api::TaskState::Queued => sm::TaskState::Queued,
+        api::TaskState::Running => sm::TaskState::Running,
+        api::TaskState::Succeeded => sm::TaskState::Succeeded,
+        api::TaskState::Failed => sm::TaskState::Failed,
+        api::TaskState::Cancelled => sm::TaskState::Cancelled,
+        api::TaskState::Expired => sm::TaskState::Expired,
+    }
+}
+
+pub fn event_name(k: &sm::EventKind) -> api::EventName {
+    match k {
+        sm::EventKind::Enqueued => api::EventName::Enqueued,
+        sm::EventKind::Joined => api::EventName::Joined,
+        sm::EventKind::Scheduled { .. } => api::EventName::Scheduled,
+        sm::EventKind::Claimed { .. } => api::EventName::Claimed,
+        sm::EventKind::Progress { .. } => api::EventName::Progress,
+        sm::EventKind::Released { .. } => api::EventName::Released,
+        sm::EventKind::AttemptFailed { .. } => api::EventName::AttemptFailed,
+        sm::EventKind::Succeeded { .. } => api::EventName::Succeeded,
+        sm::EventKind::Failed { .. } => api::EventName::Failed,
+        sm::EventKind::CancelRequested => api::EventName::CancelRequested,
+        sm::EventKind::Cancelled => api::EventName::Cancelled,
+        sm::EventKind::Expired { .. } => api::EventName::Expired,
+        sm::EventKind::Requeued => api::EventName::Requeued,
+    }
+}
+
 pub fn event(
     task: sm::TaskId,
     queue: &str,
@@ -103,8 +147,8 @@ pub fn event(
     let mut v = api::EventView {
         task: task.0,
         queue: queue.to_owned(),
-        state: state.map(|s| s.as_str().into()),
-        event: e.kind.name().into(),
+        state: state.map(self::state),
+        event: event_name(&e.kind),
         at_ms: e.wall_ms,
         group: group.map(str::to_owned),
         worker: None,
@@ -218,7 +262,7 @@ pub fn queue(
         paused,
         counts: sm::TaskState::ALL
             .iter()
-            .map(|s| (s.as_str().to_owned(), counts.get(*s)))
+            .map(|s| (state(*s), counts.get(*s)))
             .collect(),
         oldest_queued_at_ms,
     }

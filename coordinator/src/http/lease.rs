@@ -215,7 +215,7 @@ pub async fn complete_batch(
 fn succeeded(id: u64, duplicate: bool, next: Option<Vec<api::ClaimedTask>>) -> api::StateResponse {
     api::StateResponse {
         id,
-        state: "succeeded".into(),
+        state: api::TaskState::Succeeded,
         duplicate,
         next,
     }
@@ -241,7 +241,7 @@ pub async fn fail(
     };
     Ok(Json(api::StateResponse {
         id,
-        state: state.as_str().into(),
+        state: convert::state(state),
         duplicate: false,
         next: None,
     }))
@@ -264,7 +264,7 @@ pub async fn release(
     };
     Ok(Json(api::StateResponse {
         id,
-        state: state.as_str().into(),
+        state: convert::state(state),
         duplicate: false,
         next: None,
     }))

@@ -40,7 +40,7 @@ const OPEN_PATHS: [&str; 2] = ["/healthz", "/readyz"];
         description = "A Raft-replicated task coordinator: producers enqueue tasks, workers claim them under leases with fencing tokens, heartbeat and end them.\n\nAny node answers. Writes and (by default linearizable) reads are served by the leader: another node answers `307` with `Location` on the leader, or forwards the request itself when it runs with `--forward-to-leader` or the request carries `x-taskswarm-forward: 1`. A `503` with code `indeterminate` means the outcome of a write is unknown, never that it failed: retry with the same idempotency key or read the task.\n\nEvery error is `{\"error\": {\"code\", \"message\"}}`; the codes are listed in the `ErrorCode` schema.",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
-    components(schemas(api::ErrorCode, api::TaskStateName, api::EventName))
+    components(schemas(api::ErrorCode, api::TaskState, api::EventName))
 )]
 struct Base;
 

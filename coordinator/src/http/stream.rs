@@ -92,7 +92,7 @@ pub async fn task_events(
                                 convert::event(id, &task.queue, task.group.as_deref(), None, e);
                             Event::default()
                                 .id(seq.to_string())
-                                .event(view.event.clone())
+                                .event(view.event.as_str())
                                 .json_data(&view)
                                 .expect("serializable")
                         })
@@ -142,7 +142,7 @@ pub async fn all_events(
                         }
                         let view = convert::stream_event(&e);
                         let event = Event::default()
-                            .event(view.event.clone())
+                            .event(view.event.as_str())
                             .json_data(&view)
                             .expect("serializable");
                         return Some((event, rx));

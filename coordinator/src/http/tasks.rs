@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use taskswarm_api as api;
-use taskswarm_state_machine::{Command, ListFilter, Reply, TaskId, TaskState};
+use taskswarm_state_machine::{Command, ListFilter, Reply, TaskId};
 
 use super::convert;
 use super::error::{rejection_body, ApiError};
@@ -120,8 +120,7 @@ pub async fn events(
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     queue: Option<String>,
-    #[param(value_type = Option<api::TaskStateName>)]
-    state: Option<String>,
+    state: Option<api::TaskState>,
     kind: Option<String>,
     group: Option<String>,
     /// Tasks per page (default 100, at most 1000). A page may hold fewer when the scan
@@ -142,13 +141,7 @@ pub async fn list(
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<api::TaskListResponse>, ApiError> {
     let p = query(params)?;
-    let state_filter = match p.state.as_deref() {
-        None => None,
-        Some(s) => Some(
-            TaskState::parse(s)
-                .ok_or_else(|| ApiError::BadRequest(format!("unknown state {s:?}")))?,
-        ),
-    };
+    let state_filter = p.state.map(convert::state_from_wire);
     read_gate(&node, p.consistency.as_deref()).await?;
     let clock = node.clock_ref();
     let sm = node.state();

@@ -386,7 +386,9 @@ fn settle(
     counter: &std::sync::atomic::AtomicU64,
 ) {
     match ended {
-        Ended::Done(resp) if resp.state == "cancelled" => bump(&shared.stats.cancelled),
+        Ended::Done(resp) if resp.state == api::TaskState::Cancelled => {
+            bump(&shared.stats.cancelled)
+        }
         Ended::Done(_)
         | Ended::LeaseGone {
             after_unknown: true,
