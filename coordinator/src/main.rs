@@ -35,6 +35,10 @@ enum Cmd {
     Bench(cli::bench::BenchArgs),
     /// Run a shell command for each task: payload on stdin, result from stdout.
     Worker(cli::exec_worker::ExecWorkerArgs),
+    /// Save a consistent copy of the cluster's state (taken by the leader) to a file.
+    Backup(cli::backup::BackupArgs),
+    /// Seed an empty data directory for one node of a new cluster from a backup (offline).
+    Restore(cli::backup::RestoreArgs),
     #[command(flatten)]
     Task(cli::tasks::TaskCmd),
     #[command(flatten)]
@@ -68,6 +72,8 @@ pub(crate) async fn main() {
             Cmd::Dev(args) => cli::dev::run(args).await,
             Cmd::Bench(args) => cli::bench::run(args, &cli.client.servers).await,
             Cmd::Worker(args) => cli::exec_worker::run(args, &cli.client).await,
+            Cmd::Backup(args) => cli::backup::backup(args, &cli.client).await,
+            Cmd::Restore(args) => cli::backup::restore(args, cli.client.json),
             Cmd::Task(cmd) => cli::tasks::run(cmd, &cli.client).await,
             Cmd::Admin(cmd) => cli::admin::run(cmd, &cli.client).await,
         },

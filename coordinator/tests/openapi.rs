@@ -188,6 +188,12 @@ async fn every_documented_operation_answers_as_documented() {
         )
         .await;
     assert!(s == 200 || s == 409, "{s}");
+    assert_eq!(
+        c.get(f, "/v1/backup").await.0,
+        307,
+        "the leader serves backups"
+    );
+    assert_eq!(c.get(l, "/v1/backup").await.0, 200);
     for probe in ["/healthz", "/readyz", "/metrics"] {
         assert_eq!(c.get(l, probe).await.0, 200, "{probe}");
     }

@@ -1,6 +1,7 @@
 //! The `taskswarm` command line: `node` runs one coordinator, `dev` a local cluster.
 
 pub mod admin;
+pub mod backup;
 pub mod bench;
 pub mod bench_backlog;
 pub mod bench_sequential;

@@ -4,6 +4,7 @@
 
 mod admin;
 mod auth;
+mod backup;
 mod cluster;
 mod cluster_nodes;
 mod convert;
@@ -109,6 +110,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(cluster::readyz))
         .routes(routes!(cluster::metrics))
         .routes(routes!(openapi::document_json))
+        .routes(routes!(backup::backup))
 }
 
 /// What every handler can reach: the node, and the request metrics `/metrics` renders.

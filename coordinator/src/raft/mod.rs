@@ -2,6 +2,7 @@
 //! (group commit, cluster clock, ticks). Only this module and `storage` name openraft.
 
 pub mod clock;
+pub mod cluster_id;
 mod elector;
 mod group_commit;
 pub mod network;

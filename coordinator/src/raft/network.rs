@@ -1,6 +1,7 @@
 //! The Raft network client: each RPC is an HTTP POST of a versioned bincode body to the
 //! peer's `/raft/*` endpoint, carrying the cluster secret.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{
@@ -16,6 +17,7 @@ use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::cluster_id::{self, ClusterIdentity, CLUSTER_ID_HEADER};
 use super::pre_vote::{PreVoteRequest, PreVoteResponse};
 use super::types::{NodeId, TypeConfig};
 use super::wire::{self, CLUSTER_SECRET_HEADER};
@@ -25,17 +27,22 @@ use super::wire::{self, CLUSTER_SECRET_HEADER};
 pub struct Network {
     http: reqwest::Client,
     secret: String,
+    identity: Arc<ClusterIdentity>,
 }
 
 impl Network {
-    pub fn new(secret: String) -> Self {
+    pub fn new(secret: String, identity: Arc<ClusterIdentity>) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(500))
             .pool_idle_timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
             .build()
             .expect("an HTTP client with static settings builds");
-        Self { http, secret }
+        Self {
+            http,
+            secret,
+            identity,
+        }
     }
 }
 
@@ -47,6 +54,7 @@ impl Network {
             base: addr.trim_end_matches('/').to_owned(),
             http: self.http.clone(),
             secret: self.secret.clone(),
+            identity: Arc::clone(&self.identity),
             answered: false,
             timeouts_in_a_row: 0,
         }
@@ -67,6 +75,7 @@ pub struct Connection {
     base: String,
     http: reqwest::Client,
     secret: String,
+    identity: Arc<ClusterIdentity>,
     /// The peer has answered an AppendEntries on this connection. Until then a first
     /// timeout more likely means a peer still starting than a batch too large for the
     /// deadline: halving at once was reported as "payload too large" errors at every
@@ -99,10 +108,14 @@ impl Connection {
         req: &Req,
         ttl: Duration,
     ) -> Result<Resp, CallError> {
-        let response = self
+        let mut request = self
             .http
             .post(format!("{}{path}", self.base))
-            .header(CLUSTER_SECRET_HEADER, &self.secret)
+            .header(CLUSTER_SECRET_HEADER, &self.secret);
+        if let Some(id) = self.identity.get() {
+            request = request.header(CLUSTER_ID_HEADER, cluster_id::format(id));
+        }
+        let response = request
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .timeout(ttl * RPC_DEADLINE_MARGIN_PERCENT / 100)
             .body(wire::encode(req))

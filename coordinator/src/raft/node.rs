@@ -11,6 +11,7 @@ use taskswarm_state_machine::{Command, CommandResult, StateMachine, TaskEvent};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::clock::{wall_ms, ClusterClock};
+use super::cluster_id::{self, ClusterIdentity};
 use super::elector::{ElectionTiming, Elector};
 use super::group_commit::{BatchStats, Batcher, Proposal, PROPOSAL_QUEUE_MAX};
 use super::network::Network;
@@ -133,6 +134,8 @@ pub struct Node {
     quorum_stale_ms: u64,
     /// Stands for election after a pre-vote majority; answers peers' pre-votes.
     elector: Arc<Elector>,
+    /// Which cluster this node belongs to (`cluster_id.rs`).
+    identity: Arc<ClusterIdentity>,
     snapshot_stats: Arc<storage::SnapshotStats>,
     /// Set when the node begins to stop: long-polls answer what they have and event
     /// streams end, so the HTTP server's graceful stop does not wait on them.
@@ -194,7 +197,9 @@ impl Node {
         .validate()
         .map_err(|e| StartError::Config(e.to_string()))?;
 
-        let network = Network::new(cfg.cluster_secret.clone());
+        let identity =
+            Arc::new(ClusterIdentity::load(log_store.clone()).map_err(StartError::Raft)?);
+        let network = Network::new(cfg.cluster_secret.clone(), identity.clone());
         let raft = Raft::new(
             cfg.id,
             Arc::new(raft_config),
@@ -219,6 +224,10 @@ impl Node {
                 .iter()
                 .map(|(id, addr)| (*id, BasicNode::new(addr.clone())))
                 .collect();
+            // The id is on disk before the cluster exists: the members learn it from
+            // this node's first RPC.
+            let id = identity.create().map_err(StartError::Raft)?;
+            tracing::info!(cluster_id = %cluster_id::format(id), "new cluster id");
             match raft.initialize(members).await {
                 Ok(()) => {
                     tracing::info!(voters = ?cfg.peers.keys().collect::<Vec<_>>(), "initialized a new cluster")
@@ -260,6 +269,7 @@ impl Node {
             desired: cfg.state,
             quorum_stale_ms: timing.lease_ms,
             elector,
+            identity,
             snapshot_stats,
             stopping: watch::Sender::new(false),
         });
@@ -274,6 +284,11 @@ impl Node {
     /// For the Raft RPC server only.
     pub(crate) fn raft_handle(&self) -> Raft {
         self.raft.clone()
+    }
+
+    /// For the Raft RPC server only: checks the sender's cluster.
+    pub(crate) fn cluster_identity(&self) -> Arc<ClusterIdentity> {
+        self.identity.clone()
     }
 
     /// For the Raft RPC server only: answers pre-votes.

@@ -1,5 +1,6 @@
 //! The Raft RPC endpoints (`/raft/*`), separate from the public API and guarded by the
-//! cluster secret. A request without the right secret is refused and logged.
+//! cluster secret. A request without the right secret, or from another cluster
+//! (`cluster_id.rs`), is refused and logged.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::cluster_id::{self, ClusterIdentity, CLUSTER_ID_HEADER};
 use super::elector::Elector;
 use super::pre_vote::PreVoteRequest;
 use super::types::Raft;
@@ -22,6 +24,7 @@ struct RpcState {
     raft: Raft,
     elector: Arc<Elector>,
     secret: Arc<str>,
+    identity: Arc<ClusterIdentity>,
 }
 
 pub fn router(node: &crate::raft::Node, secret: &str) -> Router {
@@ -29,6 +32,7 @@ pub fn router(node: &crate::raft::Node, secret: &str) -> Router {
         raft: node.raft_handle(),
         elector: node.elector(),
         secret: Arc::from(secret),
+        identity: node.cluster_identity(),
     };
     Router::new()
         .route("/raft/append", post(append))
@@ -55,6 +59,14 @@ fn admit<T: DeserializeOwned>(
             "refused a Raft RPC without the cluster secret"
         );
         return Err((StatusCode::UNAUTHORIZED, "cluster secret required").into_response());
+    }
+    let given = headers
+        .get(CLUSTER_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(cluster_id::parse);
+    if let Err(why) = state.identity.admit(given) {
+        tracing::warn!(%why, "refused a Raft RPC from another cluster");
+        return Err((StatusCode::CONFLICT, why).into_response());
     }
     wire::decode(body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()).into_response())
 }

@@ -33,6 +33,8 @@ const CF_META: &str = "meta";
 const KEY_VOTE: &[u8] = b"vote";
 const KEY_COMMITTED: &[u8] = b"committed";
 const KEY_LAST_PURGED: &[u8] = b"last_purged";
+/// The cluster this log belongs to (`raft/cluster_id.rs`), 16 bytes big-endian.
+const KEY_CLUSTER_ID: &[u8] = b"cluster_id";
 
 /// What went wrong below the openraft error types.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +103,32 @@ impl LogStore {
                 tail: Mutex::new(LogTail::new(TAIL_ENTRIES_MAX, TAIL_BYTES_MAX)),
             }),
         })
+    }
+
+    /// The cluster id recorded in this log, if any. Blocking (a point read).
+    pub fn cluster_id(&self) -> Result<Option<u128>, String> {
+        match self
+            .inner
+            .db
+            .get_cf(self.inner.cf(CF_META), KEY_CLUSTER_ID)
+            .map_err(|e| e.to_string())?
+        {
+            None => Ok(None),
+            Some(bytes) => {
+                let bytes: [u8; 16] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| format!("cluster id of {} bytes, not 16", bytes.len()))?;
+                Ok(Some(u128::from_be_bytes(bytes)))
+            }
+        }
+    }
+
+    /// Records the cluster id, durably. Blocking (one synced write).
+    pub fn save_cluster_id(&self, id: u128) -> Result<(), String> {
+        self.inner
+            .put_meta_synced(KEY_CLUSTER_ID, id.to_be_bytes().to_vec())
+            .map_err(|e| e.to_string())
     }
 
     /// How many times RocksDB has fsynced its WAL since open. Every `append`, `save_vote`,

@@ -8,11 +8,13 @@
 //! - [`open`] (`open.rs`): opens a node's directory and restores the last snapshot.
 //! - [`SnapshotStats`] (`snapshot_stats.rs`): what snapshot builds and the restore cost.
 
+pub mod backup_file;
 mod blocking;
 pub mod codec;
 mod log_store;
 mod log_tail;
 mod open;
+mod seed;
 mod shared_machine;
 mod snapshot_dir;
 pub mod snapshot_file;
@@ -21,6 +23,7 @@ mod state_store;
 
 pub use log_store::LogStore;
 pub use open::{open, OpenError, LOG_DIR, SNAPSHOT_DIR};
+pub use seed::{seed_from_backup, SeedError};
 pub use shared_machine::SharedMachine;
 pub use snapshot_stats::{BuildFigures, SnapshotReport, SnapshotStats};
 pub use state_store::{ApplyHooks, StateMachineStore, StateSnapshotBuilder};

@@ -134,7 +134,7 @@ fn parse(bytes: &[u8]) -> Result<(SnapshotMeta, usize, usize), SnapshotFileError
 
 /// 64-bit FNV-1a: simple, dependency-free, and enough to catch torn writes and flipped
 /// bits (this is an integrity check against accidents, not against an attacker).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
     fnv1a_from(OFFSET_BASIS, bytes)
 }

@@ -48,6 +48,16 @@ impl Cluster {
     }
 
     pub async fn start_with(n: usize, extra: &[&str]) -> Cluster {
+        Self::start_seeded(n, extra, |_, _, _| {}).await
+    }
+
+    /// Like `start_with`, but `seed(data_dir, id, peers)` prepares each node's data
+    /// directory before the nodes start (e.g. `taskswarm restore`).
+    pub async fn start_seeded(
+        n: usize,
+        extra: &[&str],
+        seed: impl Fn(&std::path::Path, usize, &str),
+    ) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let urls: Vec<String> = (0..n)
             .map(|_| format!("http://127.0.0.1:{}", free_port()))
@@ -80,6 +90,9 @@ impl Cluster {
             extra: extra.iter().map(|s| s.to_string()).collect(),
             http,
         };
+        for id in 1..=n {
+            seed(&c.dir.path().join(format!("node-{id}")), id, &c.peers);
+        }
         for id in 1..=n {
             let child = c.spawn(id);
             c.procs.push(Some(child));
