@@ -72,3 +72,17 @@ pub struct NodeView {
     /// How long the status took to read; absent when it could not be read.
     pub rtt_ms: Option<u64>,
 }
+
+/// `POST /v1/cluster/nodes`: add a node as a learner, wait until it has caught up, then
+/// make it a voter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AddNodeRequest {
+    pub id: u64,
+    pub addr: String,
+    /// How long to wait for it to catch up before giving up (it stays a learner);
+    /// default 60000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_up_ms: Option<u64>,
+}

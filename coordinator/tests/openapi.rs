@@ -194,6 +194,12 @@ async fn every_documented_operation_answers_as_documented() {
         "the leader serves backups"
     );
     assert_eq!(c.get(l, "/v1/backup").await.0, 200);
+    let (s, _, _) = c
+        .post(l, "/v1/cluster/nodes", json!({"id": 1, "addr": c.url(1)}))
+        .await;
+    assert_eq!(s, 409, "node 1 is already a voter");
+    c.retry_request("DELETE", "/v1/cluster/nodes/9", None, |s| s == 409)
+        .await;
     for probe in ["/healthz", "/readyz", "/metrics"] {
         assert_eq!(c.get(l, probe).await.0, 200, "{probe}");
     }

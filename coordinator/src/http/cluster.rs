@@ -1,7 +1,9 @@
 //! Cluster endpoints: status, membership changes, health and readiness, metrics.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -12,6 +14,7 @@ use taskswarm_state_machine::TaskState;
 
 use super::error::ApiError;
 use super::extract::Body;
+use super::membership_plan;
 use crate::raft::{Leadership, Node};
 
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
@@ -63,6 +66,68 @@ pub async fn add_learner(
     Body(req): Body<api::AddLearnerRequest>,
 ) -> Result<Json<api::ClusterStatus>, ApiError> {
     node.add_learner(req.id, req.addr).await?;
+    Ok(status_of(&node, false))
+}
+
+/// Longest an add-node waits for the new node to catch up, by default and at most.
+pub const CATCH_UP_MS_DEFAULT: u64 = 60_000;
+pub const CATCH_UP_MS_MAX: u64 = 3_600_000;
+
+fn members(node: &Node) -> (BTreeSet<u64>, BTreeSet<u64>) {
+    let mut voters = BTreeSet::new();
+    let mut learners = BTreeSet::new();
+    for (id, _, voter) in node.status().members {
+        if voter {
+            voters.insert(id);
+        } else {
+            learners.insert(id);
+        }
+    }
+    (voters, learners)
+}
+
+/// `taskswarm cluster add-node`: learner, catch up, voter, in one request.
+#[utoipa::path(post, path = "/v1/cluster/nodes", tag = "cluster", request_body = api::AddNodeRequest, responses((status = 200, description = "The node is a voter", body = api::ClusterStatus), (status = 409, description = "`refused`: already a voter, or it did not catch up in time (it stays a learner)", body = api::ErrorBody)))]
+pub async fn add_node(
+    State(node): State<Arc<Node>>,
+    Body(req): Body<api::AddNodeRequest>,
+) -> Result<Json<api::ClusterStatus>, ApiError> {
+    let catch_up_ms = req.catch_up_ms.unwrap_or(CATCH_UP_MS_DEFAULT);
+    if catch_up_ms > CATCH_UP_MS_MAX {
+        return Err(ApiError::BadRequest(format!(
+            "catch_up_ms must be at most {CATCH_UP_MS_MAX}"
+        )));
+    }
+    let (voters, _) = members(&node);
+    membership_plan::add(&voters, req.id).map_err(|e| ApiError::Refused(e.to_string()))?;
+    node.add_voter(req.id, req.addr, Duration::from_millis(catch_up_ms))
+        .await?;
+    Ok(status_of(&node, false))
+}
+
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RemoveParams {
+    /// Remove even if fewer than 3 voters would be left.
+    #[serde(default)]
+    force: bool,
+}
+
+/// `taskswarm cluster remove-node`: a voter leaves through joint consensus (a removed
+/// leader steps down once the change is committed), a learner simply goes.
+#[utoipa::path(delete, path = "/v1/cluster/nodes/{id}", tag = "cluster", params(("id" = u64, Path, description = "Node id"), RemoveParams), responses((status = 200, description = "The membership without the node", body = api::ClusterStatus), (status = 409, description = "`refused`: not a member, the last voter, or fewer than 3 voters would be left without `force`", body = api::ErrorBody)))]
+pub async fn remove_node(
+    State(node): State<Arc<Node>>,
+    id: Result<axum::extract::Path<u64>, axum::extract::rejection::PathRejection>,
+    params: Result<axum::extract::Query<RemoveParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<api::ClusterStatus>, ApiError> {
+    let id = super::params::path_id(id)?;
+    let force = super::params::query(params)?.force;
+    let (voters, learners) = members(&node);
+    membership_plan::remove(&voters, &learners, id, force)
+        .map_err(|e| ApiError::Refused(e.to_string()))?;
+    node.remove_member(id, voters.contains(&id)).await?;
     Ok(status_of(&node, false))
 }
 

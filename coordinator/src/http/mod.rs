@@ -12,6 +12,7 @@ pub mod error;
 mod extract;
 pub mod forward;
 mod lease;
+mod membership_plan;
 pub mod metrics;
 pub mod openapi;
 mod params;
@@ -103,7 +104,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rates::rates))
         .routes(routes!(admin::broadcast, admin::broadcasts))
         .routes(routes!(cluster::status))
-        .routes(routes!(cluster_nodes::nodes))
+        .routes(routes!(cluster_nodes::nodes, cluster::add_node))
+        .routes(routes!(cluster::remove_node))
         .routes(routes!(cluster::add_learner))
         .routes(routes!(cluster::membership))
         .routes(routes!(cluster::healthz))

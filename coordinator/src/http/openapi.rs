@@ -19,15 +19,15 @@ use utoipa::OpenApi;
 pub const DOCUMENT_PATH: &str = "/v1/openapi.json";
 
 /// Operations answered by whichever node is asked: no redirect to the leader.
-const LOCAL_PATHS: [&str; 8] = [
-    "/v1/cluster",
-    "/v1/cluster/nodes",
-    "/v1/rates",
-    "/v1/events",
-    DOCUMENT_PATH,
-    "/healthz",
-    "/readyz",
-    "/metrics",
+const LOCAL_OPERATIONS: [(&str, &str); 8] = [
+    ("get", "/v1/cluster"),
+    ("get", "/v1/cluster/nodes"),
+    ("get", "/v1/rates"),
+    ("get", "/v1/events"),
+    ("get", DOCUMENT_PATH),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
 ];
 
 /// Operations open without the API token.
@@ -98,9 +98,9 @@ pub fn finish(openapi: utoipa::openapi::OpenApi) -> String {
     });
     let paths = doc["paths"].as_object_mut().expect("paths");
     for (path, item) in paths.iter_mut() {
-        let leader_served = !LOCAL_PATHS.contains(&path.as_str());
         let open = OPEN_PATHS.contains(&path.as_str());
-        for (_, operation) in item.as_object_mut().expect("path item").iter_mut() {
+        for (method, operation) in item.as_object_mut().expect("path item").iter_mut() {
+            let leader_served = !LOCAL_OPERATIONS.contains(&(method.as_str(), path.as_str()));
             let Some(operation) = operation.as_object_mut() else {
                 continue;
             };
@@ -208,6 +208,8 @@ mod tests {
         assert!(enqueue["201"].is_object() && enqueue["default"].is_object());
         let status = &doc["paths"]["/v1/cluster"]["get"]["responses"];
         assert!(status["307"].is_null());
+        assert!(doc["paths"]["/v1/cluster/nodes"]["get"]["responses"]["307"].is_null());
+        assert!(doc["paths"]["/v1/cluster/nodes"]["post"]["responses"]["307"].is_object());
         assert_eq!(doc["paths"]["/healthz"]["get"]["security"], json!([]));
     }
 

@@ -118,6 +118,10 @@ pub enum AdminError {
     Refused(String),
 }
 
+/// How long a leader that removed itself keeps its Raft running so the committed change
+/// reaches the other members (a few heartbeats).
+pub const REMOVED_LEADER_STOP_DELAY: Duration = Duration::from_millis(300);
+
 pub struct Node {
     id: NodeId,
     raft: Raft,
@@ -140,6 +144,9 @@ pub struct Node {
     /// Set when the node begins to stop: long-polls answer what they have and event
     /// streams end, so the HTTP server's graceful stop does not wait on them.
     stopping: watch::Sender<bool>,
+    /// This node removed itself from the membership as leader: it no longer serves as a
+    /// member (see `remove_member`).
+    removed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Node {
@@ -272,6 +279,7 @@ impl Node {
             identity,
             snapshot_stats,
             stopping: watch::Sender::new(false),
+            removed: std::sync::atomic::AtomicBool::new(false),
         });
         tokio::spawn(ticker::run(Arc::downgrade(&node)));
         Ok(node)
@@ -356,6 +364,9 @@ impl Node {
     }
 
     pub fn leadership(&self) -> Leadership {
+        if self.removed.load(std::sync::atomic::Ordering::Relaxed) {
+            return Leadership::Follower { leader: None };
+        }
         // Borrowed, not cloned: this runs on every proposal and claim.
         let metrics = self.raft.metrics();
         let m = metrics.borrow();
@@ -451,10 +462,12 @@ impl Node {
             .nodes()
             .map(|(id, n)| (*id, n.addr.clone(), voters.contains(id)))
             .collect();
+        // A node that removed itself reports no leader: its last metrics are frozen.
+        let removed = self.removed.load(std::sync::atomic::Ordering::Relaxed);
         NodeStatus {
             id: self.id,
-            leader: m.current_leader,
-            is_leader: m.state == ServerState::Leader,
+            leader: m.current_leader.filter(|_| !removed),
+            is_leader: m.state == ServerState::Leader && !removed,
             term: m.current_term,
             last_log_index: m.last_log_index.unwrap_or(0),
             applied_index: m.last_applied.map_or(0, |l| l.index),
@@ -490,6 +503,74 @@ impl Node {
             .await
             .map(|_| ())
             .map_err(admin_error)
+    }
+
+    /// Adds `id` as a learner, waits up to `catch_up` for its log to reach the leader's,
+    /// then makes it a voter. On a timeout it stays a learner (still catching up).
+    pub async fn add_voter(
+        &self,
+        id: NodeId,
+        addr: String,
+        catch_up: Duration,
+    ) -> Result<(), AdminError> {
+        self.admin_leader()?;
+        match tokio::time::timeout(
+            catch_up,
+            self.raft.add_learner(id, BasicNode::new(addr), true),
+        )
+        .await
+        {
+            Ok(added) => added.map(|_| ()).map_err(admin_error)?,
+            Err(_) => {
+                return Err(AdminError::Refused(format!(
+                    "node {id} did not catch up within {} ms; it stays a learner and keeps catching up: run add-node again later",
+                    catch_up.as_millis()
+                )))
+            }
+        }
+        self.admin_leader()?;
+        self.raft
+            .change_membership(
+                openraft::ChangeMembers::AddVoterIds(BTreeSet::from([id])),
+                true,
+            )
+            .await
+            .map(|_| ())
+            .map_err(admin_error)
+    }
+
+    /// Removes a voter (through joint consensus) or a learner from the membership.
+    ///
+    /// A leader that removes itself stops its Raft once the change is committed:
+    /// openraft 0.9 would keep it leading the others (its heartbeats hold their election
+    /// timers back) although it is no longer a member, and has no leadership transfer.
+    /// The others elect a new leader one lease later; meanwhile this node answers
+    /// `no_leader`, so clients move on.
+    pub async fn remove_member(&self, id: NodeId, is_voter: bool) -> Result<(), AdminError> {
+        self.admin_leader()?;
+        let change = if is_voter {
+            openraft::ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+        } else {
+            openraft::ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+        };
+        self.raft
+            .change_membership(change, false)
+            .await
+            .map_err(admin_error)?;
+        if id == self.id {
+            self.removed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            let raft = self.raft.clone();
+            tokio::spawn(async move {
+                // Let the committed change reach the others first.
+                tokio::time::sleep(REMOVED_LEADER_STOP_DELAY).await;
+                if let Err(e) = raft.shutdown().await {
+                    tracing::warn!(error = %e, "raft shutdown after removing this node");
+                }
+                tracing::info!("this node was removed from the cluster; its Raft has stopped");
+            });
+        }
+        Ok(())
     }
 
     fn admin_leader(&self) -> Result<(), AdminError> {

@@ -294,14 +294,30 @@ impl Cluster {
     /// Posts to whichever node leads, retrying on redirects, 503s and dead nodes, until
     /// `ok(status)`. Only for idempotent requests.
     pub async fn retry_post(&self, path: &str, body: Value, ok: impl Fn(u16) -> bool) -> Value {
+        self.retry_request("POST", path, Some(body), ok).await
+    }
+
+    /// `retry_post` for any method; `body` is sent as JSON when given.
+    pub async fn retry_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        ok: impl Fn(u16) -> bool,
+    ) -> Value {
         let deadline = tokio::time::Instant::now() + WAIT;
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         loop {
             for id in self.running() {
                 let url = format!("{}{path}", self.url(id));
-                if let Ok(resp) = self.http.post(&url).json(&body).send().await {
+                let mut request = self.http.request(method.clone(), &url);
+                if let Some(body) = &body {
+                    request = request.json(body);
+                }
+                if let Ok(resp) = request.send().await {
                     let status = resp.status().as_u16();
                     let (json, value) = json_body(resp).await;
-                    contract::check("POST", &url, status, json, &value);
+                    contract::check(method.as_str(), &url, status, json, &value);
                     if ok(status) {
                         return value;
                     }

@@ -1,0 +1,204 @@
+//! The runbook's membership steps under a running producer: grow 3 → 5 with
+//! `add-node` (learner, catch up, voter in one request), then shrink 5 → 3 removing the
+//! leader first. Every acknowledged task must be there at the end, and the longest time
+//! without an acknowledged write is printed per step.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::Cluster;
+use serde_json::{json, Value};
+
+/// The sequential producer's acknowledgements: (when, task id).
+type Acks = Arc<Mutex<Vec<(Instant, u64)>>>;
+
+/// The longest gap between acknowledgements inside [from, to].
+fn longest_gap_ms(acks: &Acks, from: Instant, to: Instant) -> u128 {
+    let acks = acks.lock().unwrap();
+    let mut last = from;
+    let mut longest = 0;
+    for (at, _) in acks.iter().filter(|(at, _)| *at >= from && *at <= to) {
+        longest = longest.max(at.duration_since(last).as_millis());
+        last = *at;
+    }
+    longest.max(to.duration_since(last).as_millis())
+}
+
+/// The node that says it leads (non-member nodes, which know no leader, are ignored;
+/// `Cluster::wait_leader` wants every running node to agree).
+async fn find_leader(c: &Cluster) -> usize {
+    let deadline = Instant::now() + common::WAIT;
+    loop {
+        for id in c.running() {
+            if let Some(s) = c.status(id).await {
+                if s["leader_id"].as_u64() == Some(id as u64) {
+                    return id;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "no leader\n{}", c.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn voters(c: &Cluster) -> Vec<u64> {
+    let leader = find_leader(c).await;
+    let status = c.status(leader).await.unwrap();
+    status["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["voter"] == true)
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grow_to_five_and_shrink_to_three_removing_the_leader_loses_nothing() {
+    let mut c = Cluster::start(3).await;
+    let n4 = c.add_node();
+    let n5 = c.add_node();
+    let urls: Vec<String> = c.urls.clone();
+    let c = Arc::new(c);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let acks: Acks = Arc::default();
+    let producer = {
+        let (c, stop, acks) = (c.clone(), stop.clone(), acks.clone());
+        tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let id = c.enqueue(&format!("ops{i}"), json!({"i": i})).await;
+                acks.lock().unwrap().push((Instant::now(), id));
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Refusals change nothing.
+    let leader = find_leader(&c).await;
+    let (s, body, _) = c
+        .post(
+            leader,
+            "/v1/cluster/nodes",
+            json!({"id": 1, "addr": urls[0]}),
+        )
+        .await;
+    assert_eq!(s, 409, "{body}");
+
+    for id in [n4, n5] {
+        let started = Instant::now();
+        let status = c
+            .retry_post(
+                "/v1/cluster/nodes",
+                json!({"id": id, "addr": urls[id - 1]}),
+                |s| s == 200,
+            )
+            .await;
+        let took = started.elapsed();
+        let gap = longest_gap_ms(&acks, started, Instant::now());
+        println!(
+            "add-node {id}: {} ms, longest time without an acknowledged write {gap} ms",
+            took.as_millis()
+        );
+        assert!(
+            status["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["id"] == id as u64 && m["voter"] == true),
+            "{status}"
+        );
+    }
+    assert_eq!(voters(&c).await, vec![1, 2, 3, 4, 5]);
+
+    // Shrink, the leader first.
+    let leader = find_leader(&c).await as u64;
+    let started = Instant::now();
+    let resp = c
+        .http
+        .delete(format!(
+            "{}/v1/cluster/nodes/{leader}",
+            c.url(leader as usize)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text().await);
+    // A new leader among the others, then the removed one is out.
+    let deadline = Instant::now() + common::WAIT;
+    loop {
+        let v = voters(&c).await;
+        if !v.contains(&leader) && find_leader(&c).await as u64 != leader {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the removed leader is still a voter or leader: {v:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    println!(
+        "remove-node {leader} (the leader): longest time without an acknowledged write {} ms",
+        longest_gap_ms(&acks, started, Instant::now())
+    );
+
+    let remaining = voters(&c).await;
+    assert_eq!(remaining.len(), 4);
+    let current = find_leader(&c).await as u64;
+    let victim = *remaining.iter().find(|id| **id != current).unwrap();
+    let started = Instant::now();
+    let status = c
+        .retry_request(
+            "DELETE",
+            &format!("/v1/cluster/nodes/{victim}"),
+            None,
+            |s| s == 200,
+        )
+        .await;
+    println!(
+        "remove-node {victim}: longest time without an acknowledged write {} ms",
+        longest_gap_ms(&acks, started, Instant::now())
+    );
+    assert_eq!(status["members"].as_array().unwrap().len(), 3, "{status}");
+
+    // Below three voters needs force.
+    let leader = find_leader(&c).await;
+    let other = *voters(&c)
+        .await
+        .iter()
+        .find(|id| **id != leader as u64)
+        .unwrap();
+    let resp = c
+        .http
+        .delete(format!("{}/v1/cluster/nodes/{other}", c.url(leader)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 409);
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("force"),
+        "{body}"
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    producer.await.unwrap();
+    let acked: Vec<u64> = acks.lock().unwrap().iter().map(|(_, id)| *id).collect();
+    assert!(
+        acked.len() > 50,
+        "the producer made progress: {}",
+        acked.len()
+    );
+    for id in &acked {
+        let (s, task) = c.get(leader, &format!("/v1/tasks/{id}")).await;
+        assert_eq!(s, 200, "acknowledged task {id} lost: {task}");
+    }
+    println!("{} acknowledged tasks, all present", acked.len());
+}
