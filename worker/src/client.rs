@@ -401,6 +401,40 @@ impl Client {
         .await
     }
 
+    /// Adds a node as a learner, waits up to `catch_up_ms` on the leader for it to catch
+    /// up, then makes it a voter. The request lasts that long: give the client a
+    /// `request_timeout` above it.
+    pub async fn add_node(
+        &self,
+        id: u64,
+        addr: &str,
+        catch_up_ms: Option<u64>,
+    ) -> Result<api::ClusterStatus, ClientError> {
+        let body = api::AddNodeRequest {
+            id,
+            addr: addr.to_owned(),
+            catch_up_ms,
+        };
+        self.call(
+            Method::POST,
+            "/v1/cluster/nodes",
+            Some(&body),
+            Retry::AtMostOnce,
+        )
+        .await
+    }
+
+    /// Removes a voter or learner; `force` allows leaving fewer than 3 voters.
+    pub async fn remove_node(
+        &self,
+        id: u64,
+        force: bool,
+    ) -> Result<api::ClusterStatus, ClientError> {
+        let path = format!("/v1/cluster/nodes/{id}?force={force}");
+        self.call::<(), _>(Method::DELETE, &path, None, Retry::AtMostOnce)
+            .await
+    }
+
     // ---- workers ------------------------------------------------------------------------
 
     /// Claims tasks, long-polling up to `req.wait_ms`. An unknown outcome is reported, not

@@ -35,7 +35,29 @@ pub enum ClusterCmd {
     AddLearner { id: u64, addr: String },
     /// Set the voting members, e.g. `membership 1 2 3 4 5`.
     Membership { voters: Vec<u64> },
+    /// Add a node: as a learner, wait until it has caught up, then make it a voter.
+    AddNode {
+        #[arg(long)]
+        id: u64,
+        /// The URL the other nodes reach it at (its `--advertise`).
+        #[arg(long)]
+        addr: String,
+        /// Longest wait for it to catch up; it stays a learner when that passes.
+        #[arg(long, default_value_t = 60_000)]
+        catch_up_ms: u64,
+    },
+    /// Remove a node (a voter leaves through joint consensus; a removed leader steps
+    /// down). Refuses to leave fewer than 3 voters without --force.
+    RemoveNode {
+        #[arg(long)]
+        id: u64,
+        #[arg(long)]
+        force: bool,
+    },
 }
+
+/// Time an add-node request may take beyond its catch-up wait (the promotion).
+const ADD_NODE_SLACK_MS: u64 = 10_000;
 
 fn print_status(s: &api::ClusterStatus, json: bool) {
     if json {
@@ -127,6 +149,23 @@ pub async fn run(cmd: AdminCmd, c: &ClientArgs) -> anyhow::Result<()> {
         AdminCmd::Cluster(ClusterCmd::Status) => print_status(&client.cluster().await?, c.json),
         AdminCmd::Cluster(ClusterCmd::AddLearner { id, addr }) => {
             print_status(&client.add_learner(id, &addr).await?, c.json)
+        }
+        AdminCmd::Cluster(ClusterCmd::AddNode {
+            id,
+            addr,
+            catch_up_ms,
+        }) => {
+            // The request lasts as long as the catch-up may.
+            let client = c.client_with_timeout(std::time::Duration::from_millis(
+                catch_up_ms.saturating_add(ADD_NODE_SLACK_MS),
+            ))?;
+            print_status(
+                &client.add_node(id, &addr, Some(catch_up_ms)).await?,
+                c.json,
+            )
+        }
+        AdminCmd::Cluster(ClusterCmd::RemoveNode { id, force }) => {
+            print_status(&client.remove_node(id, force).await?, c.json)
         }
         AdminCmd::Cluster(ClusterCmd::Membership { voters }) => {
             if voters.is_empty() {

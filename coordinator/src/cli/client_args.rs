@@ -23,9 +23,24 @@ pub struct ClientArgs {
 
 impl ClientArgs {
     pub fn client(&self) -> anyhow::Result<Client> {
+        self.client_with_config(taskswarm_worker::ClientConfig::default())
+    }
+
+    /// A client whose requests may last `request_timeout` (long server-side waits).
+    pub fn client_with_timeout(
+        &self,
+        request_timeout: std::time::Duration,
+    ) -> anyhow::Result<Client> {
+        self.client_with_config(taskswarm_worker::ClientConfig {
+            request_timeout,
+            ..Default::default()
+        })
+    }
+
+    fn client_with_config(&self, config: taskswarm_worker::ClientConfig) -> anyhow::Result<Client> {
         let config = taskswarm_worker::ClientConfig {
             api_token: self.api_token.clone(),
-            ..Default::default()
+            ..config
         };
         Ok(Client::with_config(
             self.servers

@@ -5,23 +5,15 @@
 //! answer nobody reads would leave them running nowhere until their leases expire (using
 //! an attempt each). So a shutdown waits for claims in flight and releases what they bring.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
-use taskswarm_api as api;
 use tokio::time::Instant;
 
-use super::lease::Lease;
+use super::admit::admit;
 use super::limits::{CLAIM_BACKOFF_INITIAL, CLAIM_BACKOFF_MAX};
-use super::runner::{release_unstarted, run_task};
-use super::runtime::Shared;
+use super::runner::run_task;
+use super::shared::Shared;
 use super::stats::bump;
-
-/// A claimed task whose local lease has less than `lease / STALE_CLAIM_DIVISOR` left when
-/// the answer arrives (a claim slowed by retries) is released unstarted: its handler
-/// would likely be cancelled before the first heartbeat renews it.
-pub const STALE_CLAIM_DIVISOR: u32 = 6;
 
 pub(crate) async fn claim_loop(shared: Arc<Shared>, band: usize, min_priority: Option<i32>) {
     let mut backoff = CLAIM_BACKOFF_INITIAL;
@@ -36,7 +28,7 @@ pub(crate) async fn claim_loop(shared: Arc<Shared>, band: usize, min_priority: O
             return;
         }
         let wait_ms = shared.config.claim_wait.as_millis() as u64;
-        let req = claim_request(&shared, held as u32, wait_ms, min_priority);
+        let req = shared.claim_request(held as u32, wait_ms, min_priority);
         // The lease is counted from here, before the request leaves: the cluster starts it
         // later, so the local deadline always passes first.
         let sent_at = Instant::now();
@@ -73,56 +65,4 @@ pub(crate) async fn claim_loop(shared: Arc<Shared>, band: usize, min_priority: O
             }
         }
     }
-}
-
-/// What a claim of this worker asks for: its queues, its kinds (any with a fallback), its
-/// lease.
-pub(crate) fn claim_request(
-    shared: &Shared,
-    max: u32,
-    wait_ms: u64,
-    min_priority: Option<i32>,
-) -> api::ClaimRequest {
-    api::ClaimRequest {
-        worker: shared.config.worker_id.clone(),
-        queues: shared.config.queues.clone(),
-        kinds: if shared.fallback.is_some() {
-            None
-        } else {
-            Some(shared.handlers.keys().cloned().collect())
-        },
-        max,
-        lease_ms: Some(shared.config.lease_ms),
-        wait_ms,
-        min_priority,
-    }
-}
-
-/// Takes a claimed task into a slot it holds (`has_slot`) and returns its lease, or
-/// releases it (and gives the slot back) when it should not run here. The caller runs it.
-pub(crate) fn admit(
-    shared: &Arc<Shared>,
-    band: usize,
-    task: &api::ClaimedTask,
-    sent_at: Instant,
-    has_slot: bool,
-) -> Option<Arc<Lease>> {
-    let lease_ms = Duration::from_millis(task.lease.lease_ms);
-    let deadline = sent_at + lease_ms;
-    let left = deadline.saturating_duration_since(Instant::now());
-    if !has_slot || shared.stop_claiming.is_cancelled() || left < lease_ms / STALE_CLAIM_DIVISOR {
-        tracing::info!(
-            task = task.id,
-            ?left,
-            stopping = shared.stop_claiming.is_cancelled(),
-            "releasing a task unstarted"
-        );
-        let slot = has_slot.then_some(band);
-        tokio::spawn(release_unstarted(shared.clone(), slot, task.clone()));
-        return None;
-    }
-    let lease = Lease::new(task.id, task.lease.token, deadline);
-    shared.leases.insert(lease.clone());
-    shared.stats.running.fetch_add(1, Ordering::Relaxed);
-    Some(lease)
 }

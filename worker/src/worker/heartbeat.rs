@@ -1,37 +1,37 @@
 //! One batched heartbeat per worker (`POST /v1/heartbeat`) renews every lease it holds,
 //! carries each handler's latest progress, and brings back cancels and lost leases.
 //!
-//! A lease's local deadline moves to `sent_at + lease_ms` on a successful answer, with
-//! `sent_at` taken before the request left: the cluster renewed the lease at some later
-//! moment, so the local deadline still passes first. The runner watches that deadline;
-//! this loop never cancels a handler for a missed beat by itself.
+//! The decisions (when, which leases, how long to wait, what each result means) are
+//! `beat_plan.rs`'s; this loop carries them out. A lease's local deadline moves to
+//! `sent_at + lease_ms` on a successful answer (`deadline::renewed`), with `sent_at` taken
+//! before the request left: the cluster renewed the lease at some later moment, so the
+//! local deadline still passes first. The runner watches that deadline; this loop never
+//! cancels a handler for a missed beat by itself.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use taskswarm_api::{self as api, codes};
+use taskswarm_api as api;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::beat_plan::{self, Verdict};
 use super::lease::{CancelReason, Lease};
-use super::limits::HEARTBEAT_BATCH_MAX;
-use super::runtime::Shared;
+use super::shared::Shared;
 use super::stats::bump;
 
-/// Beats every `interval` until `stop` fires. A beat that is still waiting for its answer
-/// when the next is due delays it: a slow answer still renews, a second request would not
-/// help.
+/// Beats every `interval` until `stop` fires (`beat_plan::next_due`).
 pub(crate) async fn heartbeat_loop(shared: Arc<Shared>, stop: CancellationToken) {
     let interval = shared.config.heartbeat_interval;
-    let mut next = Instant::now() + interval;
+    let mut next = beat_plan::next_due(Instant::now(), interval);
     loop {
         tokio::select! {
             () = tokio::time::sleep_until(next) => {}
             () = stop.cancelled() => return,
         }
-        next = Instant::now() + interval;
+        next = beat_plan::next_due(Instant::now(), interval);
         let leases = shared.leases.live();
-        for chunk in leases.chunks(HEARTBEAT_BATCH_MAX) {
+        for chunk in beat_plan::batches(&leases) {
             tokio::select! {
                 () = beat(&shared, chunk, interval) => {}
                 () = stop.cancelled() => return,
@@ -55,13 +55,11 @@ async fn beat(shared: &Shared, leases: &[Arc<Lease>], interval: Duration) {
         leases: beats,
     };
     let sent_at = Instant::now();
-    // Keep waiting for an answer while it can still save a lease: until the earliest
-    // local deadline (and at least one interval, so an answer is given a chance).
-    let earliest = leases.iter().map(|l| l.deadline()).min().unwrap_or(sent_at);
-    let patience = earliest.saturating_duration_since(sent_at).max(interval);
+    let earliest = leases.iter().map(|l| l.deadline()).min();
+    let patience = beat_plan::patience(sent_at, earliest, interval);
     let answer = tokio::time::timeout(patience, shared.client.heartbeat_batch(&req)).await;
     let results = match answer {
-        Ok(Ok(results)) if results.len() == leases.len() => results,
+        Ok(Ok(results)) if beat_plan::answer_fits(leases.len(), results.len()) => results,
         failed => {
             bump(&shared.stats.heartbeat_errors);
             match failed {
@@ -83,38 +81,35 @@ async fn beat(shared: &Shared, leases: &[Arc<Lease>], interval: Duration) {
         }
     };
     bump(&shared.stats.heartbeats);
-    for (lease, item) in leases.iter().zip(results) {
-        match item {
-            api::HeartbeatItem::Ok(ack) => {
-                lease.renew(sent_at, Duration::from_millis(ack.lease_ms));
-                if ack.cancel_requested {
+    for (lease, item) in leases.iter().zip(&results) {
+        match beat_plan::judge(item, lease.is_ending()) {
+            Verdict::Renewed {
+                lease_ms,
+                cancel_requested,
+            } => {
+                lease.renew(sent_at, lease_ms);
+                if cancel_requested {
                     lease.cancel(CancelReason::CancelRequested);
                 }
             }
-            api::HeartbeatItem::Err(body) => {
-                let code = body.error.code.as_str();
-                if lease.is_ending() {
-                    // The complete (or fail, release) landed before this beat: expected.
-                    tracing::debug!(
-                        task = lease.task,
-                        code,
-                        "heartbeat refused for a lease being ended"
-                    );
-                } else if matches!(
+            Verdict::EndingRefused { code } => {
+                tracing::debug!(
+                    task = lease.task,
                     code,
-                    codes::LEASE_LOST | codes::TASK_FINISHED | codes::NOT_FOUND
-                ) {
-                    tracing::warn!(
-                        task = lease.task,
-                        token = lease.token,
-                        code,
-                        "lease lost: cancelling the handler"
-                    );
-                    lease.cancel(CancelReason::LeaseLost);
-                } else {
-                    // Not renewed; the local deadline will tell if it matters.
-                    tracing::warn!(task = lease.task, code, message = %body.error.message, "heartbeat refused for one lease");
-                }
+                    "heartbeat refused for a lease being ended"
+                );
+            }
+            Verdict::Lost { code } => {
+                tracing::warn!(
+                    task = lease.task,
+                    token = lease.token,
+                    code,
+                    "lease lost: cancelling the handler"
+                );
+                lease.cancel(CancelReason::LeaseLost);
+            }
+            Verdict::NotRenewed { code, message } => {
+                tracing::warn!(task = lease.task, code, %message, "heartbeat refused for one lease");
             }
         }
     }

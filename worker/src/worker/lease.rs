@@ -10,6 +10,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::deadline;
+
 /// Why a handler's cancellation token fired. The first reason wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CancelReason {
@@ -82,15 +84,15 @@ impl Lease {
         self.state().deadline
     }
 
-    /// A successful heartbeat sent at `sent_at` moves the deadline to `sent_at + lease`;
-    /// never backwards (an old answer arriving late must not shorten it).
-    pub fn renew(&self, sent_at: Instant, lease: Duration) {
+    /// A successful heartbeat sent at `sent_at` moves the deadline to `sent_at + lease_ms`
+    /// (`deadline::renewed`: never backwards).
+    pub fn renew(&self, sent_at: Instant, lease_ms: u64) {
         let mut s = self.state();
-        s.deadline = s.deadline.max(sent_at + lease);
+        s.deadline = deadline::renewed(s.deadline, sent_at, lease_ms);
     }
 
     pub fn expired(&self, now: Instant) -> bool {
-        now >= self.deadline()
+        deadline::passed(now, self.deadline())
     }
 
     /// Fires the token; the first reason is kept.

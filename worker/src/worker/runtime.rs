@@ -16,39 +16,10 @@ use super::handler::{Handler, IntoHandler};
 use super::heartbeat::heartbeat_loop;
 use super::lease::{CancelReason, LeaseTable};
 use super::limits::*;
+use super::shared::{Config, Shared};
 use super::slots::Slots;
 use super::stats::{Counters, WorkerStats};
 use crate::{Client, ClientError};
-
-/// The checked configuration of a running worker.
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub worker_id: String,
-    pub queues: Vec<String>,
-    pub lease_ms: u64,
-    pub heartbeat_interval: Duration,
-    pub claim_wait: Duration,
-    pub grace: Duration,
-    pub handler_stop_wait: Duration,
-    /// A runner that completes a task asks for its slot's next one in the same request.
-    pub claim_on_complete: bool,
-}
-
-/// What the claim loops, the heartbeat loop and the runners share.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub client: Client,
-    pub config: Config,
-    /// By kind; its keys are the `kinds` of every claim (unless there is a fallback).
-    pub handlers: BTreeMap<String, Handler>,
-    /// Runs tasks of any other kind; with one, claims take every kind.
-    pub fallback: Option<Handler>,
-    pub leases: LeaseTable,
-    pub slots: Slots,
-    pub stats: Counters,
-    /// Fired when a shutdown starts: no new claims.
-    pub stop_claiming: CancellationToken,
-}
 
 /// Configures a worker: `Worker::builder(client).queue("q").handler("kind", f).build()`.
 #[derive(Debug)]
