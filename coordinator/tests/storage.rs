@@ -104,6 +104,7 @@ fn hooks() -> (ApplyHooks, Hooked) {
             events,
             applied,
             ready,
+            cluster_ms: Default::default(),
         },
         Hooked {
             events: events_rx,

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
-import { Cluster, TARGET_DIR, BIN, waitFor } from './cluster.js';
+import { Cluster, TARGET_DIR, BIN, waitFor } from '../../clients/node/test/cluster.js';
 import { Api, sleep } from './http.js';
 import { seed } from './seed.js';
 import { startDevServer } from './dev-server.mjs';
@@ -116,7 +116,7 @@ describe('dashboard', { timeout: 10 * 60_000 }, () => {
     anyFailed = true; // until setup completes
     log(`binary ${BIN}${DEV ? ' (dev server in front)' : ''}; chromium ${CHROMIUM}`);
     assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: apt-get install -y chromium, or set CHROMIUM`);
-    cluster = await Cluster.start({ token: TOKEN });
+    cluster = await Cluster.start(3, [], { token: TOKEN });
     leader = await cluster.leader();
     follower = cluster.follower(leader);
     log(`cluster ${cluster.urls.join(' ')}; leader ${leader} (pid ${cluster.pid(leader)}), dashboard on follower ${follower}`);

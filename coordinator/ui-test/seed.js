@@ -2,7 +2,7 @@
 // run while their queue holds only the task just enqueued, so each claim takes exactly
 // the task meant for it.
 
-import { waitFor } from './cluster.js';
+import { waitFor } from '../../clients/node/test/cluster.js';
 
 const WORKER = 'ui-test-worker';
 

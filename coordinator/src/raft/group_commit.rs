@@ -41,7 +41,8 @@ pub struct BatchStats {
 pub(crate) struct Batcher {
     pub raft: Raft,
     pub clock: Arc<ClusterClock>,
-    pub state: Arc<crate::storage::SharedMachine>,
+    /// The applied cluster time, published by the apply hook (no state lock here).
+    pub applied_ms: Arc<AtomicU64>,
     pub write_timeout: Duration,
     pub group_commit: bool,
     pub stats: Arc<BatchStats>,
@@ -71,7 +72,7 @@ impl Batcher {
             let (commands, replies): (Vec<Command>, Vec<_>) =
                 batch.into_iter().map(|p| (p.command, p.reply)).unzip();
             let term = self.raft.metrics().borrow().current_term;
-            let applied_ms = self.state.read().cluster_ms();
+            let applied_ms = self.applied_ms.load(Ordering::Acquire);
             let entry = Entry {
                 wall_ms: wall_ms(),
                 cluster_ms: self.clock.now(term, applied_ms),

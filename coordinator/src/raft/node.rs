@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -132,6 +133,9 @@ pub struct Node {
     ready: watch::Receiver<u64>,
     clock: Arc<ClusterClock>,
     stats: Arc<BatchStats>,
+    /// The applied cluster time, published by the apply hook: the clock reads it without
+    /// the state lock.
+    applied_ms: Arc<AtomicU64>,
     /// The settings this node's flags ask for; the leader replicates them.
     desired: taskswarm_state_machine::Config,
     /// A leader without a quorum acknowledgement for longer than this refuses work.
@@ -162,10 +166,12 @@ impl Node {
         let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
         let (applied_tx, applied) = watch::channel(0);
         let (ready_tx, ready) = watch::channel(0);
+        let applied_ms = Arc::new(AtomicU64::new(0));
         let hooks = ApplyHooks {
             events: events.clone(),
             applied: applied_tx,
             ready: ready_tx,
+            cluster_ms: applied_ms.clone(),
         };
         // Every replica starts from the same default; `cfg.state` arrives through the log.
         let (log_store, sm_store) = storage::open(
@@ -249,7 +255,7 @@ impl Node {
         let batcher = Batcher {
             raft: raft.clone(),
             clock: clock.clone(),
-            state: state.clone(),
+            applied_ms: applied_ms.clone(),
             write_timeout: Duration::from_millis(cfg.write_timeout_ms),
             group_commit: cfg.group_commit,
             stats: stats.clone(),
@@ -273,6 +279,7 @@ impl Node {
             ready,
             clock,
             stats,
+            applied_ms,
             desired: cfg.state,
             quorum_stale_ms: timing.lease_ms,
             elector,
@@ -407,11 +414,12 @@ impl Node {
         self.ready.clone()
     }
 
-    /// The clocks now, for converting cluster times into wall-clock estimates. Takes the
-    /// state lock briefly (a read, which never waits behind a waiting apply).
+    /// The clocks now, for converting cluster times into wall-clock estimates. Reads the
+    /// applied cluster time the apply hook publishes, never the state lock: a caller may
+    /// already hold that lock.
     pub fn clock_ref(&self) -> ClockRef {
         let term = self.term();
-        let applied_ms = self.state().cluster_ms();
+        let applied_ms = self.applied_ms.load(std::sync::atomic::Ordering::Acquire);
         let cluster_ms = if self.leadership() == Leadership::Leader {
             self.clock.now(term, applied_ms)
         } else {
@@ -430,7 +438,10 @@ impl Node {
     /// Cluster time now, as the leader would stamp it (for the ticker).
     pub(crate) fn cluster_now(&self) -> u64 {
         let term = self.term();
-        self.clock.now(term, self.state().cluster_ms())
+        self.clock.now(
+            term,
+            self.applied_ms.load(std::sync::atomic::Ordering::Acquire),
+        )
     }
 
     /// Marks the node as stopping (see the `stopping` field).

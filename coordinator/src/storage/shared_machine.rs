@@ -1,5 +1,8 @@
 //! The in-memory state machine shared by applies (one writer) and everything that reads
-//! it: HTTP handlers, the ticker, the batcher, snapshot builds.
+//! it: HTTP handlers, the ticker, snapshot builds. The batcher and the cluster clock do
+//! not take it: they read the applied cluster time the apply hook publishes
+//! (`ApplyHooks::cluster_ms`), so no code that holds a read guard can reach a second lock
+//! of it through the clock.
 //!
 //! Why not `std::sync::RwLock`: it queues new readers behind a waiting writer. A snapshot
 //! build reads (encodes) the whole machine under the lock; an apply then waits to write,

@@ -47,6 +47,9 @@ pub struct ApplyHooks {
     /// wait on it instead of on every apply, so idle workers are not all woken by each
     /// heartbeat and complete.
     pub ready: watch::Sender<u64>,
+    /// The state machine's cluster time after the last apply (or restore), published
+    /// here so the batcher and the clock read it without the state lock.
+    pub cluster_ms: Arc<AtomicU64>,
 }
 
 /// The last applied log id and the membership in effect at it.
@@ -100,6 +103,9 @@ impl StateMachineStore {
         hooks
             .applied
             .send_replace(applied.last.map_or(0, |l| l.index));
+        hooks
+            .cluster_ms
+            .store(machine.cluster_ms(), Ordering::Release);
         Self {
             shared: Arc::new(SharedMachine::new(machine)),
             applied: Arc::new(Mutex::new(applied)),
@@ -242,6 +248,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 }
             };
             applied.last = Some(entry.log_id);
+            self.hooks
+                .cluster_ms
+                .store(machine.cluster_ms(), Ordering::Release);
             last_index = Some(entry.log_id.index);
             outcomes.push(outcome);
         }
@@ -309,6 +318,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             let mut machine = write_machine(&self.shared);
             let mut applied = lock_applied(&self.applied);
             *machine = restored;
+            self.hooks
+                .cluster_ms
+                .store(machine.cluster_ms(), Ordering::Release);
             *applied = Applied {
                 last: meta.last_log_id,
                 membership: meta.last_membership.clone(),
