@@ -10,12 +10,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use taskswarm_api as api;
-use taskswarm_state_machine::{Command, Reply, TaskId};
+use taskswarm_state_machine::TaskId;
 
 use super::convert;
 use super::error::ApiError;
 use super::extract::Body;
 use super::params::{path_id, query, read_gate, ReadParams};
+use super::propose;
 use super::stream;
 use crate::raft::Node;
 
@@ -25,11 +26,7 @@ pub async fn cancel(
     id: Result<Path<u64>, PathRejection>,
 ) -> Result<Json<api::StateResponse>, ApiError> {
     let id = path_id(id)?;
-    let Reply::CancelRecorded { state } =
-        node.propose(Command::Cancel { task: TaskId(id) }).await??
-    else {
-        unreachable!("cancel replies CancelRecorded")
-    };
+    let state = propose::cancel(&node, TaskId(id)).await??;
     Ok(Json(api::StateResponse {
         id,
         state: convert::state(state),
@@ -44,8 +41,7 @@ pub async fn requeue(
     id: Result<Path<u64>, PathRejection>,
 ) -> Result<Json<api::StateResponse>, ApiError> {
     let id = path_id(id)?;
-    node.propose(Command::Requeue { task: TaskId(id) })
-        .await??;
+    propose::requeue(&node, TaskId(id)).await??;
     Ok(Json(api::StateResponse {
         id,
         state: api::TaskState::Queued,
@@ -101,16 +97,7 @@ async fn set_paused(
     queue: String,
     paused: bool,
 ) -> Result<Json<api::QueueView>, ApiError> {
-    let command = if paused {
-        Command::Pause {
-            queue: queue.clone(),
-        }
-    } else {
-        Command::Resume {
-            queue: queue.clone(),
-        }
-    };
-    node.propose(command).await??;
+    propose::set_paused(&node, queue.clone(), paused).await??;
     let clock = node.clock_ref();
     let sm = node.state();
     let counts = sm.queue(&queue).map(|q| q.counts).unwrap_or_default();
@@ -125,13 +112,7 @@ pub async fn broadcast(
     State(node): State<Arc<Node>>,
     Body(req): Body<api::BroadcastRequest>,
 ) -> Result<Json<api::BroadcastResponse>, ApiError> {
-    let command = Command::Broadcast {
-        channel: req.channel,
-        message: convert::json_text(&req.message),
-    };
-    let Reply::Broadcast { seq } = node.propose(command).await?? else {
-        unreachable!("broadcast replies Broadcast")
-    };
+    let seq = propose::broadcast(&node, req.channel, convert::json_text(&req.message)).await??;
     Ok(Json(api::BroadcastResponse { seq }))
 }
 

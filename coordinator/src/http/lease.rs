@@ -7,12 +7,13 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::Json;
 use taskswarm_api as api;
-use taskswarm_state_machine::{Claim, ClaimedTask, Command, LeaseBeat, Reply, TaskId, Token};
+use taskswarm_state_machine::{Claim, ClaimedTask, LeaseBeat, TaskId, Token};
 
 use super::convert;
 use super::error::{rejection_body, ApiError};
 use super::extract::Body;
 use super::params::{path_id, wait_deadline, wait_ready};
+use super::propose;
 use crate::raft::{Leadership, Node, ProposeError};
 
 /// How often a waiting claim re-checks that this node still leads.
@@ -46,9 +47,7 @@ async fn claim_until(
         // A cut-off leader must not hold a worker's long poll: it can hand out nothing.
         node.check_quorum()?;
         if node.state().claimable(claim) {
-            let Reply::Claimed(tasks) = node.propose(Command::Claim(claim.clone())).await?? else {
-                unreachable!("claim replies Claimed")
-            };
+            let tasks = propose::claim(node, claim.clone()).await??;
             if !tasks.is_empty() {
                 return Ok(claimed(node, &tasks));
             }
@@ -81,15 +80,8 @@ pub async fn heartbeat(
         progress: req.progress,
         lease_ms: req.lease_ms,
     });
-    let Reply::Heartbeats(mut acks) = node
-        .propose(Command::Heartbeat {
-            worker: "-".into(),
-            leases: vec![beat],
-        })
-        .await??
-    else {
-        unreachable!("heartbeat replies Heartbeats")
-    };
+    // The single-lease form names no worker; the state machine checks the token only.
+    let mut acks = propose::heartbeat(&node, "-".into(), vec![beat]).await??;
     let ack = acks.pop().expect("one result per lease")?;
     Ok(Json(convert::heartbeat_ack(&node.clock_ref(), &ack)))
 }
@@ -100,15 +92,7 @@ pub async fn heartbeat_batch(
     Body(req): Body<api::BatchHeartbeatRequest>,
 ) -> Result<Json<api::BatchHeartbeatResponse>, ApiError> {
     let leases: Vec<LeaseBeat> = req.leases.iter().map(convert::lease_beat).collect();
-    let Reply::Heartbeats(acks) = node
-        .propose(Command::Heartbeat {
-            worker: req.worker,
-            leases,
-        })
-        .await??
-    else {
-        unreachable!("heartbeat replies Heartbeats")
-    };
+    let acks = propose::heartbeat(&node, req.worker, leases).await??;
     let clock = node.clock_ref();
     let results = acks
         .iter()
@@ -137,28 +121,14 @@ pub async fn complete(
         convert::json_text(&req.result),
     );
     let Some(next_req) = req.next else {
-        let command = Command::Complete {
-            task,
-            token,
-            result,
-        };
-        let Reply::Completed { duplicate } = node.propose(command).await?? else {
-            unreachable!("complete replies Completed")
-        };
+        let duplicate = propose::complete(&node, task, token, result).await??;
         return Ok(Json(succeeded(id, duplicate, None)));
     };
     let next = convert::claim(&next_req);
     next.validate()?;
     let deadline = wait_deadline(Some(next_req.wait_ms))?;
-    let command = Command::CompleteAndClaim {
-        task,
-        token,
-        result,
-        next: next.clone(),
-    };
-    let Reply::CompletedAndClaimed { duplicate, tasks } = node.propose(command).await?? else {
-        unreachable!("complete_and_claim replies CompletedAndClaimed")
-    };
+    let (duplicate, tasks) =
+        propose::complete_and_claim(&node, task, token, result, next.clone()).await??;
     let mut tasks = claimed(&node, &tasks);
     if tasks.is_empty() && next_req.wait_ms > 0 {
         tasks = claim_until(&node, &next, deadline)
@@ -192,20 +162,18 @@ pub async fn complete_batch(
         return Err(ProposeError::NotLeader { leader }.into());
     }
     let proposals = req.items.iter().map(|item| {
-        node.propose(Command::Complete {
-            task: TaskId(item.task),
-            token: Token(item.token),
-            result: convert::json_text(&item.result),
-        })
+        propose::complete(
+            &node,
+            TaskId(item.task),
+            Token(item.token),
+            convert::json_text(&item.result),
+        )
     });
     let answers = futures::future::join_all(proposals).await;
     let mut results = Vec::with_capacity(answers.len());
     for (item, answer) in req.items.iter().zip(answers) {
         results.push(match answer? {
-            Ok(Reply::Completed { duplicate }) => {
-                api::CompleteItemResult::Ok(succeeded(item.task, duplicate, None))
-            }
-            Ok(_) => unreachable!("complete replies Completed"),
+            Ok(duplicate) => api::CompleteItemResult::Ok(succeeded(item.task, duplicate, None)),
             Err(rejection) => api::CompleteItemResult::Err(rejection_body(&rejection)),
         });
     }
@@ -228,17 +196,13 @@ pub async fn fail(
     Body(req): Body<api::FailRequest>,
 ) -> Result<Json<api::StateResponse>, ApiError> {
     let id = path_id(id)?;
-    let command = Command::Fail {
-        task: TaskId(id),
-        token: Token(req.token),
+    let failure = propose::Failure {
         code: req.code,
         message: req.error,
         retryable: req.retryable,
         retry_after_ms: req.retry_after_ms,
     };
-    let Reply::FailRecorded { state } = node.propose(command).await?? else {
-        unreachable!("fail replies FailRecorded")
-    };
+    let state = propose::fail(&node, TaskId(id), Token(req.token), failure).await??;
     Ok(Json(api::StateResponse {
         id,
         state: convert::state(state),
@@ -254,14 +218,7 @@ pub async fn release(
     Body(req): Body<api::ReleaseRequest>,
 ) -> Result<Json<api::StateResponse>, ApiError> {
     let id = path_id(id)?;
-    let command = Command::Release {
-        task: TaskId(id),
-        token: Token(req.token),
-        delay_ms: req.delay_ms,
-    };
-    let Reply::Released { state } = node.propose(command).await?? else {
-        unreachable!("release replies Released")
-    };
+    let state = propose::release(&node, TaskId(id), Token(req.token), req.delay_ms).await??;
     Ok(Json(api::StateResponse {
         id,
         state: convert::state(state),

@@ -16,6 +16,7 @@ mod membership_plan;
 pub mod metrics;
 pub mod openapi;
 mod params;
+mod propose;
 pub mod rates;
 mod stream;
 mod tasks;

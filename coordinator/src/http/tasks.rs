@@ -10,12 +10,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use taskswarm_api as api;
-use taskswarm_state_machine::{Command, ListFilter, Reply, TaskId};
+use taskswarm_state_machine::{ListFilter, TaskId};
 
 use super::convert;
 use super::error::{rejection_body, ApiError};
 use super::extract::Body;
 use super::params::{path_id, query, read_gate, wait_deadline, wait_for, ReadParams};
+use super::propose;
 use super::stream;
 use crate::raft::Node;
 
@@ -24,14 +25,7 @@ pub async fn enqueue(
     State(node): State<Arc<Node>>,
     Body(req): Body<api::EnqueueRequest>,
 ) -> Result<(StatusCode, Json<api::EnqueueResponse>), ApiError> {
-    let Reply::Enqueued(mut results) = node
-        .propose(Command::Enqueue {
-            tasks: vec![convert::new_task(req)],
-        })
-        .await??
-    else {
-        unreachable!("enqueue replies Enqueued")
-    };
+    let mut results = propose::enqueue(&node, vec![convert::new_task(req)]).await??;
     let result = results.pop().expect("one result per task")?;
     let status = if result.created {
         StatusCode::CREATED
@@ -47,9 +41,7 @@ pub async fn enqueue_batch(
     Body(req): Body<api::BatchEnqueueRequest>,
 ) -> Result<Json<api::BatchEnqueueResponse>, ApiError> {
     let tasks = req.tasks.into_iter().map(convert::new_task).collect();
-    let Reply::Enqueued(results) = node.propose(Command::Enqueue { tasks }).await?? else {
-        unreachable!("enqueue replies Enqueued")
-    };
+    let results = propose::enqueue(&node, tasks).await??;
     let results = results
         .iter()
         .map(|r| match r {
