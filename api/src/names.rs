@@ -47,6 +47,16 @@ wire_names! {
     }
 }
 
+impl TaskState {
+    /// Finished tasks change again only through an operator's `requeue`.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Cancelled | Self::Expired
+        )
+    }
+}
+
 wire_names! {
     /// The name of a task lifecycle event.
     EventName {

@@ -90,3 +90,54 @@ fn the_api_crate_depends_on_serde_only() {
         );
     }
 }
+
+/// States, event names and error codes are matched through `taskswarm_api`'s enums and
+/// constants, never as string literals: a renamed state or code then fails to compile
+/// instead of failing at run time. Checks the production code of every crate that speaks
+/// the wire (unit-test modules and test files, which check the wire bytes, are skipped).
+#[test]
+fn no_state_or_code_is_matched_as_a_string_literal() {
+    let names: Vec<&str> = taskswarm_api::TaskState::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .chain(taskswarm_api::EventName::ALL.iter().map(|e| e.as_str()))
+        .chain(taskswarm_api::ErrorCode::ALL.iter().map(|c| c.as_str()))
+        .collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for krate in ["coordinator/src", "worker/src", "jepsen-style-tests/src"] {
+        rust_files(&root.join(krate), &mut files);
+    }
+    let mut checked = 0;
+    for file in files {
+        if file.to_string_lossy().ends_with("_tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        checked += 1;
+        for (n, line) in text
+            .lines()
+            .take_while(|l| l.trim() != "#[cfg(test)]")
+            .enumerate()
+        {
+            for name in &names {
+                let quoted = format!("\"{name}\"");
+                let matched = [
+                    format!("== {quoted}"),
+                    format!("!= {quoted}"),
+                    format!("{quoted} =>"),
+                    format!("{quoted} |"),
+                    format!("| {quoted}"),
+                    format!("get({quoted})"),
+                ];
+                assert!(
+                    !matched.iter().any(|m| line.contains(m.as_str())),
+                    "{}:{}: matches {quoted} as a string; use taskswarm_api's enums or codes",
+                    file.display(),
+                    n + 1
+                );
+            }
+        }
+    }
+    assert!(checked > 50, "{checked} files checked");
+}

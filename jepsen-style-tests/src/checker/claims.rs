@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::ops::Operation;
 
 /// The error code of a refused stale token.
-pub const LEASE_LOST: &str = "lease_lost";
+pub const LEASE_LOST: &str = taskswarm_api::codes::LEASE_LOST;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Grant {

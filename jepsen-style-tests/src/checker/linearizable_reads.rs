@@ -298,7 +298,7 @@ pub fn check(history: &History) -> Findings {
                 let reads: Vec<&str> = task_ops
                     .iter()
                     .filter_map(|op| match op.effect {
-                        Effect::Read(s) if op.required => Some(s.name()),
+                        Effect::Read(s) if op.required => Some(s.as_str()),
                         _ => None,
                     })
                     .collect();

@@ -46,16 +46,18 @@ pub fn check(history: &History) -> Findings {
                             "enqueue of {client} acknowledged as task {task}, absent at the end"
                         ),
                     ),
-                    Some(t) if t.state == TaskState::Succeeded => out.count("succeeded", 1),
+                    Some(t) if t.state == TaskState::Succeeded => {
+                        out.count(TaskState::Succeeded.as_str(), 1)
+                    }
                     Some(t) if t.state == TaskState::Cancelled && cancelled.contains(&task) => {
-                        out.count("cancelled", 1)
+                        out.count(TaskState::Cancelled.as_str(), 1)
                     }
                     Some(t) => out.anomaly(
                         "not_succeeded",
                         Some(task),
                         format!(
                             "acknowledged task {task} ({client}) ends {}",
-                            t.state.name()
+                            t.state.as_str()
                         ),
                     ),
                 }

@@ -66,7 +66,7 @@ pub fn check(history: &History) -> Findings {
             out.anomaly(
                 "unfinished",
                 Some(task),
-                format!("acknowledged task {task} is still {}", t.state.name()),
+                format!("acknowledged task {task} is still {}", t.state.as_str()),
             );
         } else {
             // An unknown-outcome enqueue left behind: worth seeing, not a broken promise.

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use taskswarm_api::codes;
 
 use super::recorder::Recorder;
 use super::rng::Rng;
@@ -78,7 +79,7 @@ fn record(rec: &Recorder, process: u64, f: F, reply: &Reply, ok: impl FnOnce(&Va
 
 /// Definite failures worth trying again: the request never reached a leader.
 fn retryable_fail(reply: &Reply) -> bool {
-    matches!(reply, Reply::Fail(c) if c == "connect" || c == "no_leader" || c == "no_quorum" || c == "redirect_hops")
+    matches!(reply, Reply::Fail(c) if c == "connect" || c == "redirect_hops" || c == codes::NO_LEADER || c == codes::NO_QUORUM)
 }
 
 pub async fn producer(ctx: Ctx, process: u64, rng: Rng, acked: Acked) {
@@ -330,7 +331,7 @@ async fn work(ctx: &Ctx, process: u64, rng: &mut Rng, h: &Held) {
             )
             .await;
         record(&ctx.rec, process, F::Heartbeat, &reply, |_| lease_value(h));
-        if matches!(&reply, Reply::Fail(c) if c == "lease_lost" || c == "task_finished") {
+        if matches!(&reply, Reply::Fail(c) if c == codes::LEASE_LOST || c == codes::TASK_FINISHED) {
             lost = true;
             break;
         }

@@ -184,7 +184,7 @@ pub async fn succeeded_tokens(wire: &Wire, tasks: &BTreeSet<u64>) -> BTreeMap<u6
             .unwrap_or_default()
             .iter()
             .rev()
-            .find(|e| e["event"] == "succeeded")
+            .find(|e| e["event"] == taskswarm_api::EventName::Succeeded.as_str())
             .and_then(|e| e["token"].as_u64());
         if let Some(token) = token {
             out.insert(task, token);

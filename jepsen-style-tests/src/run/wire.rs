@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
+use taskswarm_api::ErrorCode;
 
 /// A follower answers a write with a 307 to the leader; two hops cover a leader change
 /// in between, more is a loop.
@@ -45,11 +46,13 @@ pub struct Wire {
 
 /// How the status and error code of a non-2xx answer classify.
 fn classify(status: u16, code: &str) -> Reply {
-    match code {
+    match ErrorCode::parse(code) {
         // Refused before anything was proposed.
-        "no_leader" | "not_leader" | "no_quorum" => Reply::Fail(code.to_owned()),
+        Some(ErrorCode::NoLeader | ErrorCode::NotLeader | ErrorCode::NoQuorum) => {
+            Reply::Fail(code.to_owned())
+        }
         // Proposed (or maybe proposed) but the commit was not confirmed.
-        "indeterminate" | "unavailable" => Reply::Info(code.to_owned()),
+        Some(ErrorCode::Indeterminate | ErrorCode::Unavailable) => Reply::Info(code.to_owned()),
         _ if (400..500).contains(&status) => Reply::Fail(code.to_owned()),
         _ => Reply::Info(format!("http_{status}")),
     }
@@ -147,7 +150,10 @@ impl Wire {
             }
             let code = json["error"]["code"].as_str().unwrap_or("unknown");
             let reply = classify(status, code);
-            if code == "no_leader" || code == "no_quorum" {
+            if matches!(
+                ErrorCode::parse(code),
+                Some(ErrorCode::NoLeader | ErrorCode::NoQuorum)
+            ) {
                 self.rotate();
             }
             return reply;
