@@ -48,6 +48,14 @@ pub(crate) struct Batcher {
     pub stats: Arc<BatchStats>,
 }
 
+/// The batch cut rule: an entry takes more queued commands (only those already waiting:
+/// the batcher never lingers) while group commit is on and the entry is under both its
+/// command and byte limits. The last command may take it past `ENTRY_BYTES_MAX` by its
+/// own size, which `PAYLOAD_BYTES_MAX` bounds.
+pub(crate) fn room_for_more(group_commit: bool, commands: usize, bytes: usize) -> bool {
+    group_commit && commands < limits::ENTRY_COMMANDS_MAX && bytes < ENTRY_BYTES_MAX
+}
+
 impl Batcher {
     pub async fn run(self, mut rx: mpsc::Receiver<Proposal>) {
         let inflight = Arc::new(Semaphore::new(INFLIGHT_ENTRIES_MAX));
@@ -57,10 +65,7 @@ impl Batcher {
             };
             let mut batch = vec![first];
             let mut bytes = approx_bytes(&batch[0].command);
-            while self.group_commit
-                && batch.len() < limits::ENTRY_COMMANDS_MAX
-                && bytes < ENTRY_BYTES_MAX
-            {
+            while room_for_more(self.group_commit, batch.len(), bytes) {
                 match rx.try_recv() {
                     Ok(p) => {
                         bytes += approx_bytes(&p.command);
@@ -141,5 +146,26 @@ fn approx_bytes(c: &Command) -> usize {
         Command::Fail { message, .. } => message.len(),
         Command::Broadcast { message, .. } => message.len(),
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_batch_cut_rule() {
+        assert!(room_for_more(true, 1, 100));
+        assert!(
+            !room_for_more(false, 1, 100),
+            "without group commit an entry holds one command"
+        );
+        assert!(!room_for_more(true, limits::ENTRY_COMMANDS_MAX, 100));
+        assert!(room_for_more(
+            true,
+            limits::ENTRY_COMMANDS_MAX - 1,
+            ENTRY_BYTES_MAX - 1
+        ));
+        assert!(!room_for_more(true, 2, ENTRY_BYTES_MAX));
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::Weak;
 use std::time::Duration;
 
-use taskswarm_state_machine::Command;
+use taskswarm_state_machine::{Command, Config, NextDue};
 
 use super::clock::wall_ms;
 use super::node::{Leadership, Node};
@@ -14,6 +14,45 @@ use super::node::{Leadership, Node};
 /// How often the ticker looks, at most. Due times are checked against the clocks at
 /// each look, so a lease expires at most this late (plus one commit).
 pub const TICK_POLL_MS: u64 = 25;
+
+/// What the ticker sees at one look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TickView {
+    pub is_leader: bool,
+    /// The settings this node's flags ask for, and the ones the log has replicated.
+    pub desired: Config,
+    pub replicated: Config,
+    pub due: NextDue,
+    /// Cluster time as this leader would stamp it now.
+    pub cluster_now_ms: u64,
+    pub wall_now_ms: u64,
+    /// The largest wall time the state machine has applied.
+    pub applied_wall_ms: u64,
+}
+
+/// What the ticker proposes at one look, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct TickPlan {
+    /// Replicate this leader's settings first.
+    pub configure: Option<Config>,
+    pub tick: bool,
+}
+
+/// The ticker's decision, without I/O. Only a leader proposes. The state machine
+/// promotes scheduled tasks by the largest wall time it has applied, so a new leader
+/// whose wall clock is behind still ticks for what that time made due.
+pub(crate) fn plan(view: &TickView) -> TickPlan {
+    if !view.is_leader {
+        return TickPlan::default();
+    }
+    TickPlan {
+        configure: (view.desired != view.replicated).then_some(view.desired),
+        tick: view.due.is_due(
+            view.cluster_now_ms,
+            view.wall_now_ms.max(view.applied_wall_ms),
+        ),
+    }
+}
 
 pub(crate) async fn run(node: Weak<Node>) {
     let mut interval = tokio::time::interval(Duration::from_millis(TICK_POLL_MS));
@@ -38,8 +77,20 @@ pub(crate) async fn run(node: Weak<Node>) {
         if now.1 != Leadership::Leader {
             continue;
         }
-        let (desired, replicated) = (node.desired_config(), node.state().config());
-        if desired != replicated {
+        let (replicated, due, applied_wall_ms) = {
+            let sm = node.state();
+            (sm.config(), sm.next_due(), sm.wall_ms())
+        };
+        let decided = plan(&TickView {
+            is_leader: true,
+            desired: node.desired_config(),
+            replicated,
+            due,
+            cluster_now_ms: node.cluster_now(),
+            wall_now_ms: wall_ms(),
+            applied_wall_ms,
+        });
+        if let Some(desired) = decided.configure {
             tracing::info!(
                 node = node.id(),
                 ?replicated,
@@ -54,17 +105,117 @@ pub(crate) async fn run(node: Weak<Node>) {
                 tracing::debug!(error = %e, "configure not applied");
             }
         }
-        let (due, applied_wall_ms) = {
-            let sm = node.state();
-            (sm.next_due(), sm.wall_ms())
-        };
-        // The state machine promotes by the largest wall time it has applied; a new
-        // leader whose clock is behind still ticks for what that time made due.
-        if due.is_due(node.cluster_now(), wall_ms().max(applied_wall_ms)) {
+        if decided.tick {
             // Waiting for the result keeps at most one tick in flight.
             if let Err(e) = node.propose(Command::Tick).await {
                 tracing::debug!(error = %e, "tick not applied");
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view() -> TickView {
+        TickView {
+            is_leader: true,
+            desired: Config::default(),
+            replicated: Config::default(),
+            due: NextDue::default(),
+            cluster_now_ms: 10_000,
+            wall_now_ms: 1_700_000_000_000,
+            applied_wall_ms: 1_700_000_000_000,
+        }
+    }
+
+    #[test]
+    fn the_ticker_plan() {
+        let other = Config {
+            retention_ms: 1,
+            ..Config::default()
+        };
+        let due_cluster = NextDue {
+            cluster_ms: Some(10_000),
+            wall_ms: None,
+        };
+        let later_cluster = NextDue {
+            cluster_ms: Some(10_001),
+            wall_ms: None,
+        };
+        let cases = [
+            ("idle leader", view(), TickPlan::default()),
+            (
+                "a follower never proposes",
+                TickView {
+                    is_leader: false,
+                    desired: other,
+                    due: due_cluster,
+                    ..view()
+                },
+                TickPlan::default(),
+            ),
+            (
+                "a lease due now",
+                TickView {
+                    due: due_cluster,
+                    ..view()
+                },
+                TickPlan {
+                    configure: None,
+                    tick: true,
+                },
+            ),
+            (
+                "not yet due",
+                TickView {
+                    due: later_cluster,
+                    ..view()
+                },
+                TickPlan::default(),
+            ),
+            (
+                "settings differ",
+                TickView {
+                    desired: other,
+                    ..view()
+                },
+                TickPlan {
+                    configure: Some(other),
+                    tick: false,
+                },
+            ),
+            (
+                "a scheduled task due by the applied wall time, the leader's clock behind",
+                TickView {
+                    due: NextDue {
+                        cluster_ms: None,
+                        wall_ms: Some(1_700_000_000_500),
+                    },
+                    wall_now_ms: 1_700_000_000_000,
+                    applied_wall_ms: 1_700_000_000_600,
+                    ..view()
+                },
+                TickPlan {
+                    configure: None,
+                    tick: true,
+                },
+            ),
+            (
+                "scheduled later than both clocks",
+                TickView {
+                    due: NextDue {
+                        cluster_ms: None,
+                        wall_ms: Some(1_700_000_001_000),
+                    },
+                    ..view()
+                },
+                TickPlan::default(),
+            ),
+        ];
+        for (what, view, expected) in cases {
+            assert_eq!(plan(&view), expected, "{what}");
         }
     }
 }
