@@ -5,3 +5,6 @@ pub mod raft;
 mod secret;
 pub mod server;
 pub mod storage;
+/// The openraft type configuration, shared by `raft` and `storage` (which otherwise do
+/// not depend on each other's internals).
+pub mod types;

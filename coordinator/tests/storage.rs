@@ -17,11 +17,11 @@ use openraft::testing::{StoreBuilder, Suite};
 use openraft::{
     CommittedLeaderId, EntryPayload, Membership, RaftLogReader, RaftSnapshotBuilder, StorageHelper,
 };
-use taskswarm_coordinator::raft::types::{
-    LogId, RaftEntry, SnapshotMeta, StorageError, StoredMembership, TypeConfig, Vote,
-};
 use taskswarm_coordinator::storage::{
     codec, open, snapshot_file, ApplyHooks, LogStore, OpenError, StateMachineStore,
+};
+use taskswarm_coordinator::types::{
+    LogId, RaftEntry, SnapshotMeta, StorageError, StoredMembership, TypeConfig, Vote,
 };
 use taskswarm_state_machine::{
     Claim, Command, Config, Entry, NewTask, Reply, StateMachine, TaskEvent, TaskId, TaskState,

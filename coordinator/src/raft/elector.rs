@@ -14,8 +14,8 @@ use tokio::time::Instant;
 
 use super::network::Network;
 use super::pre_vote::{self, PreVoteRequest, PreVoteResponse, VoterView};
-use super::types::{NodeId, Raft};
 use crate::storage::LogStore;
+use crate::types::{NodeId, Raft};
 
 /// How often the elector looks at its node. Far below the lease, so a stand is late by
 /// at most this.

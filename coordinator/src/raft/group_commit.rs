@@ -14,8 +14,8 @@ use taskswarm_state_machine::{limits, Command, CommandResult, Entry};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::clock::{wall_ms, ClusterClock};
-use super::types::Raft;
 use super::ProposeError;
+use crate::types::Raft;
 
 /// Proposals waiting for the batcher; beyond this, callers get `overloaded`.
 pub const PROPOSAL_QUEUE_MAX: usize = 16 * 1024;

@@ -10,15 +10,14 @@ mod node;
 pub mod pre_vote;
 pub mod rpc_server;
 mod ticker;
-pub mod types;
 pub mod wire;
 
+pub use crate::types::NodeId;
 pub use group_commit::{ENTRY_BYTES_MAX, INFLIGHT_ENTRIES_MAX, PROPOSAL_QUEUE_MAX};
 pub use node::{
     AdminError, ClockRef, Leadership, Node, NodeConfig, NodeStatus, StartError,
     EVENT_CHANNEL_CAPACITY,
 };
-pub use types::NodeId;
 
 /// Default log filter: our info, openraft's warnings (its info is per-election chatter).
 pub const LOG_FILTER_DEFAULT: &str = "info,openraft=warn";

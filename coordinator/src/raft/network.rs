@@ -19,8 +19,8 @@ use serde::Serialize;
 
 use super::cluster_id::{self, ClusterIdentity, CLUSTER_ID_HEADER};
 use super::pre_vote::{PreVoteRequest, PreVoteResponse};
-use super::types::{NodeId, TypeConfig};
 use super::wire::{self, CLUSTER_SECRET_HEADER};
+use crate::types::{NodeId, TypeConfig};
 
 /// Builds one connection per peer; all share one HTTP client (and its connection pool).
 #[derive(Debug, Clone)]

@@ -16,9 +16,9 @@ use super::cluster_id::{self, ClusterIdentity};
 use super::elector::{ElectionTiming, Elector};
 use super::group_commit::{BatchStats, Batcher, Proposal, PROPOSAL_QUEUE_MAX};
 use super::network::Network;
-use super::types::{NodeId, Raft};
 use super::{ticker, ProposeError};
 use crate::storage::{self, ApplyHooks, SharedMachine};
+use crate::types::{NodeId, Raft};
 
 /// Purge the log behind a snapshot in steps of this many entries (openraft's default 256
 /// would keep a small cluster's log around for long after each snapshot).

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::types::{LogId, NodeId};
+use crate::types::{LogId, NodeId};
 
 /// Asks "would you vote for me if I stood in `term`?". Encoded with the versioned Raft
 /// RPC encoding (`wire.rs`).

@@ -16,8 +16,8 @@ use serde::Serialize;
 use super::cluster_id::{self, ClusterIdentity, CLUSTER_ID_HEADER};
 use super::elector::Elector;
 use super::pre_vote::PreVoteRequest;
-use super::types::Raft;
 use super::wire::{self, CLUSTER_SECRET_HEADER, RPC_BODY_BYTES_MAX};
+use crate::types::Raft;
 
 #[derive(Clone)]
 struct RpcState {

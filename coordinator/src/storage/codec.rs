@@ -16,7 +16,7 @@ use bincode::Options as _;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::raft::types::{LogId, RaftEntry, Vote};
+use crate::types::{LogId, RaftEntry, Vote};
 
 /// Version of a log record in the `logs` column family.
 pub const LOG_RECORD_VERSION: u8 = 1;

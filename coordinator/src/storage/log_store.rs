@@ -26,7 +26,7 @@ use rocksdb::{
 use super::blocking;
 use super::codec::{self, CodecError};
 use super::log_tail::{LogTail, TAIL_BYTES_MAX, TAIL_ENTRIES_MAX};
-use crate::raft::types::{LogId, RaftEntry, StorageError, TypeConfig, Vote};
+use crate::types::{LogId, RaftEntry, StorageError, TypeConfig, Vote};
 
 const CF_LOGS: &str = "logs";
 const CF_META: &str = "meta";

@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 
-use crate::raft::types::RaftEntry;
+use crate::types::RaftEntry;
 
 /// Most entries kept (the replication lag a tail serves).
 pub const TAIL_ENTRIES_MAX: usize = 1_024;

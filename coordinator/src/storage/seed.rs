@@ -20,7 +20,7 @@ use super::backup_file::{self, BackupFileError};
 use super::log_store::LogStore;
 use super::open::{LOG_DIR, SNAPSHOT_DIR};
 use super::snapshot_dir::SnapshotDir;
-use crate::raft::types::{LogId, NodeId, SnapshotMeta, StoredMembership};
+use crate::types::{LogId, NodeId, SnapshotMeta, StoredMembership};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {

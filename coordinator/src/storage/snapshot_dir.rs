@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::snapshot_file::{self, SnapshotFileError};
-use crate::raft::types::{LogId, SnapshotMeta};
+use crate::types::{LogId, SnapshotMeta};
 
 const CURRENT_FILE: &str = "current.snap";
 const TEMP_FILE: &str = "current.tmp";

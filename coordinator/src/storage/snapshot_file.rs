@@ -14,7 +14,7 @@
 //! a torn or bit-rotted file, which must stop the node at open rather than become its
 //! state.
 
-use crate::raft::types::SnapshotMeta;
+use crate::types::SnapshotMeta;
 
 pub const SNAPSHOT_FILE_MAGIC: &[u8; 8] = b"TSWSNAPF";
 /// Version of the snapshot file layout. Bump it when the layout changes, keep decoding the
@@ -154,7 +154,7 @@ mod tests {
     use openraft::{CommittedLeaderId, Membership};
 
     use super::*;
-    use crate::raft::types::{LogId, StoredMembership};
+    use crate::types::{LogId, StoredMembership};
 
     fn meta() -> SnapshotMeta {
         let log_id = LogId::new(CommittedLeaderId::new(3, 1), 42);

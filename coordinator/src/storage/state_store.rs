@@ -28,7 +28,7 @@ use super::shared_machine::{SharedMachine, WriteGuard};
 use super::snapshot_dir::{Saved, SnapshotDir};
 use super::snapshot_file::SnapshotFileError;
 use super::snapshot_stats::{BuildFigures, SnapshotStats};
-use crate::raft::types::{
+use crate::types::{
     LogId, RaftEntry, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
 
