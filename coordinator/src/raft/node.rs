@@ -431,10 +431,6 @@ impl Node {
         }
     }
 
-    pub(crate) fn desired_config(&self) -> taskswarm_state_machine::Config {
-        self.desired
-    }
-
     /// Cluster time now, as the leader would stamp it (for the ticker).
     pub(crate) fn cluster_now(&self) -> u64 {
         let term = self.term();
@@ -600,4 +596,50 @@ impl Node {
 
 fn admin_error<E: std::fmt::Display>(e: openraft::error::RaftError<NodeId, E>) -> AdminError {
     AdminError::Refused(e.to_string())
+}
+
+impl ticker::Tickable for Node {
+    fn node_id(&self) -> NodeId {
+        self.id
+    }
+
+    fn term(&self) -> u64 {
+        Node::term(self)
+    }
+
+    fn role(&self) -> ticker::Role {
+        match self.leadership() {
+            Leadership::Leader => ticker::Role::Leader,
+            Leadership::Follower {
+                leader: Some((id, _)),
+            } => ticker::Role::Following(id),
+            Leadership::Follower { leader: None } => ticker::Role::NoLeader,
+        }
+    }
+
+    fn look(
+        &self,
+    ) -> (
+        taskswarm_state_machine::Config,
+        taskswarm_state_machine::NextDue,
+        u64,
+    ) {
+        let sm = self.state();
+        (sm.config(), sm.next_due(), sm.wall_ms())
+    }
+
+    fn desired_config(&self) -> taskswarm_state_machine::Config {
+        self.desired
+    }
+
+    fn cluster_now(&self) -> u64 {
+        Node::cluster_now(self)
+    }
+
+    async fn propose_command(&self, command: Command) -> Result<(), String> {
+        match self.propose(command).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }

@@ -3,13 +3,37 @@
 //! they apply the leader's ticks, so every node expires the same leases at the same point
 //! of the log.
 
+use std::future::Future;
 use std::sync::Weak;
 use std::time::Duration;
 
 use taskswarm_state_machine::{Command, Config, NextDue};
 
 use super::clock::wall_ms;
-use super::node::{Leadership, Node};
+use crate::types::NodeId;
+
+/// A node's role as the ticker reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Leader,
+    Following(NodeId),
+    NoLeader,
+}
+
+/// What the ticker needs from its node. `Node` implements it (in node.rs), so the
+/// ticker does not depend on the node's module.
+pub(crate) trait Tickable: Send + Sync + 'static {
+    fn node_id(&self) -> NodeId;
+    fn term(&self) -> u64;
+    fn role(&self) -> Role;
+    /// The replicated settings, what is due next, and the largest applied wall time.
+    fn look(&self) -> (Config, NextDue, u64);
+    fn desired_config(&self) -> Config;
+    /// Cluster time as this node would stamp it now (when leading).
+    fn cluster_now(&self) -> u64;
+    /// Proposes and waits for the command to apply; the error says why it did not.
+    fn propose_command(&self, command: Command) -> impl Future<Output = Result<(), String>> + Send;
+}
 
 /// How often the ticker looks, at most. Due times are checked against the clocks at
 /// each look, so a lease expires at most this late (plus one commit).
@@ -54,33 +78,29 @@ pub(crate) fn plan(view: &TickView) -> TickPlan {
     }
 }
 
-pub(crate) async fn run(node: Weak<Node>) {
+pub(crate) async fn run<N: Tickable>(node: Weak<N>) {
     let mut interval = tokio::time::interval(Duration::from_millis(TICK_POLL_MS));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut seen: Option<(u64, Leadership)> = None;
+    let mut seen: Option<(u64, Role)> = None;
     loop {
         interval.tick().await;
         let Some(node) = node.upgrade() else { return };
-        let now = (node.term(), node.leadership());
-        if seen.as_ref() != Some(&now) {
-            match &now.1 {
-                Leadership::Leader => tracing::info!(node = node.id(), term = now.0, "leading"),
-                Leadership::Follower {
-                    leader: Some((id, _)),
-                } => tracing::info!(node = node.id(), term = now.0, leader = id, "following"),
-                Leadership::Follower { leader: None } => {
-                    tracing::info!(node = node.id(), term = now.0, "no leader known")
+        let now = (node.term(), node.role());
+        if seen != Some(now) {
+            let id = node.node_id();
+            match now.1 {
+                Role::Leader => tracing::info!(node = id, term = now.0, "leading"),
+                Role::Following(leader) => {
+                    tracing::info!(node = id, term = now.0, leader, "following")
                 }
+                Role::NoLeader => tracing::info!(node = id, term = now.0, "no leader known"),
             }
-            seen = Some(now.clone());
+            seen = Some(now);
         }
-        if now.1 != Leadership::Leader {
+        if now.1 != Role::Leader {
             continue;
         }
-        let (replicated, due, applied_wall_ms) = {
-            let sm = node.state();
-            (sm.config(), sm.next_due(), sm.wall_ms())
-        };
+        let (replicated, due, applied_wall_ms) = node.look();
         let decided = plan(&TickView {
             is_leader: true,
             desired: node.desired_config(),
@@ -92,7 +112,7 @@ pub(crate) async fn run(node: Weak<Node>) {
         });
         if let Some(desired) = decided.configure {
             tracing::info!(
-                node = node.id(),
+                node = node.node_id(),
                 ?replicated,
                 ?desired,
                 "replicating this leader's settings"
@@ -101,13 +121,13 @@ pub(crate) async fn run(node: Weak<Node>) {
                 retention_ms: desired.retention_ms,
                 tasks_max: desired.tasks_max,
             };
-            if let Err(e) = node.propose(command).await {
+            if let Err(e) = node.propose_command(command).await {
                 tracing::debug!(error = %e, "configure not applied");
             }
         }
         if decided.tick {
             // Waiting for the result keeps at most one tick in flight.
-            if let Err(e) = node.propose(Command::Tick).await {
+            if let Err(e) = node.propose_command(Command::Tick).await {
                 tracing::debug!(error = %e, "tick not applied");
             }
         }
