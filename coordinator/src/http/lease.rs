@@ -41,16 +41,19 @@ async fn claim_until(
     deadline: tokio::time::Instant,
 ) -> Result<Vec<api::ClaimedTask>, ApiError> {
     loop {
-        if let Leadership::Follower { leader } = node.leadership() {
-            return Err(ProposeError::NotLeader { leader }.into());
-        }
-        // A cut-off leader must not hold a worker's long poll: it can hand out nothing.
-        node.check_quorum()?;
+        // One leadership and quorum check per round: `propose` makes it when there is
+        // something to claim; before a wait it is made here, so that a follower or a
+        // cut-off leader never holds a worker's long poll (it can hand out nothing).
         if node.state().claimable(claim) {
             let tasks = propose::claim(node, claim.clone()).await??;
             if !tasks.is_empty() {
                 return Ok(claimed(node, &tasks));
             }
+        } else {
+            if let Leadership::Follower { leader } = node.leadership() {
+                return Err(ProposeError::NotLeader { leader }.into());
+            }
+            node.check_quorum()?;
         }
         // Wait in slices so a node that stops leading redirects the worker instead of
         // holding it until `wait_ms` runs out.
