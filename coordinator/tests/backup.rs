@@ -22,6 +22,24 @@ fn taskswarm(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// `taskswarm restore FILE` for node 1 of `peers` into `data`.
+fn restore_node_1(
+    file: &std::path::Path,
+    data: &std::path::Path,
+    peers: &str,
+) -> (bool, String, String) {
+    taskswarm(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--id",
+        "1",
+        "--peers",
+        peers,
+    ])
+}
+
 /// Every task, in id order, as the leader sees it.
 async fn all_tasks(c: &Cluster) -> Vec<Value> {
     let leader = c.wait_leader().await;
@@ -222,16 +240,7 @@ async fn a_truncated_or_corrupted_backup_is_refused_and_writes_nothing() {
             .join(format!("{}.backup", what.replace(' ', "-")));
         std::fs::write(&bad, content).unwrap();
         let data = dir.path().join(format!("data-{}", what.replace(' ', "-")));
-        let (ok, out, err) = taskswarm(&[
-            "restore",
-            bad.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--id",
-            "1",
-            "--peers",
-            peers,
-        ]);
+        let (ok, out, err) = restore_node_1(&bad, &data, peers);
         assert!(!ok, "a {what} backup was restored: {out}");
         assert_eq!(err.lines().count(), 1, "one line: {err}");
         assert!(
@@ -242,17 +251,7 @@ async fn a_truncated_or_corrupted_backup_is_refused_and_writes_nothing() {
     }
     // The good file restores, once: a second restore into the same directory is refused.
     let data = dir.path().join("data-good");
-    let args = [
-        "restore",
-        file.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--id",
-        "1",
-        "--peers",
-        peers,
-    ];
-    assert!(taskswarm(&args).0);
-    let (ok, _, err) = taskswarm(&args);
+    assert!(restore_node_1(&file, &data, peers).0);
+    let (ok, _, err) = restore_node_1(&file, &data, peers);
     assert!(!ok && err.contains("already holds a node's data"), "{err}");
 }
