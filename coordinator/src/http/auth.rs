@@ -18,8 +18,9 @@ pub const OPEN_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 /// token and sends it with every API request).
 fn is_open(path: &str) -> bool {
     OPEN_PATHS.contains(&path)
-        || path == super::ui::UI_PREFIX
-        || path.starts_with(&format!("{}/", super::ui::UI_PREFIX))
+        || path
+            .strip_prefix(super::ui::UI_PREFIX)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 pub async fn require_token(
@@ -44,5 +45,20 @@ pub async fn require_token(
             ApiError::Forbidden.into_response()
         }
         Some(_) => next.run(req).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_open;
+
+    #[test]
+    fn only_the_probes_and_the_dashboard_assets_are_open() {
+        for open in ["/healthz", "/readyz", "/ui", "/ui/", "/ui/js/app.js"] {
+            assert!(is_open(open), "{open}");
+        }
+        for closed in ["/v1/queues", "/uix", "/uiabc/x", "/metrics", "/"] {
+            assert!(!is_open(closed), "{closed}");
+        }
     }
 }

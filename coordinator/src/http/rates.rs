@@ -69,10 +69,14 @@ impl RateBook {
         if number + (BUCKETS as u64) <= newest || number > newest + 1 {
             return;
         }
-        if !self.queues.contains_key(queue) && self.queues.len() >= QUEUES_MAX {
-            return;
+        // Runs for every applied event: look up first, allocate a name only for a new queue.
+        if !self.queues.contains_key(queue) {
+            if self.queues.len() >= QUEUES_MAX {
+                return;
+            }
+            self.queues.insert(queue.to_owned(), QueueRing::default());
         }
-        let ring = self.queues.entry(queue.to_owned()).or_default();
+        let ring = self.queues.get_mut(queue).expect("the queue's ring exists");
         let slot = (number % BUCKETS as u64) as usize;
         if ring.numbers[slot] != number {
             ring.numbers[slot] = number;

@@ -11,6 +11,8 @@
 
 use std::sync::Mutex;
 
+use reqwest::header::HeaderValue;
+
 use crate::storage::LogStore;
 
 /// Header carrying the sender's cluster id (32 hex digits) on every Raft RPC.
@@ -45,11 +47,17 @@ pub fn format(id: u128) -> String {
     format!("{id:032x}")
 }
 
-/// This node's id, kept in its log store.
+/// This node's id, kept in its log store, with its header value made once (every Raft
+/// RPC sends it).
 #[derive(Debug)]
 pub struct ClusterIdentity {
-    id: Mutex<Option<u128>>,
+    id: Mutex<Option<(u128, HeaderValue)>>,
     log: LogStore,
+}
+
+fn with_header(id: u128) -> (u128, HeaderValue) {
+    let value = HeaderValue::from_str(&format(id)).expect("hex digits are a valid header value");
+    (id, value)
 }
 
 impl ClusterIdentity {
@@ -57,25 +65,38 @@ impl ClusterIdentity {
     pub fn load(log: LogStore) -> Result<Self, String> {
         let id = log.cluster_id()?;
         Ok(Self {
-            id: Mutex::new(id),
+            id: Mutex::new(id.map(with_header)),
             log,
         })
     }
 
     pub fn get(&self) -> Option<u128> {
-        *self.id.lock().expect("cluster id lock")
+        self.id
+            .lock()
+            .expect("cluster id lock")
+            .as_ref()
+            .map(|(id, _)| *id)
+    }
+
+    /// The value of [`CLUSTER_ID_HEADER`] to send, once this node has an id.
+    pub fn header(&self) -> Option<HeaderValue> {
+        self.id
+            .lock()
+            .expect("cluster id lock")
+            .as_ref()
+            .map(|(_, value)| value.clone())
     }
 
     /// For the node forming a new cluster: a fresh random id, recorded before the
     /// cluster exists. Keeps an id already there.
     pub fn create(&self) -> Result<u128, String> {
         let mut id = self.id.lock().expect("cluster id lock");
-        if let Some(existing) = *id {
+        if let Some((existing, _)) = *id {
             return Ok(existing);
         }
         let fresh = fastrand::u128(1..);
         self.log.save_cluster_id(fresh)?;
-        *id = Some(fresh);
+        *id = Some(with_header(fresh));
         Ok(fresh)
     }
 
@@ -83,11 +104,11 @@ impl ClusterIdentity {
     /// `Err` is the refusal's reason.
     pub fn admit(&self, given: Option<u128>) -> Result<(), String> {
         let mut id = self.id.lock().expect("cluster id lock");
-        match check(*id, given) {
+        match check(id.as_ref().map(|(own, _)| *own), given) {
             IdCheck::Accept => Ok(()),
             IdCheck::Adopt(given) => {
                 self.log.save_cluster_id(given)?;
-                *id = Some(given);
+                *id = Some(with_header(given));
                 tracing::info!(cluster_id = %format(given), "joined cluster");
                 Ok(())
             }

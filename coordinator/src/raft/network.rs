@@ -17,7 +17,7 @@ use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::cluster_id::{self, ClusterIdentity, CLUSTER_ID_HEADER};
+use super::cluster_id::{ClusterIdentity, CLUSTER_ID_HEADER};
 use super::pre_vote::{PreVoteRequest, PreVoteResponse};
 use super::wire::{self, CLUSTER_SECRET_HEADER};
 use crate::types::{NodeId, TypeConfig};
@@ -112,8 +112,8 @@ impl Connection {
             .http
             .post(format!("{}{path}", self.base))
             .header(CLUSTER_SECRET_HEADER, &self.secret);
-        if let Some(id) = self.identity.get() {
-            request = request.header(CLUSTER_ID_HEADER, cluster_id::format(id));
+        if let Some(id) = self.identity.header() {
+            request = request.header(CLUSTER_ID_HEADER, id);
         }
         let response = request
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
