@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The short fault matrix CI runs (`./x test`, as root): each line is one recorded run of
 # `jepsen-run`, checked; any anomaly, inconclusive run or harness error fails the matrix.
-# The last line is the canary: a build that accepts stale tokens, which the fencing
-# checker must catch. Seeds are fixed so a failure can be replayed with the same fault
+# rolling-upgrade restarts each node from `taskswarm-next` (one behaviour version ahead;
+# `./x test` builds it). The last line is the canary: a build that accepts stale tokens,
+# which the fencing checker must catch. Seeds are fixed so a failure can be replayed with the same fault
 # schedule (timing still differs); TASKSWARM_JEPSEN_SEED overrides them all.
 #
 # Usage: jepsen-style-tests/matrix.sh   (CARGO_TARGET_DIR as for the build)
@@ -21,6 +22,8 @@ matrix=(
   "pause-leader|3|R|pause-leader|20|104|"
   "pause-worker|3|L|pause-worker|25|105|"
   "majorities-ring|5|Q|majorities-ring|20|106|"
+  "rolling-restart|3|Q|rolling-restart|25|108|"
+  "rolling-upgrade|3|Q|rolling-upgrade|25|109|--upgrade-bin $target/release/taskswarm-next"
   "canary|3|L|pause-worker|25|107|--canary --expect-anomaly fencing"
 )
 

@@ -24,6 +24,15 @@ pub struct ClusterStatus {
     /// after a backward clock jump. Absent from older nodes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wall_ms: Option<u64>,
+    /// The behaviour version this node has applied: how the cluster applies entries. The
+    /// leader raises it once every member accepts a higher one. Absent from older nodes
+    /// (version 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behaviour_version: Option<u32>,
+    /// The highest behaviour version this node accepts (its build's, or its
+    /// `--behaviour-version-max`). Absent from older nodes (1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behaviour_version_max: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -75,7 +75,7 @@ async fn an_enqueue_retried_with_its_key_never_creates_a_second_task() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_are_rejected_and_a_lost_quorum_is_never_reported_as_success() {
-    let mut c = Cluster::start_with(3, &["--write-timeout-ms", "1000"]).await;
+    let c = Cluster::start_with(3, &["--write-timeout-ms", "1000"]).await;
     let client = Client::with_config(
         c.urls.clone(),
         ClientConfig {

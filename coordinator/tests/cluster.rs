@@ -227,7 +227,7 @@ async fn a_stale_token_is_refused_after_the_lease_expired_and_the_task_was_claim
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_leader_elects_a_new_one_and_loses_no_acknowledged_task() {
-    let mut c = Cluster::start(3).await;
+    let c = Cluster::start(3).await;
     let mut ids = Vec::new();
     for i in 0..20 {
         ids.push(c.enqueue(&format!("k{i}"), json!({"i": i})).await);
@@ -264,7 +264,7 @@ async fn killing_the_leader_elects_a_new_one_and_loses_no_acknowledged_task() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_task_is_back_after_all_nodes_are_killed_and_restarted() {
-    let mut c = Cluster::start(3).await;
+    let c = Cluster::start(3).await;
     let mut ids = Vec::new();
     for i in 0..30 {
         ids.push(c.enqueue(&format!("k{i}"), json!({"i": i})).await);
@@ -293,7 +293,7 @@ async fn every_acknowledged_task_is_back_after_all_nodes_are_killed_and_restarte
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_two_of_three_nodes_down_writes_are_never_acknowledged() {
-    let mut c = Cluster::start_with(3, &["--write-timeout-ms", "1500"]).await;
+    let c = Cluster::start_with(3, &["--write-timeout-ms", "1500"]).await;
     let leader = c.wait_leader().await;
     let others: Vec<usize> = c.running().into_iter().filter(|id| *id != leader).collect();
     for id in others {

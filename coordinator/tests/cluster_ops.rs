@@ -206,7 +206,7 @@ async fn grow_to_five_and_shrink_to_three_removing_the_leader_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_node_is_replaced_by_one_with_an_empty_disk() {
-    let mut c = Cluster::start(3).await;
+    let c = Cluster::start(3).await;
     let leader = find_leader(&c).await;
     for i in 0..20 {
         c.enqueue(&format!("before{i}"), json!({"i": i})).await;

@@ -89,7 +89,7 @@ async fn a_follower_forwards_writes_and_long_polls_to_the_leader() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarding_follows_the_leader_when_it_moves() {
-    let mut c = Cluster::start_with(3, &["--forward-to-leader"]).await;
+    let c = Cluster::start_with(3, &["--forward-to-leader"]).await;
     let old = c.wait_leader().await;
     c.kill(old);
     let leader = c.wait_leader().await;
@@ -131,7 +131,7 @@ async fn forwarding_follows_the_leader_when_it_moves() {
 /// when the node begins to stop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_with_open_streams_and_long_polls_stops_at_once() {
-    let mut c = Cluster::start(3).await;
+    let c = Cluster::start(3).await;
     let leader = c.wait_leader().await;
     let stream = c
         .http

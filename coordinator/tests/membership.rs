@@ -114,7 +114,7 @@ async fn membership_grows_from_three_to_five_and_shrinks_to_three_while_tasks_fl
         "tasks flowed during the changes: {}",
         acked.len()
     );
-    let mut c = Arc::try_unwrap(c).ok().unwrap().into_inner();
+    let c = Arc::try_unwrap(c).ok().unwrap().into_inner();
     c.kill(1);
     c.kill(2);
     let leader = c.wait_leader().await;
@@ -127,8 +127,7 @@ async fn membership_grows_from_three_to_five_and_shrinks_to_three_while_tasks_fl
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_was_down_while_the_log_was_compacted_catches_up_by_snapshot() {
-    let mut c =
-        Cluster::start_with(3, &["--snapshot-every", "20", "--snapshot-keep-logs", "0"]).await;
+    let c = Cluster::start_with(3, &["--snapshot-every", "20", "--snapshot-keep-logs", "0"]).await;
     let leader = c.wait_leader().await;
     let down = c.follower(leader);
     c.kill(down);
@@ -175,7 +174,7 @@ async fn a_node_that_was_down_while_the_log_was_compacted_catches_up_by_snapshot
 /// resent forever (each try timed out at one heartbeat interval) and never caught up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_behind_on_large_entries_catches_up() {
-    let mut c = Cluster::start(3).await;
+    let c = Cluster::start(3).await;
     let leader = c.wait_leader().await;
     let down = c.follower(leader);
     c.kill(down);

@@ -105,6 +105,7 @@ fn hooks() -> (ApplyHooks, Hooked) {
             applied,
             ready,
             cluster_ms: Default::default(),
+            behaviour_max: taskswarm_state_machine::BEHAVIOUR_VERSION_MAX,
         },
         Hooked {
             events: events_rx,

@@ -154,7 +154,7 @@ async fn a_producer_submits_fibonacci_tasks_and_awaits_what_a_worker_computes() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_leader_killed_200_tasks_through_4_workers_each_succeed_once_in_effect() {
     const TASKS: u64 = 200;
-    let mut c = Cluster::start(3).await;
+    let c = Cluster::start(3).await;
     let client = client(&c);
     // Handler executions per task id, counted when a handler starts.
     let runs: Arc<Mutex<HashMap<u64, u64>>> = Arc::default();

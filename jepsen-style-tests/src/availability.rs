@@ -20,6 +20,8 @@ use crate::report::percentile;
 pub struct FaultWindow {
     pub id: u64,
     pub kind: String,
+    /// The targets its `start` record names (`n2`, `n1,n2|n3`...).
+    pub targets: Vec<String>,
     /// History index of the `start` record.
     pub start_index: u64,
     pub start_ms: u64,
@@ -60,6 +62,7 @@ pub fn fault_windows(history: &History) -> Vec<FaultWindow> {
                     windows.push(FaultWindow {
                         id: n.fault.id,
                         kind: n.fault.kind.clone(),
+                        targets: n.fault.targets.clone(),
                         start_index: n.index,
                         start_ms: n.time_ms,
                         stop_index: None,
@@ -243,11 +246,14 @@ fn recoveries_of(ops: &[Operation<'_>], windows: &[FaultWindow]) -> Vec<FaultRec
 }
 
 /// Ok writes in invoke order with, for each, the earliest completion time among it and
-/// all later-invoked ones, so "first ok write invoked after X" is one binary search.
+/// all later-invoked ones, so "first ok write invoked after X" is one binary search; and
+/// their completion times in time order, for the gaps between them.
 #[derive(Debug)]
 struct OkWrites {
     invoke_indexes: Vec<u64>,
     earliest_done_ms: Vec<u64>,
+    /// When a client saw each ok write acknowledged, sorted.
+    done_ms: Vec<u64>,
 }
 
 impl OkWrites {
@@ -258,12 +264,15 @@ impl OkWrites {
             .filter(|op| is_write(op.f) && op.is_ok())
             .filter_map(|op| op.completion.map(|c| (op.invoke.index, c.time_ms)))
             .unzip();
+        let mut done_ms = earliest_done_ms.clone();
+        done_ms.sort_unstable();
         for i in (0..earliest_done_ms.len().saturating_sub(1)).rev() {
             earliest_done_ms[i] = earliest_done_ms[i].min(earliest_done_ms[i + 1]);
         }
         Self {
             invoke_indexes,
             earliest_done_ms,
+            done_ms,
         }
     }
 
@@ -272,6 +281,30 @@ impl OkWrites {
         let first = self.invoke_indexes.partition_point(|&i| i <= index);
         self.earliest_done_ms.get(first).copied()
     }
+}
+
+/// For each span `(from_ms, to_ms)` of the history's time: the longest time no client
+/// saw a write acknowledged around it (see [`longest_gap_around`]). The unavailability
+/// of an event that has no fault window of its own, such as one node's restart.
+pub fn longest_ok_write_gaps_ms(history: &History, spans: &[(u64, u64)]) -> Vec<Option<u64>> {
+    let writes = OkWrites::new(&operations(history));
+    spans
+        .iter()
+        .map(|&(from_ms, to_ms)| longest_gap_around(&writes.done_ms, from_ms, to_ms))
+        .collect()
+}
+
+/// The largest gap between consecutive times of `sorted_ms`, from the last one at or
+/// before `from_ms` to the first one at or after `to_ms`: a gap that began before the
+/// span or ended after it counts whole, since clients waited all of it. `None` when no
+/// time lies on one side: that gap has no end to measure.
+fn longest_gap_around(sorted_ms: &[u64], from_ms: u64, to_ms: u64) -> Option<u64> {
+    let first = sorted_ms
+        .partition_point(|&t| t <= from_ms)
+        .checked_sub(1)?;
+    let last = sorted_ms.partition_point(|&t| t < to_ms.max(from_ms));
+    let around = sorted_ms.get(first..=last)?;
+    Some(around.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0))
 }
 
 /// Milliseconds from the last nemesis `stop` to the final-state record; `None` when the
@@ -518,6 +551,35 @@ mod tests {
         assert_eq!(r[0].stop_to_first_ok_write_ms, None);
         // No final record.
         assert_eq!(last_stop_to_drained_ms(&h), None);
+    }
+
+    #[test]
+    fn the_longest_gap_includes_the_ones_that_straddle_the_span() {
+        let done = [10, 20, 50, 55, 90, 100];
+        // From 20 (last at or before 25) to 90 (first at or after 60): 30, 5, 35.
+        assert_eq!(longest_gap_around(&done, 25, 60), Some(35));
+        // A span inside one gap is that gap.
+        assert_eq!(longest_gap_around(&done, 60, 70), Some(35));
+        // On a completion: from it to itself.
+        assert_eq!(longest_gap_around(&done, 50, 50), Some(0));
+        assert_eq!(longest_gap_around(&done, 10, 100), Some(35));
+        // Nothing acknowledged before, or after: no bound.
+        assert_eq!(longest_gap_around(&done, 5, 30), None);
+        assert_eq!(longest_gap_around(&done, 95, 101), None);
+        assert_eq!(longest_gap_around(&[], 0, 0), None);
+    }
+
+    #[test]
+    fn write_gaps_count_ok_writes_only_by_completion() {
+        let mut b = Builder::new(Workload::R);
+        b.enqueue(1, "c1", OpType::Ok, Some(1)) // 10, 20
+            .enqueue(1, "c2", OpType::Fail, None) // 30, 40
+            .read(2, 1, TaskState::Queued) // 50, 60: a read is not a write
+            .enqueue(1, "c3", OpType::Ok, Some(2)) // 70, 80
+            .enqueue(1, "c4", OpType::Info, None) // 90, 100
+            .enqueue(1, "c5", OpType::Ok, Some(3)); // 110, 120
+        let gaps = longest_ok_write_gaps_ms(&b.build(), &[(30, 90), (85, 85), (5, 50), (100, 130)]);
+        assert_eq!(gaps, vec![Some(60), Some(40), None, None]);
     }
 
     #[test]

@@ -196,6 +196,12 @@ impl FaultLayer {
             let x0 = axis.x(frame, w.start_ms);
             let x1 = axis.x(frame, w.end_ms);
             let kind = escape(&w.kind);
+            // Which node a restart step or a kill hit, in the hover text.
+            let targets = if w.targets.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", escape(&w.targets.join(" ")))
+            };
             let until = w.stop_ms.map_or_else(
                 || "end (never stopped)".to_owned(),
                 |ms| format!("{:.3} s", seconds(axis.offset_ms(ms))),
@@ -203,7 +209,7 @@ impl FaultLayer {
             let _ = writeln!(
                 svg,
                 "<rect class=\"fault\" x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" \
-                 fill=\"{}\" fill-opacity=\"{FAULT_OPACITY}\"><title>{kind} (fault {}): {:.3} s to {until}</title></rect>",
+                 fill=\"{}\" fill-opacity=\"{FAULT_OPACITY}\"><title>{kind}{targets} (fault {}): {:.3} s to {until}</title></rect>",
                 frame.top,
                 (x1 - x0).max(1.0),
                 frame.height,

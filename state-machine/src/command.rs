@@ -127,6 +127,11 @@ pub enum Command {
         retention_ms: u64,
         tasks_max: u64,
     },
+    /// Move the cluster to a higher behaviour version (`behaviour.rs`). The leader
+    /// proposes it once every member's build supports `version`.
+    RaiseBehaviour {
+        version: u32,
+    },
 }
 
 impl Command {
@@ -147,6 +152,7 @@ impl Command {
             Self::Broadcast { .. } => "broadcast",
             Self::Tick => "tick",
             Self::Configure { .. } => "configure",
+            Self::RaiseBehaviour { .. } => "raise_behaviour",
         }
     }
 }
@@ -346,6 +352,10 @@ impl Encode for Command {
                 w.str(result);
                 next.encode(w);
             }
+            Self::RaiseBehaviour { version } => {
+                w.u8(14);
+                w.u32(*version);
+            }
         }
     }
 }
@@ -426,6 +436,9 @@ impl Decode for Command {
                 token: Decode::decode(r)?,
                 result: r.string("result")?,
                 next: Decode::decode(r)?,
+            },
+            14 => Self::RaiseBehaviour {
+                version: r.u32("behaviour version")?,
             },
             tag => {
                 return Err(DecodeError::BadTag {

@@ -13,6 +13,7 @@
 //! - Replaying the same log gives byte-identical [`StateMachine::snapshot`]s.
 //! - Depends on serde and thiserror only: no tokio, no openraft, no RocksDB.
 
+mod behaviour;
 mod codec;
 mod command;
 mod commands;
@@ -30,6 +31,9 @@ mod validate;
 #[cfg(test)]
 mod test_support;
 
+pub use behaviour::{
+    supports as behaviour_supported, BEHAVIOUR_VERSION_FIRST, BEHAVIOUR_VERSION_MAX,
+};
 pub use codec::DecodeError;
 pub use command::{Claim, Command, Entry, LeaseBeat, NewTask, ENTRY_FORMAT_VERSION};
 pub use machine::{

@@ -32,6 +32,9 @@ const _: () = assert!((ENTRY_COMMANDS_MAX as u64) * (CLAIM_MAX as u64) <= TOKEN_
 pub const JOIN_KEYS_MAX: usize = 256;
 /// Events kept per task; older ones are dropped and counted.
 pub const TASK_EVENTS_MAX: usize = 64;
+/// The highest behaviour version a `RaiseBehaviour` may name (far above any real one: it
+/// only keeps a corrupt or hostile command from meaning "every future version").
+pub const BEHAVIOUR_VERSION_LIMIT: u32 = 10_000;
 /// Broadcast messages kept; older ones are dropped.
 pub const BROADCASTS_KEPT_MAX: usize = 1024;
 /// Distinct queues (a queue exists while it holds tasks or is paused).

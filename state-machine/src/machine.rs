@@ -16,6 +16,16 @@ use crate::task_store::TaskStore;
 /// A Raft log index.
 pub type LogIndex = u64;
 
+/// How an emitted event is kept in its task's bounded history.
+#[derive(Clone, Copy)]
+pub(crate) enum HistoryLine {
+    Append,
+    /// Replaces the last line when that is a progress report under the same lease.
+    ReplaceProgress(Token),
+    /// Streamed only.
+    Skip,
+}
+
 /// Settings every node must share. They travel inside snapshots, so a node restored from
 /// a snapshot uses the settings the cluster was created with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +144,8 @@ impl NextDue {
 pub struct StateMachine {
     // ---- state that is snapshotted ----
     pub(crate) config: Config,
+    /// The cluster's behaviour version (`behaviour.rs`): `apply` follows it, not the build.
+    pub(crate) behaviour: u32,
     pub(crate) last_applied: LogIndex,
     /// The largest wall time seen in an entry.
     pub(crate) wall_ms: u64,
@@ -181,6 +193,7 @@ impl StateMachine {
     pub fn new(config: Config) -> Self {
         Self {
             config,
+            behaviour: crate::behaviour::BEHAVIOUR_VERSION_FIRST,
             last_applied: 0,
             wall_ms: 0,
             cluster_ms: 0,
@@ -299,6 +312,7 @@ impl StateMachine {
                 retention_ms,
                 tasks_max,
             } => self.configure(*retention_ms, *tasks_max),
+            Command::RaiseBehaviour { version } => self.raise_behaviour(*version),
         }
     }
 
@@ -306,6 +320,10 @@ impl StateMachine {
 
     pub fn config(&self) -> Config {
         self.config
+    }
+    /// The cluster's behaviour version: how entries are applied (`behaviour.rs`).
+    pub fn behaviour_version(&self) -> u32 {
+        self.behaviour
     }
     pub fn last_applied(&self) -> LogIndex {
         self.last_applied
@@ -442,12 +460,29 @@ impl StateMachine {
 
     /// Records an event on the task and in the outcome's stream.
     pub(crate) fn emit(&mut self, id: TaskId, kind: EventKind) {
+        self.emit_with(id, kind, HistoryLine::Append);
+    }
+
+    /// Streams the event, and keeps it in the task's history as `line` says.
+    pub(crate) fn emit_with(&mut self, id: TaskId, kind: EventKind, line: HistoryLine) {
         let event = Event {
             wall_ms: self.wall_ms,
             kind,
         };
         let task = self.tasks.get_mut(&id).expect("event for a known task");
-        task.push_event(event.clone());
+        match line {
+            HistoryLine::Append => task.push_event(event.clone()),
+            HistoryLine::ReplaceProgress(lease) => {
+                let last_is_report = task.events.back().is_some_and(
+                    |last| matches!(last.kind, EventKind::Progress { token, .. } if token == lease),
+                );
+                if last_is_report {
+                    task.events.pop_back();
+                }
+                task.push_event(event.clone());
+            }
+            HistoryLine::Skip => {}
+        }
         self.emitted.push(TaskEvent {
             task: id,
             queue: task.queue.clone(),

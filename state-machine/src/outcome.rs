@@ -138,6 +138,10 @@ pub enum Reply {
     },
     Ticked(TickReport),
     Configured,
+    /// The cluster's behaviour version after the command (never lower than before).
+    BehaviourRaised {
+        version: u32,
+    },
 }
 
 pub type CommandResult = Result<Reply, Rejection>;
@@ -418,6 +422,10 @@ impl Encode for Reply {
                 w.u64(*seq);
             }
             Self::Configured => w.u8(11),
+            Self::BehaviourRaised { version } => {
+                w.u8(13);
+                w.u32(*version);
+            }
             Self::CompletedAndClaimed { duplicate, tasks } => {
                 w.u8(12);
                 w.bool(*duplicate);
@@ -464,6 +472,9 @@ impl Decode for Reply {
             12 => Self::CompletedAndClaimed {
                 duplicate: r.bool("duplicate")?,
                 tasks: Decode::decode(r)?,
+            },
+            13 => Self::BehaviourRaised {
+                version: r.u32("behaviour version")?,
             },
             tag => return Err(DecodeError::BadTag { what: "reply", tag }),
         })

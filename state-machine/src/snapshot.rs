@@ -22,7 +22,20 @@ const SNAPSHOT_MAGIC: &[u8; 8] = b"TSWSNAP\0";
 ///    clock jump never stalls retries). Scheduled tasks of older snapshots wait for the
 ///    wall time they were written with. Builds from format 3 on also apply entries
 ///    differently (relative delays on cluster time): all nodes run the same build.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 3;
+/// 4: the cluster's behaviour version follows the format version. A state at behaviour
+///    version 1 is still written as format 3, byte for byte what builds before behaviour
+///    versions write, so that a cluster of old and new builds (a rolling upgrade) sends
+///    old nodes only snapshots they read, and all nodes hash equal states equally.
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 4;
+
+/// The format a state is written in: 3 until the behaviour version is raised.
+fn format_for(behaviour: u32) -> u32 {
+    if behaviour <= crate::behaviour::BEHAVIOUR_VERSION_FIRST {
+        3
+    } else {
+        SNAPSHOT_FORMAT_VERSION
+    }
+}
 
 /// A copy of everything a snapshot writes, taken in O(tasks / 64) time (the task store
 /// shares its tasks with the machine, copy-on-write). The node takes it under its lock and
@@ -30,6 +43,7 @@ pub const SNAPSHOT_FORMAT_VERSION: u32 = 3;
 #[derive(Debug, Clone)]
 pub struct SnapshotView {
     config: Config,
+    behaviour: u32,
     last_applied: u64,
     wall_ms: u64,
     cluster_ms: u64,
@@ -47,8 +61,12 @@ impl SnapshotView {
     /// this view was taken from.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(64 + self.tasks.len() * 128);
+        let format = format_for(self.behaviour);
         w.raw(SNAPSHOT_MAGIC);
-        w.u32(SNAPSHOT_FORMAT_VERSION);
+        w.u32(format);
+        if format >= 4 {
+            w.u32(self.behaviour);
+        }
         w.u64(self.config.retention_ms);
         w.u64(self.config.tasks_max);
         w.u64(self.last_applied);
@@ -91,6 +109,7 @@ impl StateMachine {
     pub fn snapshot_view(&self) -> SnapshotView {
         SnapshotView {
             config: self.config,
+            behaviour: self.behaviour,
             last_applied: self.last_applied,
             wall_ms: self.wall_ms,
             cluster_ms: self.cluster_ms,
@@ -124,11 +143,25 @@ impl StateMachine {
                 supported: SNAPSHOT_FORMAT_VERSION,
             });
         }
+        let behaviour = if version >= 4 {
+            let behaviour = r.u32("behaviour version")?;
+            if behaviour <= crate::behaviour::BEHAVIOUR_VERSION_FIRST {
+                // Format 3 holds every state at version 1: another encoding of the same
+                // state would hash differently.
+                return Err(DecodeError::Inconsistent(
+                    "format 4 with behaviour version 1",
+                ));
+            }
+            behaviour
+        } else {
+            crate::behaviour::BEHAVIOUR_VERSION_FIRST
+        };
         let config = Config {
             retention_ms: r.u64("retention")?,
             tasks_max: r.u64("tasks max")?,
         };
         let mut sm = StateMachine::new(config);
+        sm.behaviour = behaviour;
         sm.last_applied = r.u64("last applied")?;
         sm.wall_ms = r.u64("wall ms")?;
         sm.cluster_ms = r.u64("cluster ms")?;

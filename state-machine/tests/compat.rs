@@ -416,3 +416,49 @@ fn complete_and_claim_bytes_still_decode() {
     assert_eq!(Outcome::from_bytes(&saved).unwrap(), outcome);
     assert_eq!(outcome.to_bytes(), saved);
 }
+
+#[test]
+fn snapshot_v4_bytes_still_restore() {
+    // Format 4 exists for states whose behaviour version was raised.
+    let mut sm = applied_with_waiting_tasks();
+    let index = sm.last_applied() + 1;
+    let outcome = sm.apply(
+        index,
+        &Entry {
+            wall_ms: sm.wall_ms(),
+            cluster_ms: sm.cluster_ms(),
+            commands: vec![Command::RaiseBehaviour { version: 2 }],
+        },
+    );
+    assert_eq!(
+        outcome.results,
+        vec![Ok(Reply::BehaviourRaised { version: 2 })]
+    );
+    let saved = fixture("snapshot-v4.bin", &sm.snapshot());
+    assert_eq!(
+        &saved[8..10],
+        &[4, 2],
+        "a version 4 snapshot at behaviour 2"
+    );
+    let restored = StateMachine::restore(&saved).unwrap();
+    assert_eq!(restored, sm);
+    assert_eq!(restored.behaviour_version(), 2);
+    assert_eq!(restored.snapshot(), saved, "encoding is unchanged");
+}
+
+#[test]
+fn raise_behaviour_bytes_still_decode() {
+    let entry = Entry {
+        wall_ms: 1_700_000_000_000,
+        cluster_ms: 42_000,
+        commands: vec![Command::RaiseBehaviour { version: 2 }],
+    };
+    let saved = fixture("entry-v1-raise-behaviour.bin", &entry.to_bytes());
+    assert_eq!(Entry::from_bytes(&saved).unwrap(), entry);
+    let outcome = Outcome {
+        results: vec![Ok(Reply::BehaviourRaised { version: 2 })],
+        events: vec![],
+    };
+    let saved = fixture("outcome-v1-raise-behaviour.bin", &outcome.to_bytes());
+    assert_eq!(Outcome::from_bytes(&saved).unwrap(), outcome);
+}

@@ -107,7 +107,8 @@ fn reduce(r: &CommandResult) -> R {
             | Reply::QueueUpdated
             | Reply::Broadcast { .. }
             | Reply::Ticked(_)
-            | Reply::Configured,
+            | Reply::Configured
+            | Reply::BehaviourRaised { .. },
         ) => R::Done,
     }
 }
@@ -339,7 +340,8 @@ impl Model {
                 self.paused.remove(queue);
                 R::Done
             }
-            Command::Broadcast { .. } => R::Done,
+            // The model keeps no history, the one thing versions 2 and 3 change.
+            Command::Broadcast { .. } | Command::RaiseBehaviour { .. } => R::Done,
             Command::Configure {
                 retention_ms,
                 tasks_max,

@@ -66,6 +66,12 @@ pub struct NodeArgs {
     /// the 307 with the header `x-taskswarm-no-forward: 1`.
     #[arg(long, env = "TASKSWARM_FORWARD_TO_LEADER")]
     pub forward_to_leader: bool,
+    /// The highest behaviour version this node accepts (default: its build's highest).
+    /// While any member accepts less, the leader does not raise the cluster's version, so
+    /// during a rolling upgrade the old build can still be rolled back to. A node refuses
+    /// to start on a state above it. See deploy/README.md, "Rolling upgrade".
+    #[arg(long, env = "TASKSWARM_BEHAVIOUR_VERSION_MAX", default_value_t = taskswarm_state_machine::BEHAVIOUR_VERSION_MAX)]
+    pub behaviour_version_max: u32,
 }
 
 /// Secrets that appear in this project's examples (deploy/.env.example, older compose
@@ -133,6 +139,13 @@ impl NodeArgs {
         {
             bail!("need 0 < 2 × heartbeat-ms <= election-min-ms < election-max-ms");
         }
+        let build_max = taskswarm_state_machine::BEHAVIOUR_VERSION_MAX;
+        if !(1..=build_max).contains(&self.behaviour_version_max) {
+            bail!(
+                "--behaviour-version-max {} is outside 1..={build_max} (this build's highest)",
+                self.behaviour_version_max
+            );
+        }
         Ok(NodeConfig {
             id: self.id,
             advertise,
@@ -150,6 +163,7 @@ impl NodeArgs {
                 retention_ms: self.retention_ms,
                 tasks_max: self.tasks_max,
             },
+            behaviour_version_max: self.behaviour_version_max,
         })
     }
 }

@@ -57,6 +57,8 @@ pub(super) fn status_of(node: &Node, with_hash: bool) -> Json<api::ClusterStatus
             .collect(),
         state_hash: hash.map(|h| format!("{h:016x}")),
         wall_ms: Some(crate::raft::clock::wall_ms()),
+        behaviour_version: Some(s.behaviour_version),
+        behaviour_version_max: Some(s.behaviour_version_max),
     })
 }
 

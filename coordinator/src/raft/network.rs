@@ -17,6 +17,7 @@ use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::behaviour::{BehaviourReports, BEHAVIOUR_MAX_HEADER};
 use super::cluster_id::{ClusterIdentity, CLUSTER_ID_HEADER};
 use super::pre_vote::{PreVoteRequest, PreVoteResponse};
 use super::wire::{self, CLUSTER_SECRET_HEADER};
@@ -28,10 +29,16 @@ pub struct Network {
     http: reqwest::Client,
     secret: String,
     identity: Arc<ClusterIdentity>,
+    reports: Arc<BehaviourReports>,
 }
 
 impl Network {
-    pub fn new(secret: String, identity: Arc<ClusterIdentity>) -> Self {
+    /// `reports` receives each answer's behaviour header (`behaviour.rs`).
+    pub fn new(
+        secret: String,
+        identity: Arc<ClusterIdentity>,
+        reports: Arc<BehaviourReports>,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(500))
             .pool_idle_timeout(Duration::from_secs(30))
@@ -42,6 +49,7 @@ impl Network {
             http,
             secret,
             identity,
+            reports,
         }
     }
 }
@@ -55,6 +63,7 @@ impl Network {
             http: self.http.clone(),
             secret: self.secret.clone(),
             identity: Arc::clone(&self.identity),
+            reports: Arc::clone(&self.reports),
             answered: false,
             timeouts_in_a_row: 0,
         }
@@ -76,6 +85,7 @@ pub struct Connection {
     http: reqwest::Client,
     secret: String,
     identity: Arc<ClusterIdentity>,
+    reports: Arc<BehaviourReports>,
     /// The peer has answered an AppendEntries on this connection. Until then a first
     /// timeout more likely means a peer still starting than a batch too large for the
     /// deadline: halving at once was reported as "payload too large" errors at every
@@ -131,6 +141,7 @@ impl Connection {
                 }
             })?;
         let status = response.status();
+        let behaviour_max = response.headers().get(BEHAVIOUR_MAX_HEADER).cloned();
         if status == reqwest::StatusCode::PAYLOAD_TOO_LARGE {
             return Err(CallError::TooLarge);
         }
@@ -147,6 +158,11 @@ impl Connection {
                 String::from_utf8_lossy(&body)
             )));
         }
+        self.reports.record(
+            self.target,
+            behaviour_max.as_ref().map(|v| v.as_bytes()),
+            std::time::Instant::now(),
+        );
         wire::decode(&body).map_err(|e| CallError::Network(e.to_string()))
     }
 

@@ -11,6 +11,7 @@ use openraft::{BasicNode, ServerState};
 use taskswarm_state_machine::{Command, CommandResult, StateMachine, TaskEvent};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use super::behaviour::{self, BehaviourReports};
 use super::clock::{wall_ms, ClusterClock};
 use super::cluster_id::{self, ClusterIdentity};
 use super::elector::{ElectionTiming, Elector};
@@ -50,12 +51,15 @@ pub struct NodeConfig {
     pub group_commit: bool,
     /// Build a snapshot (and purge the log behind it) after this many entries.
     pub snapshot_every_entries: u64,
-    /// Settings the leader writes into the log (`Configure`) when the replicated ones
-    /// differ. Nodes never apply their own flags directly: all replicas must agree.
     /// Log entries kept behind the last snapshot, so a briefly lagging follower catches
     /// up from the log instead of a full snapshot.
     pub snapshot_keep_logs: u64,
+    /// Settings the leader writes into the log (`Configure`) when the replicated ones
+    /// differ. Nodes never apply their own flags directly: all replicas must agree.
     pub state: taskswarm_state_machine::Config,
+    /// The highest behaviour version this node accepts: its build's, or lower to hold a
+    /// rolling upgrade's rollback window open (`behaviour.rs`).
+    pub behaviour_version_max: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +70,11 @@ pub enum StartError {
     Config(String),
     #[error("raft: {0}")]
     Raft(String),
+    #[error("data dir {data_dir}: {why}")]
+    BehaviourUnsupported {
+        data_dir: PathBuf,
+        why: storage::behaviour_guard::Unsupported,
+    },
 }
 
 /// Cluster time and wall time read at one moment.
@@ -109,6 +118,9 @@ pub struct NodeStatus {
     pub members: Vec<(NodeId, String, bool)>,
     pub entries_proposed: u64,
     pub commands_proposed: u64,
+    /// The applied behaviour version, and the highest this node accepts.
+    pub behaviour_version: u32,
+    pub behaviour_version_max: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +163,10 @@ pub struct Node {
     /// This node removed itself from the membership as leader: it no longer serves as a
     /// member (see `remove_member`).
     removed: std::sync::atomic::AtomicBool,
+    /// The highest behaviour version this node accepts, and what the members it sent
+    /// RPCs to said they accept (`behaviour.rs`).
+    behaviour_max: u32,
+    behaviour_reports: Arc<BehaviourReports>,
 }
 
 impl std::fmt::Debug for Node {
@@ -172,6 +188,7 @@ impl Node {
             applied: applied_tx,
             ready: ready_tx,
             cluster_ms: applied_ms.clone(),
+            behaviour_max: cfg.behaviour_version_max,
         };
         // Every replica starts from the same default; `cfg.state` arrives through the log.
         let (log_store, sm_store) = storage::open(
@@ -180,6 +197,13 @@ impl Node {
             hooks,
         )?;
         let state = sm_store.shared();
+        let behaviour = state.read().behaviour_version();
+        storage::behaviour_guard::check(behaviour, cfg.behaviour_version_max).map_err(|why| {
+            StartError::BehaviourUnsupported {
+                data_dir: cfg.data_dir.clone(),
+                why,
+            }
+        })?;
         let snapshot_stats = sm_store.snapshot_stats();
         let timing = ElectionTiming {
             lease_ms: cfg.election_timeout_min_ms,
@@ -212,7 +236,12 @@ impl Node {
 
         let identity =
             Arc::new(ClusterIdentity::load(log_store.clone()).map_err(StartError::Raft)?);
-        let network = Network::new(cfg.cluster_secret.clone(), identity.clone());
+        let behaviour_reports = Arc::new(BehaviourReports::default());
+        let network = Network::new(
+            cfg.cluster_secret.clone(),
+            identity.clone(),
+            behaviour_reports.clone(),
+        );
         let raft = Raft::new(
             cfg.id,
             Arc::new(raft_config),
@@ -287,6 +316,8 @@ impl Node {
             snapshot_stats,
             stopping: watch::Sender::new(false),
             removed: std::sync::atomic::AtomicBool::new(false),
+            behaviour_max: cfg.behaviour_version_max,
+            behaviour_reports,
         });
         tokio::spawn(ticker::run(Arc::downgrade(&node)));
         Ok(node)
@@ -294,6 +325,11 @@ impl Node {
 
     pub fn id(&self) -> NodeId {
         self.id
+    }
+
+    /// The highest behaviour version this node accepts.
+    pub fn behaviour_max(&self) -> u32 {
+        self.behaviour_max
     }
 
     /// For the Raft RPC server only.
@@ -489,6 +525,8 @@ impl Node {
                 .stats
                 .commands
                 .load(std::sync::atomic::Ordering::Relaxed),
+            behaviour_version: self.state().behaviour_version(),
+            behaviour_version_max: self.behaviour_max,
         }
     }
 
@@ -617,15 +655,36 @@ impl ticker::Tickable for Node {
         }
     }
 
-    fn look(
-        &self,
-    ) -> (
-        taskswarm_state_machine::Config,
-        taskswarm_state_machine::NextDue,
-        u64,
-    ) {
+    fn look(&self) -> ticker::Look {
         let sm = self.state();
-        (sm.config(), sm.next_due(), sm.wall_ms())
+        ticker::Look {
+            config: sm.config(),
+            due: sm.next_due(),
+            applied_wall_ms: sm.wall_ms(),
+            behaviour: sm.behaviour_version(),
+        }
+    }
+
+    fn behaviour_supported(&self, cluster: u32) -> Option<u32> {
+        if self.behaviour_max <= cluster {
+            return None;
+        }
+        let members: Vec<NodeId> = {
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow();
+            m.membership_config
+                .membership()
+                .nodes()
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        behaviour::supported_by_all(
+            self.id,
+            self.behaviour_max,
+            members,
+            &self.behaviour_reports.get(),
+            std::time::Instant::now(),
+        )
     }
 
     fn desired_config(&self) -> taskswarm_state_machine::Config {

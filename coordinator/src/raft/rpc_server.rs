@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::behaviour::BEHAVIOUR_MAX_HEADER;
 use super::cluster_id::{self, ClusterIdentity, CLUSTER_ID_HEADER};
 use super::elector::Elector;
 use super::pre_vote::PreVoteRequest;
@@ -25,6 +26,8 @@ struct RpcState {
     elector: Arc<Elector>,
     secret: Arc<str>,
     identity: Arc<ClusterIdentity>,
+    /// This node's accepted behaviour maximum, sent on every answer (`behaviour.rs`).
+    behaviour_max: HeaderValue,
 }
 
 pub fn router(node: &crate::raft::Node, secret: &str) -> Router {
@@ -33,6 +36,7 @@ pub fn router(node: &crate::raft::Node, secret: &str) -> Router {
         elector: node.elector(),
         secret: Arc::from(secret),
         identity: node.cluster_identity(),
+        behaviour_max: HeaderValue::from(node.behaviour_max()),
     };
     Router::new()
         .route("/raft/append", post(append))
@@ -71,9 +75,18 @@ fn admit<T: DeserializeOwned>(
     wire::decode(body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()).into_response())
 }
 
-fn reply<T: Serialize>(value: &T) -> Response {
+fn reply<T: Serialize>(state: &RpcState, value: &T) -> Response {
     (
-        [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (
+                axum::http::HeaderName::from_static(BEHAVIOUR_MAX_HEADER),
+                state.behaviour_max.clone(),
+            ),
+        ],
         wire::encode(value),
     )
         .into_response()
@@ -81,14 +94,14 @@ fn reply<T: Serialize>(value: &T) -> Response {
 
 async fn append(State(s): State<RpcState>, headers: HeaderMap, body: Bytes) -> Response {
     match admit(&s, &headers, &body) {
-        Ok(req) => reply(&s.raft.append_entries(req).await),
+        Ok(req) => reply(&s, &s.raft.append_entries(req).await),
         Err(refusal) => refusal,
     }
 }
 
 async fn vote(State(s): State<RpcState>, headers: HeaderMap, body: Bytes) -> Response {
     match admit(&s, &headers, &body) {
-        Ok(req) => reply(&s.raft.vote(req).await),
+        Ok(req) => reply(&s, &s.raft.vote(req).await),
         Err(refusal) => refusal,
     }
 }
@@ -97,8 +110,13 @@ async fn pre_vote(State(s): State<RpcState>, headers: HeaderMap, body: Bytes) ->
     match admit::<PreVoteRequest>(&s, &headers, &body) {
         // Answered on its own task: a candidate that stops waiting drops this handler,
         // and a dropped wait on openraft's core makes the core log an error.
-        Ok(req) => match tokio::spawn(async move { s.elector.answer(&req).await }).await {
-            Ok(answer) => reply(&answer),
+        Ok(req) => match tokio::spawn({
+            let s = s.clone();
+            async move { s.elector.answer(&req).await }
+        })
+        .await
+        {
+            Ok(answer) => reply(&s, &answer),
             Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
         },
         Err(refusal) => refusal,
@@ -107,7 +125,7 @@ async fn pre_vote(State(s): State<RpcState>, headers: HeaderMap, body: Bytes) ->
 
 async fn snapshot(State(s): State<RpcState>, headers: HeaderMap, body: Bytes) -> Response {
     match admit(&s, &headers, &body) {
-        Ok(req) => reply(&s.raft.install_snapshot(req).await),
+        Ok(req) => reply(&s, &s.raft.install_snapshot(req).await),
         Err(refusal) => refusal,
     }
 }

@@ -1,7 +1,8 @@
 //! The leader's ticker: proposes a `tick` when the state machine says something is due
 //! (a lease expiry, a timeout, a scheduled task, a retention drop). Followers never tick;
 //! they apply the leader's ticks, so every node expires the same leases at the same point
-//! of the log.
+//! of the log. The ticker also replicates the leader's settings (`configure`) and raises
+//! the cluster's behaviour version once every member accepts a higher one (`behaviour.rs`).
 
 use std::future::Future;
 use std::sync::Weak;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use taskswarm_state_machine::{Command, Config, NextDue};
 
+use super::behaviour;
 use super::clock::wall_ms;
 use crate::types::NodeId;
 
@@ -26,8 +28,12 @@ pub(crate) trait Tickable: Send + Sync + 'static {
     fn node_id(&self) -> NodeId;
     fn term(&self) -> u64;
     fn role(&self) -> Role;
-    /// The replicated settings, what is due next, and the largest applied wall time.
-    fn look(&self) -> (Config, NextDue, u64);
+    /// What the ticker reads from the applied state.
+    fn look(&self) -> Look;
+    /// The highest behaviour version every member accepts, when all have reported
+    /// lately (`behaviour::supported_by_all`); `None` without asking when this node
+    /// itself accepts nothing above `cluster`.
+    fn behaviour_supported(&self, cluster: u32) -> Option<u32>;
     fn desired_config(&self) -> Config;
     /// Cluster time as this node would stamp it now (when leading).
     fn cluster_now(&self) -> u64;
@@ -38,6 +44,18 @@ pub(crate) trait Tickable: Send + Sync + 'static {
 /// How often the ticker looks, at most. Due times are checked against the clocks at
 /// each look, so a lease expires at most this late (plus one commit).
 pub const TICK_POLL_MS: u64 = 25;
+
+/// The applied state's part of a look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Look {
+    /// The replicated settings.
+    pub config: Config,
+    pub due: NextDue,
+    /// The largest wall time the state machine has applied.
+    pub applied_wall_ms: u64,
+    /// The cluster's behaviour version.
+    pub behaviour: u32,
+}
 
 /// What the ticker sees at one look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +70,10 @@ pub(crate) struct TickView {
     pub wall_now_ms: u64,
     /// The largest wall time the state machine has applied.
     pub applied_wall_ms: u64,
+    /// The cluster's behaviour version, and the highest every member accepts (`None`
+    /// until all have reported lately).
+    pub behaviour: u32,
+    pub behaviour_supported: Option<u32>,
 }
 
 /// What the ticker proposes at one look, in order.
@@ -59,6 +81,8 @@ pub(crate) struct TickView {
 pub(crate) struct TickPlan {
     /// Replicate this leader's settings first.
     pub configure: Option<Config>,
+    /// Raise the cluster's behaviour version to this.
+    pub raise_behaviour: Option<u32>,
     pub tick: bool,
 }
 
@@ -71,6 +95,7 @@ pub(crate) fn plan(view: &TickView) -> TickPlan {
     }
     TickPlan {
         configure: (view.desired != view.replicated).then_some(view.desired),
+        raise_behaviour: behaviour::raise_to(view.behaviour, view.behaviour_supported),
         tick: view.due.is_due(
             view.cluster_now_ms,
             view.wall_now_ms.max(view.applied_wall_ms),
@@ -100,15 +125,18 @@ pub(crate) async fn run<N: Tickable>(node: Weak<N>) {
         if now.1 != Role::Leader {
             continue;
         }
-        let (replicated, due, applied_wall_ms) = node.look();
+        let look = node.look();
+        let replicated = look.config;
         let decided = plan(&TickView {
             is_leader: true,
             desired: node.desired_config(),
             replicated,
-            due,
+            due: look.due,
             cluster_now_ms: node.cluster_now(),
             wall_now_ms: wall_ms(),
-            applied_wall_ms,
+            applied_wall_ms: look.applied_wall_ms,
+            behaviour: look.behaviour,
+            behaviour_supported: node.behaviour_supported(look.behaviour),
         });
         if let Some(desired) = decided.configure {
             tracing::info!(
@@ -123,6 +151,20 @@ pub(crate) async fn run<N: Tickable>(node: Weak<N>) {
             };
             if let Err(e) = node.propose_command(command).await {
                 tracing::debug!(error = %e, "configure not applied");
+            }
+        }
+        if let Some(version) = decided.raise_behaviour {
+            tracing::info!(
+                node = node.node_id(),
+                from = look.behaviour,
+                to = version,
+                "raising the cluster's behaviour version: every member accepts it"
+            );
+            if let Err(e) = node
+                .propose_command(Command::RaiseBehaviour { version })
+                .await
+            {
+                tracing::debug!(error = %e, "behaviour raise not applied");
             }
         }
         if decided.tick {
@@ -147,6 +189,8 @@ mod tests {
             cluster_now_ms: 10_000,
             wall_now_ms: 1_700_000_000_000,
             applied_wall_ms: 1_700_000_000_000,
+            behaviour: 1,
+            behaviour_supported: Some(1),
         }
     }
 
@@ -183,8 +227,8 @@ mod tests {
                     ..view()
                 },
                 TickPlan {
-                    configure: None,
                     tick: true,
+                    ..TickPlan::default()
                 },
             ),
             (
@@ -203,8 +247,36 @@ mod tests {
                 },
                 TickPlan {
                     configure: Some(other),
-                    tick: false,
+                    ..TickPlan::default()
                 },
+            ),
+            (
+                "every member accepts a higher behaviour version",
+                TickView {
+                    behaviour_supported: Some(2),
+                    ..view()
+                },
+                TickPlan {
+                    raise_behaviour: Some(2),
+                    ..TickPlan::default()
+                },
+            ),
+            (
+                "a member has not reported lately",
+                TickView {
+                    behaviour_supported: None,
+                    ..view()
+                },
+                TickPlan::default(),
+            ),
+            (
+                "a follower never raises",
+                TickView {
+                    is_leader: false,
+                    behaviour_supported: Some(2),
+                    ..view()
+                },
+                TickPlan::default(),
             ),
             (
                 "a scheduled task due by the applied wall time, the leader's clock behind",
@@ -218,8 +290,8 @@ mod tests {
                     ..view()
                 },
                 TickPlan {
-                    configure: None,
                     tick: true,
+                    ..TickPlan::default()
                 },
             ),
             (

@@ -9,6 +9,7 @@
 //! - [`SnapshotStats`] (`snapshot_stats.rs`): what snapshot builds and the restore cost.
 
 pub mod backup_file;
+pub mod behaviour_guard;
 mod blocking;
 pub mod codec;
 mod log_store;

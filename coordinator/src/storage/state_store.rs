@@ -23,6 +23,7 @@ use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageIOError};
 use taskswarm_state_machine::{EventKind, Outcome, Reply, StateMachine, TaskEvent, TaskState};
 use tokio::sync::{broadcast, watch};
 
+use super::behaviour_guard;
 use super::blocking;
 use super::shared_machine::{SharedMachine, WriteGuard};
 use super::snapshot_dir::{Saved, SnapshotDir};
@@ -50,6 +51,8 @@ pub struct ApplyHooks {
     /// The state machine's cluster time after the last apply (or restore), published
     /// here so the batcher and the clock read it without the state lock.
     pub cluster_ms: Arc<AtomicU64>,
+    /// The highest behaviour version this node accepts (`behaviour_guard.rs`).
+    pub behaviour_max: u32,
 }
 
 /// The last applied log id and the membership in effect at it.
@@ -247,6 +250,12 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     Outcome::default()
                 }
             };
+            // A raise past what this node accepts: stop before anything applies under it.
+            if let Err(why) =
+                behaviour_guard::check(machine.behaviour_version(), self.hooks.behaviour_max)
+            {
+                behaviour_guard::stop(why);
+            }
             applied.last = Some(entry.log_id);
             self.hooks
                 .cluster_ms
@@ -284,6 +293,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let state = snapshot.into_inner();
         let owned_meta = meta.clone();
         let snapshots = Arc::clone(&self.snapshots);
+        let behaviour_max = self.hooks.behaviour_max;
         let restored = blocking::run(move || -> Result<StateMachine, StorageError> {
             let machine = StateMachine::restore(&state).map_err(|e| {
                 StorageError::from(StorageIOError::read_snapshot(
@@ -291,6 +301,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     &e,
                 ))
             })?;
+            // Stop before the snapshot replaces anything on disk.
+            if let Err(why) = behaviour_guard::check(machine.behaviour_version(), behaviour_max) {
+                behaviour_guard::stop(why);
+            }
             let covered = owned_meta.last_log_id.map_or(0, |l| l.index);
             if machine.last_applied() > covered {
                 let e = SnapshotRejected::AheadOfMeta {

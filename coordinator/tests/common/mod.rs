@@ -5,7 +5,9 @@
 pub mod contract;
 
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -28,9 +30,14 @@ pub const WAIT: Duration = Duration::from_secs(30);
 pub struct Cluster {
     pub dir: TempDir,
     pub urls: Vec<String>,
-    procs: Vec<Option<Child>>,
+    /// Behind locks so that a test can stop and start nodes through a shared `&Cluster`
+    /// while its load runs (never held across an await).
+    procs: Mutex<Vec<Option<Child>>>,
     peers: String,
     extra: Vec<String>,
+    /// Per node: the binary it starts from and flags of its own (rolling upgrades).
+    bins: Mutex<Vec<PathBuf>>,
+    node_flags: Mutex<Vec<Vec<String>>>,
     pub http: reqwest::Client,
 }
 
@@ -51,12 +58,26 @@ impl Cluster {
         Self::start_seeded(n, extra, |_, _, _| {}).await
     }
 
+    /// Like `start`, with flags of their own for some nodes from their first start.
+    pub async fn start_with_node_flags(n: usize, node_flags: &[(usize, &[&str])]) -> Cluster {
+        Self::start_prepared(n, &[], |_, _, _| {}, node_flags).await
+    }
+
     /// Like `start_with`, but `seed(data_dir, id, peers)` prepares each node's data
     /// directory before the nodes start (e.g. `taskswarm restore`).
     pub async fn start_seeded(
         n: usize,
         extra: &[&str],
         seed: impl Fn(&std::path::Path, usize, &str),
+    ) -> Cluster {
+        Self::start_prepared(n, extra, seed, &[]).await
+    }
+
+    async fn start_prepared(
+        n: usize,
+        extra: &[&str],
+        seed: impl Fn(&std::path::Path, usize, &str),
+        node_flags: &[(usize, &[&str])],
     ) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let urls: Vec<String> = (0..n)
@@ -85,17 +106,22 @@ impl Cluster {
         let mut c = Cluster {
             dir,
             urls,
-            procs: Vec::new(),
+            procs: Mutex::new(Vec::new()),
             peers,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            bins: Mutex::new(vec![PathBuf::from(env!("CARGO_BIN_EXE_taskswarm")); n]),
+            node_flags: Mutex::new(vec![Vec::new(); n]),
             http,
         };
+        for (id, flags) in node_flags {
+            c.set_node_flags(*id, flags);
+        }
         for id in 1..=n {
             seed(&c.dir.path().join(format!("node-{id}")), id, &c.peers);
         }
         for id in 1..=n {
             let child = c.spawn(id);
-            c.procs.push(Some(child));
+            c.procs.get_mut().unwrap().push(Some(child));
         }
         c.wait_leader().await;
         c
@@ -105,7 +131,7 @@ impl Cluster {
         let url = &self.urls[id - 1];
         let data = self.dir.path().join(format!("node-{id}"));
         let log = std::fs::File::create(self.dir.path().join(format!("node-{id}.log"))).unwrap();
-        Command::new(env!("CARGO_BIN_EXE_taskswarm"))
+        Command::new(&self.bins.lock().unwrap()[id - 1])
             .arg("node")
             .args([
                 "--id",
@@ -123,6 +149,7 @@ impl Cluster {
             ])
             .args(NODE_FLAGS)
             .args(&self.extra)
+            .args(&self.node_flags.lock().unwrap()[id - 1])
             .env("RUST_LOG", "info,openraft=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -135,9 +162,14 @@ impl Cluster {
     /// to be added as a learner.
     pub fn add_node(&mut self) -> usize {
         self.urls.push(format!("http://127.0.0.1:{}", free_port()));
+        self.bins
+            .get_mut()
+            .unwrap()
+            .push(PathBuf::from(env!("CARGO_BIN_EXE_taskswarm")));
+        self.node_flags.get_mut().unwrap().push(Vec::new());
         let id = self.urls.len();
         let child = self.spawn(id);
-        self.procs.push(Some(child));
+        self.procs.get_mut().unwrap().push(Some(child));
         id
     }
 
@@ -146,8 +178,9 @@ impl Cluster {
     }
 
     /// SIGKILL: no chance to flush anything that was not already durable.
-    pub fn kill(&mut self, id: usize) {
-        if let Some(mut child) = self.procs[id - 1].take() {
+    pub fn kill(&self, id: usize) {
+        let taken = self.procs.lock().unwrap()[id - 1].take();
+        if let Some(mut child) = taken {
             child.kill().unwrap();
             child.wait().unwrap();
         }
@@ -155,8 +188,9 @@ impl Cluster {
 
     /// Sends SIGTERM (a clean stop, as Docker and systemd do) and waits for the exit;
     /// returns how long the node took to exit.
-    pub fn stop(&mut self, id: usize) -> std::time::Duration {
-        let mut child = self.procs[id - 1].take().expect("node is running");
+    pub fn stop(&self, id: usize) -> std::time::Duration {
+        let taken = self.procs.lock().unwrap()[id - 1].take();
+        let mut child = taken.expect("node is running");
         let started = std::time::Instant::now();
         let status = std::process::Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
@@ -167,14 +201,53 @@ impl Cluster {
         started.elapsed()
     }
 
-    pub fn restart(&mut self, id: usize) {
-        assert!(self.procs[id - 1].is_none(), "node {id} is running");
-        self.procs[id - 1] = Some(self.spawn(id));
+    /// The binary node `id` starts from at its next (re)start.
+    pub fn set_binary(&self, id: usize, bin: &Path) {
+        self.bins.lock().unwrap()[id - 1] = bin.to_owned();
+    }
+
+    /// Flags of node `id`'s own, from its next (re)start on.
+    pub fn set_node_flags(&self, id: usize, flags: &[&str]) {
+        self.node_flags.lock().unwrap()[id - 1] = flags.iter().map(|s| s.to_string()).collect();
+    }
+
+    /// Waits up to `within` for node `id` to exit by itself; its exit status if it did
+    /// (it then counts as stopped).
+    pub fn wait_exit(&self, id: usize, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            {
+                let mut procs = self.procs.lock().unwrap();
+                let child = procs[id - 1].as_mut().expect("node is running");
+                if let Some(status) = child.try_wait().unwrap() {
+                    procs[id - 1] = None;
+                    return Some(status);
+                }
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Node `id`'s stderr so far.
+    pub fn log(&self, id: usize) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("node-{id}.log"))).unwrap_or_default()
+    }
+
+    pub fn restart(&self, id: usize) {
+        assert!(
+            self.procs.lock().unwrap()[id - 1].is_none(),
+            "node {id} is running"
+        );
+        let child = self.spawn(id);
+        self.procs.lock().unwrap()[id - 1] = Some(child);
     }
 
     pub fn running(&self) -> Vec<usize> {
         (1..=self.urls.len())
-            .filter(|id| self.procs[id - 1].is_some())
+            .filter(|id| self.procs.lock().unwrap()[id - 1].is_some())
             .collect()
     }
 
@@ -366,7 +439,7 @@ async fn json_body(resp: reqwest::Response) -> (bool, Value) {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for child in self.procs.iter_mut().flatten() {
+        for child in self.procs.get_mut().unwrap().iter_mut().flatten() {
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -37,6 +37,8 @@ pub enum EnvError {
     AlreadyRunning(usize),
     #[error("the nodes were started without libfaketime (clock-skew needs it)")]
     NoFaketime,
+    #[error("rolling-upgrade needs an upgrade binary (--upgrade-bin)")]
+    NoUpgradeBin,
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

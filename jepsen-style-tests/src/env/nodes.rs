@@ -1,5 +1,6 @@
 //! The `taskswarm node` processes, one per namespace, and the process faults on them:
-//! SIGKILL + restart, SIGSTOP + SIGCONT.
+//! SIGKILL + restart, SIGSTOP + SIGCONT, SIGTERM (bounded) + start again, possibly from
+//! another binary.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,11 +19,17 @@ pub const WRITE_TIMEOUT_MS: u64 = 2_000;
 /// How long SIGSTOP / SIGCONT may take to show in /proc before the fault is "not effective".
 pub const SIGNAL_VERIFY_TIMEOUT: Duration = Duration::from_secs(2);
 const SIGNAL_VERIFY_POLL: Duration = Duration::from_millis(20);
+/// How long a node gets to exit after SIGTERM before it is SIGKILLed: it answers
+/// in-flight writes first, and one can wait [`WRITE_TIMEOUT_MS`] for its commit. The same
+/// bound `taskswarm dev` gives its nodes.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+const _: () = assert!(STOP_GRACE.as_millis() > WRITE_TIMEOUT_MS as u128);
+const STOP_POLL: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone)]
 pub struct NodesConfig {
     pub count: usize,
-    /// The `taskswarm` binary.
+    /// The `taskswarm` binary every node starts from (see [`Nodes::set_bin`]).
     pub bin: PathBuf,
     /// Data directories (`node-{i}/`) and logs (`node-{i}.log`) go here.
     pub run_dir: PathBuf,
@@ -46,7 +53,55 @@ const FAKETIME_CACHE_S: &str = "1";
 pub struct Nodes {
     cfg: NodesConfig,
     procs: Vec<Option<Child>>,
+    /// The binary each node starts from, per node: an upgrade (or a rollback) moves one
+    /// node at a time, and a node keeps its binary across kills and restarts.
+    bins: Vec<PathBuf>,
     epoch: Instant,
+}
+
+/// How a graceful stop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// From SIGTERM until the process was reaped (SIGKILL included).
+    pub exit_ms: u64,
+    /// It outlived [`STOP_GRACE`] and was SIGKILLed.
+    pub killed: bool,
+    /// Reaped: the process is verifiably gone.
+    pub effective: bool,
+}
+
+/// What a graceful stop does next, `waited` after its SIGTERM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopStep {
+    Done,
+    Wait,
+    Kill,
+}
+
+/// Exited is done, however late; otherwise wait out the grace, then SIGKILL.
+pub(crate) fn stop_step(exited: bool, waited: Duration, grace: Duration) -> StopStep {
+    if exited {
+        StopStep::Done
+    } else if waited < grace {
+        StopStep::Wait
+    } else {
+        StopStep::Kill
+    }
+}
+
+/// Whether `path` can be a node's binary: an existing file with an execute bit. Checked
+/// before the cluster starts, so a typo is an argument error, not a node that never
+/// comes back mid-run.
+pub fn check_executable(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|_| format!("no file at {}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a file", path.display()));
+    }
+    if meta.permissions().mode() & 0o111 == 0 {
+        return Err(format!("{} is not executable", path.display()));
+    }
+    Ok(())
 }
 
 impl Nodes {
@@ -62,6 +117,7 @@ impl Nodes {
         }
         let mut nodes = Nodes {
             procs: (0..cfg.count).map(|_| None).collect(),
+            bins: vec![cfg.bin.clone(); cfg.count],
             cfg,
             epoch: Instant::now(),
         };
@@ -108,17 +164,46 @@ impl Nodes {
             .join(",")
     }
 
+    /// The binary `node` starts from.
+    pub fn bin(&self, node: usize) -> Result<&Path, EnvError> {
+        self.check(node)?;
+        Ok(&self.bins[node - 1])
+    }
+
+    /// The binary every node started from (the way back after an upgrade).
+    pub fn initial_bin(&self) -> &Path {
+        &self.cfg.bin
+    }
+
+    /// Sets the binary `node` starts from at its next start; a running node is not
+    /// touched. Its flags and data directory stay the same.
+    pub fn set_bin(&mut self, node: usize, bin: &Path) -> Result<(), EnvError> {
+        self.check(node)?;
+        self.bins[node - 1] = bin.to_path_buf();
+        Ok(())
+    }
+
     /// Starts node `node` in its namespace; its data directory survives restarts.
     pub fn start(&mut self, node: usize) -> Result<(), EnvError> {
         self.check(node)?;
         if self.procs[node - 1].is_some() {
             return Err(EnvError::AlreadyRunning(node));
         }
+        let bin = self.bins[node - 1].clone();
         let data = self.cfg.run_dir.join(format!("node-{node}"));
-        let log = std::fs::OpenOptions::new()
+        let mut log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log_path(node))?;
+        // Which binary wrote what follows: after an upgrade the log holds two.
+        {
+            use std::io::Write;
+            writeln!(
+                log,
+                "jepsen-run: starting node {node} from {}",
+                bin.display()
+            )?;
+        }
         let listen = format!("{}:{}", net::node_ip(node), net::NODE_PORT);
         let mut command = Command::new("ip");
         if let Some(lib) = &self.cfg.faketime_lib {
@@ -137,7 +222,7 @@ impl Nodes {
         // signals sent to it reach the node itself.
         let child = command
             .args(["netns", "exec", &net::ns_name(node)])
-            .arg(&self.cfg.bin)
+            .arg(&bin)
             .arg("node")
             .args([
                 "--id",
@@ -158,7 +243,7 @@ impl Nodes {
             .stderr(log)
             .spawn()
             .map_err(|source| EnvError::Spawn {
-                cmd: format!("ip netns exec n{node} {}", self.cfg.bin.display()),
+                cmd: format!("ip netns exec n{node} {}", bin.display()),
                 source,
             })?;
         self.procs[node - 1] = Some(child);
@@ -203,6 +288,35 @@ impl Nodes {
             self.epoch,
             effective,
         ))
+    }
+
+    /// SIGTERM, then waits for the exit up to `grace` and SIGKILLs after it. The node is
+    /// not running afterwards either way; [`Nodes::start`] brings it back.
+    pub fn stop_gracefully(&mut self, node: usize, grace: Duration) -> Result<Stopped, EnvError> {
+        let pid = self.pid(node)?;
+        let sent = Instant::now();
+        cmd::run("kill", &["-TERM", &pid.to_string()])?;
+        let mut child = self.procs[node - 1]
+            .take()
+            .ok_or(EnvError::NotRunning(node))?;
+        let mut killed = false;
+        let effective = loop {
+            let exited = matches!(child.try_wait(), Ok(Some(_)));
+            match stop_step(exited, sent.elapsed(), grace) {
+                StopStep::Done => break true,
+                StopStep::Wait => std::thread::sleep(STOP_POLL),
+                StopStep::Kill => {
+                    killed = true;
+                    let _ = child.kill();
+                    break child.wait().is_ok();
+                }
+            }
+        };
+        Ok(Stopped {
+            exit_ms: u64::try_from(sent.elapsed().as_millis()).unwrap_or(u64::MAX),
+            killed,
+            effective,
+        })
     }
 
     /// Starts a killed node again; the stop record of its `kill` fault.
@@ -300,4 +414,26 @@ fn is_stopped(pid: u32) -> Option<bool> {
     // The state follows the parenthesised command name, which may itself contain spaces.
     let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
     Some(state == "T" || state == "t")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_graceful_stop_waits_out_the_grace_then_kills() {
+        let grace = Duration::from_secs(10);
+        assert_eq!(stop_step(false, Duration::ZERO, grace), StopStep::Wait);
+        assert_eq!(
+            stop_step(false, Duration::from_millis(9_999), grace),
+            StopStep::Wait
+        );
+        assert_eq!(stop_step(false, grace, grace), StopStep::Kill);
+        // An exit seen late is still an exit, not a kill.
+        assert_eq!(
+            stop_step(true, Duration::from_secs(60), grace),
+            StopStep::Done
+        );
+        assert_eq!(stop_step(true, Duration::ZERO, grace), StopStep::Done);
+    }
 }

@@ -2,19 +2,27 @@
 //! its start (with whether it verifiably took hold), waits its duration, undoes it and
 //! records the stop. Also measures how long the cluster takes to elect a leader after a
 //! fault that removes one, and after each heal.
+//!
+//! A roll step's start is its node stopped gracefully, its stop the node started again
+//! (from the upgrade binary in a rolling upgrade); the step then waits for the node to
+//! catch up with the leader, so the next step never stops a second node while the first
+//! is still behind.
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::json;
 
-use super::recorder::Recorder;
+use super::clock::mono_ns;
+use super::recorder::{ms_since, Recorder};
 use super::rng::Rng;
 use super::schedule::{NemesisKind, PlannedFault};
 use super::wire::{Reply, Wire};
 use super::worker_procs::WorkerProcs;
 use crate::env::faults::{bridge_blocked, ring_blocked};
+use crate::env::nodes::STOP_GRACE;
 use crate::env::{client, net, EnvError, FaultEvent, Nodes, Partitions};
 use crate::history::NemesisType;
 
@@ -30,6 +38,9 @@ pub const LOSS_PERCENT: u8 = 30;
 pub const SKEW_S: [i64; 4] = [120, -120, 3_600, -3_600];
 /// A skew shows in the node's reported wall clock within libfaketime's cache period.
 const SKEW_VERIFY: Duration = Duration::from_secs(5);
+/// Longest wait for a restarted node to catch up with the leader; past it the roll moves
+/// on and the report says the node never caught up.
+pub const CATCH_UP_WAIT: Duration = Duration::from_secs(30);
 
 /// One leader-election measurement.
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +53,150 @@ pub struct Recovery {
     pub leader_ms: Option<u64>,
 }
 
+/// One node's restart in a roll, as the harness saw it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Restart {
+    pub fault_id: u64,
+    pub kind: &'static str,
+    pub node: usize,
+    /// It led the cluster when it was stopped.
+    pub was_leader: bool,
+    /// From SIGTERM until the process was reaped.
+    pub exit_ms: u64,
+    /// It outlived [`STOP_GRACE`] and was SIGKILLed.
+    pub killed: bool,
+    /// The binary it was started from again.
+    pub bin: PathBuf,
+    /// The leader's applied index once the node was started again: what it had to reach.
+    pub target_index: Option<u64>,
+    /// From its start until its applied index reached `target_index`; `None` when it did
+    /// not within [`CATCH_UP_WAIT`].
+    pub catch_up_ms: Option<u64>,
+    /// Harness clock ([`mono_ns`]) at the SIGTERM, and once the node had caught up (or
+    /// the wait gave up): the span around which clients' unavailability is measured.
+    #[serde(skip)]
+    pub from_ns: u64,
+    #[serde(skip)]
+    pub to_ns: u64,
+}
+
+impl Restart {
+    /// [`Restart::from_ns`]..[`Restart::to_ns`] as history `time_ms`.
+    pub fn span_ms(&self, epoch_ns: u64) -> (u64, u64) {
+        (
+            ms_since(epoch_ns, self.from_ns),
+            ms_since(epoch_ns, self.to_ns),
+        )
+    }
+
+    fn stopped_note(&self) -> String {
+        format!(
+            "{}{} stopped, exit {} ms after SIGTERM{}",
+            net::ns_name(self.node),
+            if self.was_leader { " (leader)" } else { "" },
+            self.exit_ms,
+            if self.killed { ", SIGKILLed" } else { "" }
+        )
+    }
+
+    fn started_note(&self) -> String {
+        let caught = match (self.catch_up_ms, self.target_index) {
+            (Some(ms), Some(index)) => format!("caught up to index {index} in {ms} ms"),
+            (_, Some(index)) => format!("NOT caught up to index {index} within {CATCH_UP_WAIT:?}"),
+            _ => format!("NOT caught up: no leader seen within {CATCH_UP_WAIT:?}"),
+        };
+        format!(
+            "{} started from {}, {caught}",
+            net::ns_name(self.node),
+            self.bin.display()
+        )
+    }
+}
+
+/// The next node of a roll: the first of `remaining` (a seeded order) that does not lead,
+/// so the leader goes last. Why leader last rather than the seeded order alone: a
+/// follower's restart costs clients nothing while the rest keep a quorum, the leader's
+/// costs an election; last, it is restarted once, and leadership cannot move onto a node
+/// that is still to be restarted, which would cost a second election. The seeded order
+/// decides among the followers, so seeds vary which node goes first. Asked afresh at each
+/// step, since leadership may move during the roll.
+pub fn next_to_restart(remaining: &[usize], leader: Option<usize>) -> Option<usize> {
+    remaining
+        .iter()
+        .copied()
+        .find(|n| Some(*n) != leader)
+        .or_else(|| remaining.first().copied())
+}
+
+/// The binary a rolled node starts from: its own for a restart (after an upgrade, the
+/// upgraded one), the upgrade binary for an upgrade; `None` when that is missing.
+pub fn roll_bin(kind: NemesisKind, current: &Path, upgrade: Option<&Path>) -> Option<PathBuf> {
+    match kind {
+        NemesisKind::RollingUpgrade => upgrade.map(Path::to_path_buf),
+        _ => Some(current.to_path_buf()),
+    }
+}
+
+/// Caught up: the node answers and has applied at least `target_index`.
+pub fn caught_up(applied_index: Option<u64>, target_index: u64) -> bool {
+    applied_index.is_some_and(|a| a >= target_index)
+}
+
+/// The restarts of a run, one row each, with the longest time no client saw a write
+/// acknowledged around each (`gaps_ms[i]` for `restarts[i]`, from
+/// [`crate::availability::longest_ok_write_gaps_ms`] over [`Restart::span_ms`]).
+pub fn render_restarts(restarts: &[Restart], gaps_ms: &[Option<u64>]) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    if restarts.is_empty() {
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "\nrestarts (write gap: longest time without an acknowledged write, from the last ack before the SIGTERM to the first after the catch-up)"
+    );
+    let _ = writeln!(
+        s,
+        "{:<16} {:>5} {:<5} {:<6} {:>8} {:<7} {:<24} {:>11} {:>9} {:>12}",
+        "kind",
+        "fault",
+        "node",
+        "leader",
+        "exit ms",
+        "sigkill",
+        "binary",
+        "catch-up ms",
+        "to index",
+        "write gap ms"
+    );
+    let dash = || "-".to_owned();
+    for (i, r) in restarts.iter().enumerate() {
+        let bin = r.bin.file_name().map_or_else(
+            || r.bin.display().to_string(),
+            |f| f.to_string_lossy().into_owned(),
+        );
+        let _ = writeln!(
+            s,
+            "{:<16} {:>5} {:<5} {:<6} {:>8} {:<7} {:<24} {:>11} {:>9} {:>12}",
+            r.kind,
+            r.fault_id,
+            net::ns_name(r.node),
+            if r.was_leader { "yes" } else { "no" },
+            r.exit_ms,
+            if r.killed { "yes" } else { "no" },
+            bin,
+            r.catch_up_ms.map_or_else(dash, |v| v.to_string()),
+            r.target_index.map_or_else(dash, |v| v.to_string()),
+            gaps_ms
+                .get(i)
+                .copied()
+                .flatten()
+                .map_or_else(dash, |v| v.to_string()),
+        );
+    }
+    s
+}
+
 /// What a started fault needs to be undone.
 #[derive(Debug)]
 enum Active {
@@ -51,6 +206,8 @@ enum Active {
     PausedWorker(usize),
     Skewed(usize),
     Removed(usize),
+    /// A roll step's node, stopped; the restart is complete once it is back.
+    Restarting(Restart),
 }
 
 #[derive(Debug)]
@@ -59,6 +216,12 @@ pub struct Nemesis {
     pub parts: Partitions,
     pub workers: WorkerProcs,
     pub recoveries: Vec<Recovery>,
+    /// Every roll step done, in order.
+    pub restarts: Vec<Restart>,
+    /// What a rolling upgrade starts the nodes from (`--upgrade-bin`).
+    pub upgrade_bin: Option<PathBuf>,
+    /// The nodes the current roll has still to restart, in its seeded order.
+    roll: Vec<usize>,
     http: reqwest::Client,
     wire: std::sync::Arc<Wire>,
     rec: Recorder,
@@ -83,6 +246,9 @@ impl Nemesis {
             parts,
             workers,
             recoveries: Vec::new(),
+            restarts: Vec::new(),
+            upgrade_bin: None,
+            roll: Vec::new(),
             http,
             wire,
             rec,
@@ -265,6 +431,12 @@ impl Nemesis {
                 );
                 (ev, Active::Removed(victim), None)
             }
+            // No election measurement after the start: the node is down for less than
+            // an election takes; the report measures what clients saw around each step.
+            NemesisKind::RollingRestart | NemesisKind::RollingUpgrade => {
+                let (ev, restart) = self.roll_stop(planned).await?;
+                (ev, Active::Restarting(restart), None)
+            }
         };
         self.record(ev, planned);
         if let Some(old) = lost_leader {
@@ -272,6 +444,92 @@ impl Nemesis {
         }
         self.active = Some((planned.clone(), active));
         Ok(())
+    }
+
+    /// A roll step's first half: picks its node (see [`next_to_restart`]) and stops it
+    /// gracefully. The first step of a roll draws the roll's seeded order.
+    async fn roll_stop(
+        &mut self,
+        planned: &PlannedFault,
+    ) -> Result<(FaultEvent, Restart), EnvError> {
+        if planned.step.is_none_or(|s| s.index == 0) || self.roll.is_empty() {
+            let mut order = self.all();
+            self.rng.shuffle(&mut order);
+            self.roll = order;
+        }
+        let leader = self
+            .wait_leader(&self.all(), LEADER_LOOKUP)
+            .await
+            .map(|(l, _)| l);
+        let node = next_to_restart(&self.roll, leader)
+            .ok_or(EnvError::NoSuchNode(0, self.nodes.count()))?;
+        self.roll.retain(|n| *n != node);
+        let from_ns = mono_ns();
+        let stopped = self.nodes.stop_gracefully(node, STOP_GRACE)?;
+        let ev = FaultEvent::new(
+            NemesisType::Start,
+            planned.kind.name(),
+            vec![net::ns_name(node)],
+            self.nodes.epoch(),
+            stopped.effective,
+        );
+        let restart = Restart {
+            fault_id: planned.id,
+            kind: planned.kind.name(),
+            node,
+            was_leader: leader == Some(node),
+            exit_ms: stopped.exit_ms,
+            killed: stopped.killed,
+            bin: self.nodes.bin(node)?.to_path_buf(),
+            target_index: None,
+            catch_up_ms: None,
+            from_ns,
+            to_ns: from_ns,
+        };
+        Ok((ev, restart))
+    }
+
+    /// Polls until `node` has applied what the leader had applied when first asked,
+    /// bounded by [`CATCH_UP_WAIT`]: (that index, the time it took). The leader is looked
+    /// up until one is seen (after the leader's own restart the rest elect one first).
+    async fn wait_caught_up(&self, node: usize) -> (Option<u64>, Option<u64>) {
+        let start = Instant::now();
+        let mut target = None;
+        while start.elapsed() < CATCH_UP_WAIT {
+            if target.is_none() {
+                if let Some(leader) = self.leader_among(&self.all()).await {
+                    target = client::status(&self.http, &self.nodes.url(leader))
+                        .await
+                        .map(|s| s.applied_index);
+                }
+            }
+            if let Some(t) = target {
+                let applied = client::status(&self.http, &self.nodes.url(node))
+                    .await
+                    .map(|s| s.applied_index);
+                if caught_up(applied, t) {
+                    let ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    return (Some(t), Some(ms));
+                }
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        (target, None)
+    }
+
+    /// A line for the run's log about fault `fault_id`'s restart, if it is one: its node
+    /// stopped (while the step is active) or back (once it is done). Empty otherwise.
+    pub fn restart_note(&self, fault_id: u64) -> String {
+        if let Some((p, Active::Restarting(r))) = &self.active {
+            if p.id == fault_id {
+                return format!(": {}", r.stopped_note());
+            }
+        }
+        self.restarts
+            .iter()
+            .rev()
+            .find(|r| r.fault_id == fault_id)
+            .map_or_else(String::new, |r| format!(": {}", r.started_note()))
     }
 
     fn kill(&mut self, victims: &[usize]) -> Result<FaultEvent, EnvError> {
@@ -310,6 +568,7 @@ impl Nemesis {
         };
         let epoch = self.nodes.epoch();
         let kind = planned.kind.name();
+        let mut restarted: Option<Restart> = None;
         let ev = match active {
             Active::Network => self.parts.heal()?,
             Active::Killed(victims) => {
@@ -356,8 +615,35 @@ impl Nemesis {
                     effective,
                 )
             }
+            Active::Restarting(restart) => {
+                let node = restart.node;
+                let bin = roll_bin(
+                    planned.kind,
+                    self.nodes.bin(node)?,
+                    self.upgrade_bin.as_deref(),
+                )
+                .ok_or(EnvError::NoUpgradeBin)?;
+                // Same flags and data directory: only the binary may change.
+                self.nodes.set_bin(node, &bin)?;
+                self.nodes.start(node)?;
+                restarted = Some(Restart { bin, ..restart });
+                FaultEvent::new(
+                    NemesisType::Stop,
+                    kind,
+                    vec![net::ns_name(node)],
+                    epoch,
+                    true,
+                )
+            }
         };
         self.record(ev, &planned);
+        if let Some(mut r) = restarted {
+            let (target_index, catch_up_ms) = self.wait_caught_up(r.node).await;
+            r.target_index = target_index;
+            r.catch_up_ms = catch_up_ms;
+            r.to_ns = mono_ns();
+            self.restarts.push(r);
+        }
         let leader_ms = self
             .wait_leader(&self.all(), ELECTION_WAIT)
             .await
@@ -446,5 +732,88 @@ impl Nemesis {
             .as_millis();
         let diff_ms = i128::from(theirs) - i128::try_from(ours).ok()?;
         i64::try_from(diff_ms / 1_000).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_roll_takes_followers_in_seeded_order_and_the_leader_last() {
+        assert_eq!(next_to_restart(&[3, 1, 2], Some(3)), Some(1));
+        assert_eq!(next_to_restart(&[3, 1, 2], None), Some(3));
+        assert_eq!(next_to_restart(&[2], Some(2)), Some(2));
+        assert_eq!(next_to_restart(&[], Some(2)), None);
+        // A whole roll under a steady leader: every node once, the leader last.
+        let (mut remaining, mut order) = (vec![2, 3, 1], Vec::new());
+        while let Some(n) = next_to_restart(&remaining, Some(2)) {
+            remaining.retain(|x| *x != n);
+            order.push(n);
+        }
+        assert_eq!(order, vec![3, 1, 2]);
+    }
+
+    #[test]
+    fn only_an_upgrade_changes_the_binary() {
+        let (old, new) = (Path::new("/bin/old"), Path::new("/bin/new"));
+        let restart = NemesisKind::RollingRestart;
+        let upgrade = NemesisKind::RollingUpgrade;
+        assert_eq!(roll_bin(restart, old, Some(new)), Some(old.to_path_buf()));
+        assert_eq!(roll_bin(restart, new, None), Some(new.to_path_buf()));
+        assert_eq!(roll_bin(upgrade, old, Some(new)), Some(new.to_path_buf()));
+        assert_eq!(roll_bin(upgrade, old, None), None);
+    }
+
+    #[test]
+    fn caught_up_means_answering_at_or_past_the_target() {
+        assert!(caught_up(Some(10), 10));
+        assert!(caught_up(Some(11), 10));
+        assert!(!caught_up(Some(9), 10));
+        assert!(!caught_up(None, 0));
+    }
+
+    fn restart(fault_id: u64, node: usize, was_leader: bool, catch_up_ms: Option<u64>) -> Restart {
+        Restart {
+            fault_id,
+            kind: "rolling-upgrade",
+            node,
+            was_leader,
+            exit_ms: 40,
+            killed: false,
+            bin: PathBuf::from("/x/taskswarm-next"),
+            target_index: Some(500),
+            catch_up_ms,
+            from_ns: 2_000_000_000,
+            to_ns: 3_500_000_000,
+        }
+    }
+
+    #[test]
+    fn restarts_render_one_row_each_with_their_gap() {
+        assert_eq!(render_restarts(&[], &[]), "");
+        let rows = [restart(4, 2, false, Some(300)), restart(5, 1, true, None)];
+        let text = render_restarts(&rows, &[Some(120), None]);
+        // A blank line, the title, the column names, then one row per restart.
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5, "{text}");
+        assert!(
+            lines[3].starts_with("rolling-upgrade      4 n2    no"),
+            "{text}"
+        );
+        assert!(
+            lines[3].contains("taskswarm-next") && lines[3].ends_with(" 120"),
+            "{text}"
+        );
+        assert!(lines[4].contains("n1    yes"), "{text}");
+        assert!(lines[4].ends_with(" -"), "{text}");
+        assert_eq!(rows[0].span_ms(1_000_000_000), (1_000, 2_500));
+        assert!(rows[1]
+            .started_note()
+            .contains("NOT caught up to index 500"));
+        assert_eq!(
+            rows[1].stopped_note(),
+            "n1 (leader) stopped, exit 40 ms after SIGTERM"
+        );
     }
 }

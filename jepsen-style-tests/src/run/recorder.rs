@@ -175,7 +175,8 @@ pub fn read_events(path: &Path) -> Result<Vec<Event>, HistoryError> {
     Ok(events)
 }
 
-fn ms_since(epoch_ns: u64, t_ns: u64) -> u64 {
+/// A harness-clock instant as a history `time_ms` (the workload started at `epoch_ns`).
+pub fn ms_since(epoch_ns: u64, t_ns: u64) -> u64 {
     t_ns.saturating_sub(epoch_ns) / 1_000_000
 }
 

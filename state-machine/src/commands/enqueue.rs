@@ -7,9 +7,10 @@
 
 use std::collections::VecDeque;
 
+use crate::behaviour::gate;
 use crate::command::NewTask;
 use crate::limits;
-use crate::machine::StateMachine;
+use crate::machine::{HistoryLine, StateMachine};
 use crate::outcome::{CommandResult, Enqueued, Rejection, Reply};
 use crate::task::{Backoff, EventKind, RunAt, Task, TaskId, TaskState};
 use crate::validate;
@@ -128,7 +129,12 @@ impl StateMachine {
         };
         let state = task.state;
         self.insert(task);
-        self.emit(id, EventKind::Enqueued);
+        let line = if gate::history_skips_enqueued(self.behaviour) {
+            HistoryLine::Skip
+        } else {
+            HistoryLine::Append
+        };
+        self.emit_with(id, EventKind::Enqueued, line);
         if let Some(run_at) = run_at {
             self.emit_scheduled(id, run_at);
         }

@@ -1,9 +1,10 @@
 //! `heartbeat`: renew leases, one or a batch (one per worker is the norm), record
 //! progress, and tell the worker about pending cancels.
 
+use crate::behaviour::gate;
 use crate::command::LeaseBeat;
 use crate::limits;
-use crate::machine::StateMachine;
+use crate::machine::{HistoryLine, StateMachine};
 use crate::outcome::{CommandResult, HeartbeatAck, Rejection, Reply};
 use crate::task::EventKind;
 use crate::validate;
@@ -46,12 +47,18 @@ impl StateMachine {
             }
         });
         if let Some(progress) = &beat.progress {
-            self.emit(
+            let line = if gate::progress_replaces_progress(self.behaviour) {
+                HistoryLine::ReplaceProgress(beat.token)
+            } else {
+                HistoryLine::Append
+            };
+            self.emit_with(
                 beat.task,
                 EventKind::Progress {
                     token: beat.token,
                     progress: progress.clone(),
                 },
+                line,
             );
         }
         Ok(ack)

@@ -9,6 +9,7 @@ mod configure;
 mod enqueue;
 mod fail;
 mod heartbeat;
+mod raise_behaviour;
 mod release;
 mod requeue;
 mod tick;

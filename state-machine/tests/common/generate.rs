@@ -112,6 +112,9 @@ pub enum Gen {
         retention_ms: u64,
         tasks_max: u64,
     },
+    RaiseBehaviour {
+        version: u32,
+    },
 }
 
 /// One entry: its commands, how far both clocks move before it, and how wrong the wall
@@ -245,6 +248,8 @@ pub fn gen_command(wide: bool) -> impl Strategy<Value = Gen> {
         4 => Just(Gen::Tick),
         1 => (prop::sample::select(vec![500u64, 2_000, 5_000]), prop::sample::select(vec![6u64, 1_000]))
             .prop_map(|(retention_ms, tasks_max)| Gen::Configure { retention_ms, tasks_max }),
+        // Versions this build applies, so that sequences cover both sides of every gate.
+        1 => (1..=BEHAVIOUR_VERSION_MAX).prop_map(|version| Gen::RaiseBehaviour { version }),
     ]
 }
 
@@ -407,5 +412,6 @@ pub fn resolve(g: &Gen, sm: &StateMachine) -> Command {
             retention_ms: *retention_ms,
             tasks_max: *tasks_max,
         },
+        Gen::RaiseBehaviour { version } => Command::RaiseBehaviour { version: *version },
     }
 }

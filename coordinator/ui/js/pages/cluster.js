@@ -38,6 +38,7 @@ export function mount(view, { signal }) {
       card('Voters reachable', h('span', { testid: 'voters-up', class: votersUp < majority ? 'bad' : '' }, `${votersUp} / ${voters.length}`)),
       card('Leader log', leader ? `last ${leader.last_log_index} · applied ${leader.applied_index}` : '—'),
       card('Leader snapshot', leader ? `at ${leader.snapshot_index} · purged to ${leader.purged_index}` : '—'),
+      card('Behaviour version', h('span', { testid: 'behaviour-version' }, leader?.behaviour_version ?? '—')),
     );
 
     if (leaderId == null || leaderLost || votersUp < majority) {
@@ -66,6 +67,7 @@ export function mount(view, { signal }) {
         h('td', { class: 'num' }, s ? s.applied_index : '—'),
         h('td', { class: 'num' }, s ? s.last_log_index : '—'),
         h('td', { class: `num ${lag > 100 ? 'bad' : ''}` }, lag ?? '—'),
+        h('td', { class: 'num', title: 'the highest behaviour version this node accepts' }, s?.behaviour_version_max ?? '—'),
         h('td', { testid: `health-${n.id}` }, s ? h('span', { class: 'ok' }, 'reachable') : h('span', { class: 'bad', title: n.error ?? '' }, n.error || 'unreachable')),
         h('td', { class: 'num' }, n.rtt_ms == null ? '—' : `${n.rtt_ms} ms`),
       );
@@ -75,10 +77,10 @@ export function mount(view, { signal }) {
       h(
         'table',
         { class: 'grid', testid: 'members' },
-        h('thead', {}, h('tr', {}, ['Id', 'Address', 'Role', '', 'Term', 'Applied', 'Last log', 'Lag', 'Health', 'RTT'].map((t) => h('th', {}, t)))),
+        h('thead', {}, h('tr', {}, ['Id', 'Address', 'Role', '', 'Term', 'Applied', 'Last log', 'Lag', 'Accepts ≤', 'Health', 'RTT'].map((t) => h('th', {}, t)))),
         h('tbody', {}, rows),
       ),
-      h('p', { class: 'muted small' }, 'Lag: the leader’s last log index minus the node’s applied index.'),
+      h('p', { class: 'muted small' }, 'Lag: the leader’s last log index minus the node’s applied index. Accepts ≤: the highest behaviour version the node’s build accepts; the leader raises the cluster’s version once every member accepts it.'),
     );
   }
 }

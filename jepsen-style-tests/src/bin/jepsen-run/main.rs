@@ -52,7 +52,9 @@ pub struct Args {
     /// Faults, comma-separated: isolate-leader, halves-leader-majority,
     /// halves-leader-minority, bridge, majorities-ring (5 nodes), packet-loss,
     /// kill-minority, kill-all, pause-leader, pause-worker, clock-skew, membership; or the
-    /// groups partition, kill, pause, all.
+    /// groups partition, kill, pause, all (every fault). Also, by name only, the rolls
+    /// (every node restarted once, one at a time, once per run): rolling-restart,
+    /// rolling-upgrade (needs --upgrade-bin).
     #[arg(long, default_value = "all")]
     pub nemesis: String,
     /// Length of the fault phase in seconds (the drain comes after).
@@ -81,6 +83,10 @@ pub struct Args {
     /// taskswarm-canary with --canary), else target/release/...
     #[arg(long)]
     pub taskswarm_bin: Option<PathBuf>,
+    /// The binary rolling-upgrade restarts each node from, with the same flags and data
+    /// directory (required by rolling-upgrade, refused without it).
+    #[arg(long, value_name = "PATH")]
+    pub upgrade_bin: Option<PathBuf>,
     /// Where data directories, node logs, the history and the report go. Default: a new
     /// directory under /var/tmp/taskswarm-jepsen/.
     #[arg(long)]

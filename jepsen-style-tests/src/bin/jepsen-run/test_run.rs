@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use jepsen_style_tests::availability::summarize;
+use jepsen_style_tests::availability::{longest_ok_write_gaps_ms, summarize};
 use jepsen_style_tests::checker::{check_all, overall, Verdict};
 use jepsen_style_tests::env::nodes::{ELECTION_MAX_MS, FAKETIME_LIB};
 use jepsen_style_tests::env::{net, Nodes, NodesConfig};
@@ -25,7 +25,7 @@ use jepsen_style_tests::report::render;
 use jepsen_style_tests::run::clients::{self, Acked, Ctx};
 use jepsen_style_tests::run::clock::mono_ns;
 use jepsen_style_tests::run::final_state;
-use jepsen_style_tests::run::nemesis::Nemesis;
+use jepsen_style_tests::run::nemesis::{render_restarts, Nemesis};
 use jepsen_style_tests::run::recorder::{assemble, read_events, Event, EventBody, Recorder};
 use jepsen_style_tests::run::rng::Rng;
 use jepsen_style_tests::run::schedule::{self, NemesisKind, PlannedFault};
@@ -77,7 +77,9 @@ pub async fn run(args: &Args) -> anyhow::Result<RunResult> {
     let params = Params::of(workload);
     let seed = args.seed.unwrap_or_else(|| mono_ns() ^ 0x7A5C_5EED);
     let fault_phase_ms = args.time * 1_000;
-    let plan = schedule::plan(seed, &kinds, fault_phase_ms);
+    let upgrade_bin =
+        schedule::upgrade_bin(&kinds, args.upgrade_bin.as_deref()).map_err(anyhow::Error::msg)?;
+    let plan = schedule::plan(seed, &kinds, args.nodes, fault_phase_ms);
     if plan.is_empty() {
         bail!(
             "--time {} s is too short for any fault (warm-up {} ms + one fault)",
@@ -96,12 +98,15 @@ pub async fn run(args: &Args) -> anyhow::Result<RunResult> {
     let run_dir = args.run_dir_or_new("run");
     std::fs::create_dir_all(&run_dir)?;
     println!(
-        "jepsen-run: seed {seed}, {} nodes, workload {workload:?}, {} faults over {} s ({}), binary {}, run dir {}",
+        "jepsen-run: seed {seed}, {} nodes, workload {workload:?}, {} faults over {} s ({}), binary {}{}, run dir {}",
         args.nodes,
         plan.len(),
         args.time,
         kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(","),
         bin.display(),
+        upgrade_bin
+            .as_ref()
+            .map_or_else(String::new, |b| format!(", upgrade binary {}", b.display())),
         run_dir.display()
     );
     let mut header = Header::new(workload);
@@ -170,6 +175,7 @@ pub async fn run(args: &Args) -> anyhow::Result<RunResult> {
         rec.clone(),
         rng.fork(0x4E4D),
     )?;
+    nemesis.upgrade_bin = upgrade_bin;
     let all: Vec<usize> = (1..=args.nodes).collect();
     let Some((leader, ms)) = nemesis.wait_leader(&all, FIRST_LEADER_WAIT).await else {
         bail!(
@@ -280,13 +286,29 @@ pub async fn run(args: &Args) -> anyhow::Result<RunResult> {
     let verdict = overall(&findings);
     let report = render(&history, &findings);
     let recovery = expect::judge(&summarize(&history));
+    // What clients saw around each restart, on the history's own clock.
+    let restart_spans: Vec<(u64, u64)> = nemesis
+        .restarts
+        .iter()
+        .map(|r| r.span_ms(epoch_ns))
+        .collect();
+    let restart_gaps = longest_ok_write_gaps_ms(&history, &restart_spans);
     let extra = format!(
-        "{}\n{}",
+        "{}{}\n{}",
         harness_section(&nemesis, &drained, acked_ids.len()),
+        render_restarts(&nemesis.restarts, &restart_gaps),
         expect::render(&recovery)
     );
     std::fs::write(run_dir.join("report.txt"), format!("{report}{extra}"))?;
-    write_summary(&run_dir, seed, &nemesis, &drained, &history, verdict)?;
+    write_summary(
+        &run_dir,
+        seed,
+        &nemesis,
+        &restart_gaps,
+        &drained,
+        &history,
+        verdict,
+    )?;
     let title = format!("taskswarm {workload:?}, {} nodes, seed {seed}", args.nodes);
     std::fs::write(
         run_dir.join("timeline.html"),
@@ -366,14 +388,28 @@ async fn run_schedule(
             .with_context(|| format!("starting fault {} ({})", f.id, f.kind))?;
         log(
             t0,
-            &format!("fault {} {} started ({} ms)", f.id, f.kind, f.duration_ms),
+            &format!(
+                "fault {} {} started ({} ms){}",
+                f.id,
+                f.kind,
+                f.duration_ms,
+                nemesis.restart_note(f.id)
+            ),
         );
         sleep_until(started, f.start_ms + f.duration_ms).await;
         nemesis
             .stop()
             .await
             .with_context(|| format!("stopping fault {} ({})", f.id, f.kind))?;
-        log(t0, &format!("fault {} {} stopped", f.id, f.kind));
+        log(
+            t0,
+            &format!(
+                "fault {} {} stopped{}",
+                f.id,
+                f.kind,
+                nemesis.restart_note(f.id)
+            ),
+        );
     }
     sleep_until(started, fault_phase_ms).await;
     Ok(())
@@ -431,15 +467,27 @@ fn write_summary(
     run_dir: &Path,
     seed: u64,
     nemesis: &Nemesis,
+    restart_gaps: &[Option<u64>],
     drained: &Result<Duration, Vec<u64>>,
     history: &History,
     verdict: Verdict,
 ) -> anyhow::Result<()> {
+    let restarts: Vec<serde_json::Value> = nemesis
+        .restarts
+        .iter()
+        .zip(restart_gaps)
+        .map(|(r, gap)| {
+            let mut row = serde_json::to_value(r)?;
+            row["longest_ok_write_gap_ms"] = json!(gap);
+            Ok(row)
+        })
+        .collect::<Result<_, serde_json::Error>>()?;
     let summary = json!({
         "seed": seed,
         "verdict": verdict,
         "records": history.records().len(),
         "recoveries": nemesis.recoveries,
+        "restarts": restarts,
         "drain_ms": drained.as_ref().ok().map(|d| d.as_millis() as u64),
         "undrained": drained.as_ref().err().map(Vec::len),
     });
