@@ -64,7 +64,7 @@ pub struct NodeConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("storage: {0}")]
+    #[error(transparent)]
     Storage(#[from] storage::OpenError),
     #[error("raft config: {0}")]
     Config(String),

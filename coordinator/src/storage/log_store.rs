@@ -86,9 +86,14 @@ impl LogStore {
         // fdatasync is enough for the WAL: it syncs the data and the size, and RocksDB
         // fsyncs directories itself when it creates files.
         options.set_use_fsync(false);
-        // After a crash, replay the WAL up to the first torn record. A torn record is a
-        // write whose sync never returned, so nobody was told it was durable.
-        options.set_wal_recovery_mode(DBRecoveryMode::PointInTime);
+        // After a crash, an incomplete record at the end of the WAL is a write whose sync
+        // never returned (nobody was told it was durable): dropped. A damaged record
+        // anywhere else is corruption, and the open fails naming the WAL file and offset.
+        // (`PointInTime`, RocksDB's default, silently stops the replay at the first damaged
+        // record: one flipped byte in the middle of the WAL dropped 115 acknowledged
+        // entries of 202 without an error; a Raft node that forgets acknowledged entries
+        // can break a quorum's promise.)
+        options.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
         // Tickers only (no histograms or timers): cheap, and they count WAL syncs.
         options.enable_statistics();
         options.set_statistics_level(StatsLevel::ExceptHistogramOrTimers);
@@ -129,6 +134,12 @@ impl LogStore {
         self.inner
             .put_meta_synced(KEY_CLUSTER_ID, id.to_be_bytes().to_vec())
             .map_err(|e| e.to_string())
+    }
+
+    /// Reads and checks every stored entry (see `Inner::verify_all`); the error says which
+    /// entry or file is damaged. Blocking: call it before starting Raft.
+    pub(crate) fn verify(&self) -> Result<u64, String> {
+        self.inner.verify_all().map_err(|e| e.to_string())
     }
 
     /// How many times RocksDB has fsynced its WAL since open. Every `append`, `save_vote`,
@@ -208,6 +219,29 @@ impl Inner {
         };
         let (key, value) = item?;
         Ok(Some(checked_entry(&key, &value)?.log_id))
+    }
+
+    /// Reads every entry once, as a start-up check: each is read through RocksDB's block
+    /// checksums (a damaged table file fails with its name and offset), must decode, must
+    /// sit under its own index, and the indexes must have no hole. Returns how many.
+    fn verify_all(&self) -> Result<u64, LogError> {
+        let mut count = 0;
+        let mut prev: Option<u64> = None;
+        for item in self.db.iterator_cf(self.cf(CF_LOGS), IteratorMode::Start) {
+            let (key, value) = item?;
+            let entry = checked_entry(&key, &value)?;
+            let index = entry.log_id.index;
+            if let Some(prev) = prev {
+                if index != prev + 1 {
+                    return Err(LogError::Corrupt(format!(
+                        "hole in the log between {prev} and {index}"
+                    )));
+                }
+            }
+            prev = Some(index);
+            count += 1;
+        }
+        Ok(count)
     }
 
     /// Entries with `start <= index < end` (`end == None`: to the last entry).

@@ -15,6 +15,7 @@ pub mod codec;
 mod log_store;
 mod log_tail;
 mod open;
+mod rocks_log;
 mod seed;
 mod shared_machine;
 mod snapshot_dir;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use taskswarm_state_machine::{Config, DecodeError, StateMachine};
 
 use super::log_store::LogStore;
+use super::rocks_log;
 use super::snapshot_dir::SnapshotDir;
 use super::snapshot_file::SnapshotFileError;
 use super::snapshot_stats::SnapshotStats;
@@ -22,31 +23,47 @@ pub const LOG_DIR: &str = "log";
 /// The snapshot directory under the storage directory.
 pub const SNAPSHOT_DIR: &str = "snapshot";
 
-/// Why a storage directory could not be opened. Each names the path involved.
+/// What a node with damaged data should do; every corruption error ends with it.
+const REBUILD_HINT: &str = "the node refuses to start on damaged data: rebuild it from the other members (deploy/README.md, \"Rebuild a node whose data is damaged\")";
+
+/// Why a storage directory could not be opened. Each names the path involved. (The
+/// causes are displayed, not chained as `source`, so that a printed chain does not repeat.)
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("cannot create storage directory {path}: {source}")]
-    CreateDir { path: PathBuf, source: io::Error },
-    #[error("cannot open the raft log at {path}: {source}")]
+    #[error("cannot create storage directory {path}: {cause}")]
+    CreateDir { path: PathBuf, cause: io::Error },
+    #[error("cannot open the raft log at {path}: {cause}{}", rocks_detail(detail))]
     Log {
         path: PathBuf,
-        source: rocksdb::Error,
+        cause: rocksdb::Error,
+        /// What RocksDB's own `LOG` says about the damage (the WAL file, bytes dropped).
+        detail: Vec<String>,
     },
-    #[error("cannot open the snapshot directory {path}: {source}")]
-    SnapshotDir { path: PathBuf, source: io::Error },
-    #[error("snapshot file {path} is unreadable or corrupt: {source}")]
+    #[error("the raft log at {path} is damaged: {cause}; {REBUILD_HINT}")]
+    LogCorrupt { path: PathBuf, cause: String },
+    #[error("cannot open the snapshot directory {path}: {cause}")]
+    SnapshotDir { path: PathBuf, cause: io::Error },
+    #[error("snapshot file {path} is unreadable or corrupt: {cause}; {REBUILD_HINT}")]
     SnapshotFile {
         path: PathBuf,
-        source: SnapshotFileError,
+        cause: SnapshotFileError,
     },
-    #[error("snapshot file {path} holds a state that does not restore: {source}")]
-    SnapshotState { path: PathBuf, source: DecodeError },
+    #[error("snapshot file {path} holds a state that does not restore: {cause}; {REBUILD_HINT}")]
+    SnapshotState { path: PathBuf, cause: DecodeError },
     #[error("snapshot file {path} is inconsistent: its state is at log index {state_index}, its metadata covers only {meta_index}")]
     SnapshotInconsistent {
         path: PathBuf,
         state_index: u64,
         meta_index: u64,
     },
+}
+
+fn rocks_detail(lines: &[String]) -> String {
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!(" (RocksDB's LOG: {}); {REBUILD_HINT}", lines.join("; "))
+    }
 }
 
 /// Opens (creating if needed) the storage in `dir`. The state machine starts from the
@@ -61,26 +78,42 @@ pub fn open(
     config: Config,
     hooks: ApplyHooks,
 ) -> Result<(LogStore, StateMachineStore), OpenError> {
-    std::fs::create_dir_all(dir).map_err(|source| OpenError::CreateDir {
+    std::fs::create_dir_all(dir).map_err(|cause| OpenError::CreateDir {
         path: dir.to_owned(),
-        source,
+        cause,
     })?;
     let log_path = dir.join(LOG_DIR);
-    let log = LogStore::open(&log_path).map_err(|source| OpenError::Log {
-        path: log_path,
-        source,
+    let log = LogStore::open(&log_path).map_err(|cause| {
+        let info = std::fs::read_to_string(log_path.join(rocks_log::ROCKSDB_INFO_LOG));
+        OpenError::Log {
+            detail: info
+                .map(|t| rocks_log::corruption_lines(&t))
+                .unwrap_or_default(),
+            path: log_path.clone(),
+            cause,
+        }
     })?;
+    let started = std::time::Instant::now();
+    let entries = log.verify().map_err(|cause| OpenError::LogCorrupt {
+        path: log_path.clone(),
+        cause,
+    })?;
+    tracing::info!(
+        entries,
+        verify_ms = started.elapsed().as_millis() as u64,
+        "raft log read and checked"
+    );
 
     let snapshot_path = dir.join(SNAPSHOT_DIR);
     let snapshots =
-        SnapshotDir::open(snapshot_path.clone()).map_err(|source| OpenError::SnapshotDir {
+        SnapshotDir::open(snapshot_path.clone()).map_err(|cause| OpenError::SnapshotDir {
             path: snapshot_path,
-            source,
+            cause,
         })?;
     let file = snapshots.current_path();
-    let loaded = snapshots.load().map_err(|source| OpenError::SnapshotFile {
+    let loaded = snapshots.load().map_err(|cause| OpenError::SnapshotFile {
         path: file.clone(),
-        source,
+        cause,
     })?;
 
     let stats = Arc::new(SnapshotStats::default());
@@ -89,9 +122,9 @@ pub fn open(
         Some((meta, state)) => {
             let started = std::time::Instant::now();
             let machine =
-                StateMachine::restore(&state).map_err(|source| OpenError::SnapshotState {
+                StateMachine::restore(&state).map_err(|cause| OpenError::SnapshotState {
                     path: file.clone(),
-                    source,
+                    cause,
                 })?;
             let meta_index = meta.last_log_id.map_or(0, |l| l.index);
             if machine.last_applied() > meta_index {

@@ -40,8 +40,12 @@ pub enum SnapshotFileError {
     BadMagic,
     #[error("unsupported snapshot file version {found} (this build reads version {supported})")]
     UnsupportedVersion { found: u32, supported: u32 },
-    #[error("snapshot file checksum mismatch (stored {stored:#018x}, computed {computed:#018x}): torn or corrupt file")]
-    Checksum { stored: u64, computed: u64 },
+    #[error("the checksum at byte {offset} does not match bytes 0..{offset} (stored {stored:#018x}, computed {computed:#018x}): torn or corrupt file")]
+    Checksum {
+        stored: u64,
+        computed: u64,
+        offset: usize,
+    },
     #[error("snapshot metadata of {len} bytes does not fit the file or the limit of {max}")]
     BadMetaLength { len: usize, max: usize },
     #[error("snapshot metadata is not valid: {0}")]
@@ -113,7 +117,11 @@ fn parse(bytes: &[u8]) -> Result<(SnapshotMeta, usize, usize), SnapshotFileError
     let stored = u64::from_le_bytes(bytes[body_end..].try_into().expect("CHECKSUM_BYTES long"));
     let computed = fnv1a(&bytes[..body_end]);
     if stored != computed {
-        return Err(SnapshotFileError::Checksum { stored, computed });
+        return Err(SnapshotFileError::Checksum {
+            stored,
+            computed,
+            offset: body_end,
+        });
     }
     let meta_len = u32::from_le_bytes(
         rest[..META_LEN_BYTES]
