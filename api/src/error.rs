@@ -56,6 +56,7 @@ pub mod codes {
     pub const NO_LEADER: &str = ErrorCode::NoLeader.as_str();
     /// The node leads but cannot reach a quorum; nothing was written: try another node.
     pub const NO_QUORUM: &str = ErrorCode::NoQuorum.as_str();
+    pub const STORAGE_FULL: &str = ErrorCode::StorageFull.as_str();
     /// The write may or may not have been committed: treat the outcome as unknown.
     pub const INDETERMINATE: &str = ErrorCode::Indeterminate.as_str();
     pub const UNAVAILABLE: &str = ErrorCode::Unavailable.as_str();

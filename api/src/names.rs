@@ -91,6 +91,7 @@ wire_names! {
         NotLeader = "not_leader",
         NoLeader = "no_leader",
         NoQuorum = "no_quorum",
+        StorageFull = "storage_full",
         Indeterminate = "indeterminate",
         Unavailable = "unavailable",
         Refused = "refused",

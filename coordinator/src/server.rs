@@ -11,10 +11,10 @@ use crate::raft::{rpc_server, Node, NodeConfig, StartError};
 pub enum ServeError {
     #[error(transparent)]
     Start(#[from] StartError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {cause}")]
     Listen {
         addr: SocketAddr,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("server: {0}")]
     Serve(std::io::Error),
@@ -35,9 +35,9 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|source| ServeError::Listen {
+        .map_err(|cause| ServeError::Listen {
             addr: listen,
-            source,
+            cause,
         })?;
     let secret = cfg.cluster_secret.clone();
     let node = Node::start(cfg).await?;

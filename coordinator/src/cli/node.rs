@@ -72,6 +72,10 @@ pub struct NodeArgs {
     /// to start on a state above it. See deploy/README.md, "Rolling upgrade".
     #[arg(long, env = "TASKSWARM_BEHAVIOUR_VERSION_MAX", default_value_t = taskswarm_state_machine::BEHAVIOUR_VERSION_MAX)]
     pub behaviour_version_max: u32,
+    /// Client writes are refused (`503 storage_full`, reads still work) while the data
+    /// directory's file system has less than this free. Keep it above a snapshot's size.
+    #[arg(long, env = "TASKSWARM_DISK_FREE_MIN_MB", default_value_t = taskswarm_coordinator::storage::disk_space::DISK_FREE_MIN_MB_DEFAULT)]
+    pub disk_free_min_mb: u64,
 }
 
 /// Secrets that appear in this project's examples (deploy/.env.example, older compose
@@ -164,6 +168,7 @@ impl NodeArgs {
                 tasks_max: self.tasks_max,
             },
             behaviour_version_max: self.behaviour_version_max,
+            disk_free_min_mb: self.disk_free_min_mb,
         })
     }
 }

@@ -244,6 +244,18 @@ pub async fn metrics(State(app): State<super::AppState>) -> impl IntoResponse {
         "# TYPE taskswarm_entries_proposed_total counter\ntaskswarm_entries_proposed_total {}",
         s.entries_proposed
     );
+    let disk = node.disk_space();
+    if let Some(free) = disk.free_bytes() {
+        let _ = writeln!(
+            out,
+            "# TYPE taskswarm_disk_free_bytes gauge\ntaskswarm_disk_free_bytes {free}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# TYPE taskswarm_storage_full gauge\ntaskswarm_storage_full {}",
+        u8::from(disk.is_full())
+    );
     let _ = writeln!(
         out,
         "# TYPE taskswarm_commands_proposed_total counter\ntaskswarm_commands_proposed_total {}",

@@ -30,6 +30,8 @@ pub enum ApiError {
     Indeterminate(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}; nothing was written, reads still work")]
+    StorageFull(String),
     #[error("{0}")]
     Refused(String),
     #[error("this endpoint does not take that method")]
@@ -59,6 +61,7 @@ impl From<ProposeError> for ApiError {
             }
             ProposeError::Unavailable(why) => ApiError::Unavailable(why),
             ProposeError::Stopped => ApiError::Unavailable("the node is stopping".into()),
+            e @ ProposeError::StorageFull { .. } => ApiError::StorageFull(e.to_string()),
         }
     }
 }
@@ -129,6 +132,10 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorBody::new(codes::UNAVAILABLE, message),
+            ),
+            ApiError::StorageFull(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorBody::new(codes::STORAGE_FULL, message),
             ),
             ApiError::Refused(_) => (
                 StatusCode::CONFLICT,
@@ -239,6 +246,7 @@ mod tests {
             ApiError::NoQuorum(1),
             ApiError::Indeterminate("x".into()),
             ApiError::Unavailable("x".into()),
+            ApiError::StorageFull("x".into()),
             ApiError::Refused("x".into()),
             ApiError::MethodNotAllowed,
             ApiError::Unauthorized,

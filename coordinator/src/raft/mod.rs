@@ -45,4 +45,10 @@ pub enum ProposeError {
     Unavailable(String),
     #[error("the node is stopping")]
     Stopped,
+    /// The data disk is (nearly) full; nothing was proposed.
+    #[error("the data disk is full: {free_bytes} bytes free, {min_free_bytes} kept free (--disk-free-min-mb)")]
+    StorageFull {
+        free_bytes: u64,
+        min_free_bytes: u64,
+    },
 }

@@ -18,6 +18,7 @@ use super::elector::{ElectionTiming, Elector};
 use super::group_commit::{BatchStats, Batcher, Proposal, PROPOSAL_QUEUE_MAX};
 use super::network::Network;
 use super::{ticker, ProposeError};
+use crate::storage::disk_space::DiskSpace;
 use crate::storage::{self, ApplyHooks, SharedMachine};
 use crate::types::{NodeId, Raft};
 
@@ -60,6 +61,8 @@ pub struct NodeConfig {
     /// The highest behaviour version this node accepts: its build's, or lower to hold a
     /// rolling upgrade's rollback window open (`behaviour.rs`).
     pub behaviour_version_max: u32,
+    /// Client writes are refused while the data disk has less free (`disk_space.rs`).
+    pub disk_free_min_mb: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +170,8 @@ pub struct Node {
     /// RPCs to said they accept (`behaviour.rs`).
     behaviour_max: u32,
     behaviour_reports: Arc<BehaviourReports>,
+    /// The data disk's free space; writes are refused while it is short.
+    disk: Arc<DiskSpace>,
 }
 
 impl std::fmt::Debug for Node {
@@ -234,6 +239,9 @@ impl Node {
         .validate()
         .map_err(|e| StartError::Config(e.to_string()))?;
 
+        let disk = log_store.disk_space();
+        disk.set_min_free_mb(cfg.disk_free_min_mb);
+        disk.sample();
         let identity =
             Arc::new(ClusterIdentity::load(log_store.clone()).map_err(StartError::Raft)?);
         let behaviour_reports = Arc::new(BehaviourReports::default());
@@ -318,7 +326,10 @@ impl Node {
             removed: std::sync::atomic::AtomicBool::new(false),
             behaviour_max: cfg.behaviour_version_max,
             behaviour_reports,
+            disk,
         });
+        tokio::spawn(sample_disk_space(Arc::downgrade(&node)));
+        tokio::spawn(exit_if_raft_dies(Arc::downgrade(&node)));
         tokio::spawn(ticker::run(Arc::downgrade(&node)));
         Ok(node)
     }
@@ -354,6 +365,12 @@ impl Node {
             return Err(ProposeError::NotLeader { leader });
         }
         self.check_quorum()?;
+        if self.disk.is_full() {
+            return Err(ProposeError::StorageFull {
+                free_bytes: self.disk.free_bytes().unwrap_or(0),
+                min_free_bytes: self.disk.min_free_bytes(),
+            });
+        }
         let (reply, rx) = oneshot::channel();
         self.proposals
             .try_send(Proposal { command, reply })
@@ -625,11 +642,45 @@ impl Node {
         }
     }
 
+    /// The data disk's free space, for metrics.
+    pub fn disk_space(&self) -> &DiskSpace {
+        &self.disk
+    }
+
     pub async fn shutdown(&self) {
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");
         }
     }
+}
+
+/// Reads the data disk's free space every `FREE_SAMPLE_MS` while the node lives.
+async fn sample_disk_space(node: std::sync::Weak<Node>) {
+    let mut interval =
+        tokio::time::interval(Duration::from_millis(storage::disk_space::FREE_SAMPLE_MS));
+    loop {
+        interval.tick().await;
+        let Some(node) = node.upgrade() else { return };
+        node.disk.sample();
+    }
+}
+
+/// openraft stops its core for good on a storage error (or a bug). A node left like that
+/// still answered HTTP, redirecting writes to itself; it exits instead, so that its
+/// supervisor restarts it and the log says why. A stop asked for (shutdown, this node
+/// removed from the cluster) is not a death.
+async fn exit_if_raft_dies(node: std::sync::Weak<Node>) {
+    let Some(mut metrics) = node.upgrade().map(|n| n.raft.metrics()) else {
+        return;
+    };
+    while metrics.changed().await.is_ok() {}
+    let Some(node) = node.upgrade() else { return };
+    if node.is_stopping() || node.removed.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    tracing::error!("the Raft core stopped on its own (see the error above); exiting");
+    eprintln!("taskswarm: the Raft core stopped on its own (see the error above); exiting");
+    std::process::exit(1);
 }
 
 fn admin_error<E: std::fmt::Display>(e: openraft::error::RaftError<NodeId, E>) -> AdminError {

@@ -25,6 +25,7 @@ use rocksdb::{
 
 use super::blocking;
 use super::codec::{self, CodecError};
+use super::disk_space::{DiskSpace, DISK_FREE_MIN_MB_DEFAULT};
 use super::log_tail::{LogTail, TAIL_BYTES_MAX, TAIL_ENTRIES_MAX};
 use crate::types::{LogId, RaftEntry, StorageError, TypeConfig, Vote};
 
@@ -63,6 +64,8 @@ struct Inner {
     path: PathBuf,
     /// The newest durable entries, for replication's reads (`log_tail.rs`).
     tail: Mutex<LogTail>,
+    /// The data disk's free space (`disk_space.rs`).
+    disk: Arc<DiskSpace>,
 }
 
 impl fmt::Debug for LogStore {
@@ -106,6 +109,7 @@ impl LogStore {
                 options,
                 path: path.to_owned(),
                 tail: Mutex::new(LogTail::new(TAIL_ENTRIES_MAX, TAIL_BYTES_MAX)),
+                disk: Arc::new(DiskSpace::new(path, DISK_FREE_MIN_MB_DEFAULT)),
             }),
         })
     }
@@ -140,6 +144,11 @@ impl LogStore {
     /// entry or file is damaged. Blocking: call it before starting Raft.
     pub(crate) fn verify(&self) -> Result<u64, String> {
         self.inner.verify_all().map_err(|e| e.to_string())
+    }
+
+    /// The data disk's free space, sampled by the node.
+    pub fn disk_space(&self) -> Arc<DiskSpace> {
+        Arc::clone(&self.inner.disk)
     }
 
     /// How many times RocksDB has fsynced its WAL since open. Every `append`, `save_vote`,
@@ -183,7 +192,9 @@ impl Inner {
     fn write_synced(&self, batch: WriteBatch) -> Result<(), rocksdb::Error> {
         let mut options = WriteOptions::default();
         options.set_sync(true);
-        self.db.write_opt(batch, &options)
+        self.db
+            .write_opt(batch, &options)
+            .inspect_err(|e| self.disk.note_write_error(e))
     }
 
     fn put_meta_synced(&self, key: &[u8], value: Vec<u8>) -> Result<(), LogError> {

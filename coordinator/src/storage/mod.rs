@@ -12,6 +12,7 @@ pub mod backup_file;
 pub mod behaviour_guard;
 mod blocking;
 pub mod codec;
+pub mod disk_space;
 mod log_store;
 mod log_tail;
 mod open;

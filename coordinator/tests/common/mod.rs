@@ -60,7 +60,17 @@ impl Cluster {
 
     /// Like `start`, with flags of their own for some nodes from their first start.
     pub async fn start_with_node_flags(n: usize, node_flags: &[(usize, &[&str])]) -> Cluster {
-        Self::start_prepared(n, &[], |_, _, _| {}, node_flags).await
+        Self::start_prepared(n, &[], |_, _, _| {}, node_flags, |_, _| None).await
+    }
+
+    /// Like `start_with`, each node started by the program `bin(id, data_dir)` returns
+    /// (given the node's arguments after the taskswarm binary), or by taskswarm itself.
+    pub async fn start_with_launchers(
+        n: usize,
+        extra: &[&str],
+        bin: impl Fn(usize, &Path) -> Option<PathBuf>,
+    ) -> Cluster {
+        Self::start_prepared(n, extra, |_, _, _| {}, &[], bin).await
     }
 
     /// Like `start_with`, but `seed(data_dir, id, peers)` prepares each node's data
@@ -70,7 +80,7 @@ impl Cluster {
         extra: &[&str],
         seed: impl Fn(&std::path::Path, usize, &str),
     ) -> Cluster {
-        Self::start_prepared(n, extra, seed, &[]).await
+        Self::start_prepared(n, extra, seed, &[], |_, _| None).await
     }
 
     async fn start_prepared(
@@ -78,6 +88,7 @@ impl Cluster {
         extra: &[&str],
         seed: impl Fn(&std::path::Path, usize, &str),
         node_flags: &[(usize, &[&str])],
+        bin: impl Fn(usize, &Path) -> Option<PathBuf>,
     ) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let urls: Vec<String> = (0..n)
@@ -115,6 +126,11 @@ impl Cluster {
         };
         for (id, flags) in node_flags {
             c.set_node_flags(*id, flags);
+        }
+        for id in 1..=n {
+            if let Some(launcher) = bin(id, &c.dir.path().join(format!("node-{id}"))) {
+                c.set_binary(id, &launcher);
+            }
         }
         for id in 1..=n {
             seed(&c.dir.path().join(format!("node-{id}")), id, &c.peers);
@@ -229,6 +245,14 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The process id of running node `id`.
+    pub fn pid(&self, id: usize) -> u32 {
+        self.procs.lock().unwrap()[id - 1]
+            .as_ref()
+            .expect("node is running")
+            .id()
     }
 
     /// Node `id`'s stderr so far.
