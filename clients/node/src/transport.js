@@ -7,7 +7,7 @@
 //   election (REDIRECT_UNREACHABLE_MIN_MS), ends the call naming it (the leader advertises
 //   a name this client cannot resolve: run the nodes with --forward-to-leader). A refused
 //   connection is not that: a leader that just died is refused until another is elected;
-// - 503 no_leader / no_quorum / unavailable: nothing was written → back off, try again;
+// - 503 no_leader / no_quorum / storage_full / unavailable: nothing was written → back off, try again;
 // - 503 indeterminate, a timeout, a connection lost after sending: maybe written → retry
 //   only idempotent requests, otherwise IndeterminateError;
 // - any other 4xx/5xx: RejectedError with the server's code.

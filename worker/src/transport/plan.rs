@@ -12,8 +12,8 @@
 //!   client cannot resolve, e.g. one inside a Docker network), give up with an error
 //!   naming it rather than after the whole budget. A refused connection is not that: a
 //!   leader that just died is refused until the followers elect another;
-//! - `503 no_leader` / `no_quorum` / `unavailable`: nothing was written → back off, try
-//!   again (on the next node);
+//! - `503 no_leader` / `no_quorum` / `storage_full` / `unavailable`: nothing was
+//!   written → back off, try again (on the next node);
 //! - `503 indeterminate`, a timeout, a dropped connection after sending: the write may
 //!   have happened → retry only requests that are idempotent, otherwise report
 //!   `Indeterminate`;

@@ -49,6 +49,7 @@ class codes:
     NOT_LEADER = "not_leader"
     NO_LEADER = "no_leader"
     NO_QUORUM = "no_quorum"
+    STORAGE_FULL = "storage_full"
     INDETERMINATE = "indeterminate"
     UNAVAILABLE = "unavailable"
     UNAUTHORIZED = "unauthorized"
