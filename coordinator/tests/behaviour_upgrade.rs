@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::producer::Producer;
 use common::Cluster;
 use serde_json::json;
 use taskswarm_state_machine::BEHAVIOUR_VERSION_MAX;
@@ -122,32 +123,19 @@ async fn history(c: &Cluster, id: usize, task: u64) -> Vec<String> {
         .collect()
 }
 
-/// A sequential producer and a worker that claims one task at a time, reports progress
-/// twice and completes it. Records every acknowledged enqueue and completion.
+/// A sequential producer (`common::producer`) and a worker that claims one task at a
+/// time, reports progress twice and completes it, recording every acknowledged completion.
 struct Load {
+    producer: Producer,
     stop: Arc<AtomicBool>,
-    enqueued: Arc<Mutex<Vec<(Instant, u64)>>>,
     completed: Arc<Mutex<Vec<u64>>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    worker: tokio::task::JoinHandle<()>,
 }
 
 impl Load {
     fn start(c: &Arc<Cluster>) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
-        let enqueued: Arc<Mutex<Vec<(Instant, u64)>>> = Arc::default();
         let completed: Arc<Mutex<Vec<u64>>> = Arc::default();
-        let producer = {
-            let (c, stop, enqueued) = (c.clone(), stop.clone(), enqueued.clone());
-            tokio::spawn(async move {
-                let mut i = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    i += 1;
-                    let id = c.enqueue(&format!("up{i}"), json!({"i": i})).await;
-                    enqueued.lock().unwrap().push((Instant::now(), id));
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            })
-        };
         let worker = {
             let (c, stop, completed) = (c.clone(), stop.clone(), completed.clone());
             tokio::spawn(async move {
@@ -180,31 +168,22 @@ impl Load {
             })
         };
         Load {
+            producer: Producer::start(c, "up", Duration::from_millis(10)),
             stop,
-            enqueued,
             completed,
-            tasks: vec![producer, worker],
+            worker,
         }
     }
 
-    /// The longest time without an acknowledged enqueue inside [from, to], in ms.
     fn longest_gap_ms(&self, from: Instant, to: Instant) -> u128 {
-        let acks = self.enqueued.lock().unwrap();
-        let mut last = from;
-        let mut longest = 0;
-        for (at, _) in acks.iter().filter(|(at, _)| *at >= from && *at <= to) {
-            longest = longest.max(at.duration_since(last).as_millis());
-            last = *at;
-        }
-        longest.max(to.duration_since(last).as_millis())
+        self.producer.longest_gap_ms(from, to)
     }
 
+    /// (acknowledged enqueues, acknowledged completions).
     async fn stop(self) -> (Vec<u64>, Vec<u64>) {
+        let enqueued = self.producer.stop().await;
         self.stop.store(true, Ordering::Relaxed);
-        for task in self.tasks {
-            task.await.unwrap();
-        }
-        let enqueued = self.enqueued.lock().unwrap().iter().map(|a| a.1).collect();
+        self.worker.await.unwrap();
         let completed = self.completed.lock().unwrap().clone();
         (enqueued, completed)
     }

@@ -6,27 +6,12 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::producer::Producer;
 use common::Cluster;
 use serde_json::{json, Value};
-
-/// The sequential producer's acknowledgements: (when, task id).
-type Acks = Arc<Mutex<Vec<(Instant, u64)>>>;
-
-/// The longest gap between acknowledgements inside [from, to].
-fn longest_gap_ms(acks: &Acks, from: Instant, to: Instant) -> u128 {
-    let acks = acks.lock().unwrap();
-    let mut last = from;
-    let mut longest = 0;
-    for (at, _) in acks.iter().filter(|(at, _)| *at >= from && *at <= to) {
-        longest = longest.max(at.duration_since(last).as_millis());
-        last = *at;
-    }
-    longest.max(to.duration_since(last).as_millis())
-}
 
 /// The node that says it leads (non-member nodes, which know no leader, are ignored;
 /// `Cluster::wait_leader` wants every running node to agree).
@@ -65,20 +50,7 @@ async fn grow_to_five_and_shrink_to_three_removing_the_leader_loses_nothing() {
     let urls: Vec<String> = c.urls.clone();
     let c = Arc::new(c);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let acks: Acks = Arc::default();
-    let producer = {
-        let (c, stop, acks) = (c.clone(), stop.clone(), acks.clone());
-        tokio::spawn(async move {
-            let mut i = 0;
-            while !stop.load(Ordering::Relaxed) {
-                i += 1;
-                let id = c.enqueue(&format!("ops{i}"), json!({"i": i})).await;
-                acks.lock().unwrap().push((Instant::now(), id));
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-    };
+    let producer = Producer::start(&c, "ops", Duration::from_millis(5));
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Refusals change nothing.
@@ -102,7 +74,7 @@ async fn grow_to_five_and_shrink_to_three_removing_the_leader_loses_nothing() {
             )
             .await;
         let took = started.elapsed();
-        let gap = longest_gap_ms(&acks, started, Instant::now());
+        let gap = producer.longest_gap_ms(started, Instant::now());
         println!(
             "add-node {id}: {} ms, longest time without an acknowledged write {gap} ms",
             took.as_millis()
@@ -147,7 +119,7 @@ async fn grow_to_five_and_shrink_to_three_removing_the_leader_loses_nothing() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     println!(
         "remove-node {leader} (the leader): longest time without an acknowledged write {} ms",
-        longest_gap_ms(&acks, started, Instant::now())
+        producer.longest_gap_ms(started, Instant::now())
     );
 
     let remaining = voters(&c).await;
@@ -165,7 +137,7 @@ async fn grow_to_five_and_shrink_to_three_removing_the_leader_loses_nothing() {
         .await;
     println!(
         "remove-node {victim}: longest time without an acknowledged write {} ms",
-        longest_gap_ms(&acks, started, Instant::now())
+        producer.longest_gap_ms(started, Instant::now())
     );
     assert_eq!(status["members"].as_array().unwrap().len(), 3, "{status}");
 
@@ -189,9 +161,7 @@ async fn grow_to_five_and_shrink_to_three_removing_the_leader_loses_nothing() {
         "{body}"
     );
 
-    stop.store(true, Ordering::Relaxed);
-    producer.await.unwrap();
-    let acked: Vec<u64> = acks.lock().unwrap().iter().map(|(_, id)| *id).collect();
+    let acked = producer.stop().await;
     assert!(
         acked.len() > 50,
         "the producer made progress: {}",

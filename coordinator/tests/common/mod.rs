@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod contract;
+pub mod producer;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
