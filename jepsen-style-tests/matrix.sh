@@ -2,8 +2,9 @@
 # The short fault matrix CI runs (`./x test`, as root): each line is one recorded run of
 # `jepsen-run`, checked; any anomaly, inconclusive run or harness error fails the matrix.
 # rolling-upgrade restarts each node from `taskswarm-next` (one behaviour version ahead;
-# `./x test` builds it). The last line is the canary: a build that accepts stale tokens,
-# which the fencing checker must catch. Seeds are fixed so a failure can be replayed with the same fault
+# `./x test` builds it). replace-node replaces a dead follower with an empty disk, as the
+# runbook does (remove-node --force, new disk, add-node). The last line is the canary: a
+# build that accepts stale tokens, which the fencing checker must catch. Seeds are fixed so a failure can be replayed with the same fault
 # schedule (timing still differs); TASKSWARM_JEPSEN_SEED overrides them all.
 #
 # Usage: jepsen-style-tests/matrix.sh   (CARGO_TARGET_DIR as for the build)
@@ -24,6 +25,7 @@ matrix=(
   "majorities-ring|5|Q|majorities-ring|20|106|"
   "rolling-restart|3|Q|rolling-restart|25|108|"
   "rolling-upgrade|3|Q|rolling-upgrade|25|109|--upgrade-bin $target/release/taskswarm-next"
+  "replace-node|3|Q|replace-node|25|110|"
   "canary|3|L|pause-worker|25|107|--canary --expect-anomaly fencing"
 )
 

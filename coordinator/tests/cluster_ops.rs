@@ -241,3 +241,59 @@ async fn a_dead_node_is_replaced_by_one_with_an_empty_disk() {
     let id = c.enqueue("after", json!({"after": true})).await;
     assert!(id > 20);
 }
+
+/// The lowest id is the node that forms a cluster on an empty disk: replaced with the
+/// same flags, it must find its peers serving and wait to be added instead (it formed a
+/// second cluster before), and add-node must wait until it has really caught up (it made
+/// a node that could not talk to the others a voter at once). Then it must count as a
+/// voter: with it and one other node, writes go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lowest_id_replaced_with_an_empty_disk_rejoins_and_votes() {
+    let c = Cluster::start(3).await;
+    for i in 0..30 {
+        c.enqueue(&format!("before{i}"), json!({"i": i})).await;
+    }
+    c.kill(1);
+    c.retry_request("DELETE", "/v1/cluster/nodes/1?force=true", None, |s| {
+        s == 200
+    })
+    .await;
+    std::fs::remove_dir_all(c.dir.path().join("node-1")).unwrap();
+    c.restart(1);
+    let started = Instant::now();
+    let addr = c.url(1).to_owned();
+    c.retry_post("/v1/cluster/nodes", json!({"id": 1, "addr": addr}), |s| {
+        s == 200
+    })
+    .await;
+    println!(
+        "add-node 1 (empty disk): {} ms",
+        started.elapsed().as_millis()
+    );
+    assert!(
+        !c.log(1).contains("initialized a new cluster"),
+        "node 1 formed a second cluster:\n{}",
+        c.log(1)
+    );
+    assert_eq!(voters(&c).await.len(), 3);
+    // It has the log (add-node waited for it) and applies it.
+    let deadline = Instant::now() + common::WAIT;
+    loop {
+        let (s, _) = c.get(1, "/v1/tasks/30?consistency=local").await;
+        if s == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node 1 never caught up\n{}",
+            c.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A voter that votes: with node 1 and one other, the cluster still takes writes.
+    let leader = find_leader(&c).await;
+    let other = (2..=3).find(|id| *id != leader).unwrap();
+    c.kill(other);
+    let id = c.enqueue("after", json!({"after": true})).await;
+    assert!(id > 30);
+}

@@ -76,6 +76,11 @@ pub struct NodeArgs {
     /// directory's file system has less than this free. Keep it above a snapshot's size.
     #[arg(long, env = "TASKSWARM_DISK_FREE_MIN_MB", default_value_t = taskswarm_coordinator::storage::disk_space::DISK_FREE_MIN_MB_DEFAULT)]
     pub disk_free_min_mb: u64,
+    /// Never form a new cluster: wait to be added with `taskswarm cluster add-node`. For a
+    /// node that replaces a dead one with an empty disk. (Without it, the lowest id in
+    /// --peers forms a cluster on an empty disk unless a peer already serves one.)
+    #[arg(long, env = "TASKSWARM_JOIN")]
+    pub join: bool,
 }
 
 /// Secrets that appear in this project's examples (deploy/.env.example, older compose
@@ -169,6 +174,7 @@ impl NodeArgs {
             },
             behaviour_version_max: self.behaviour_version_max,
             disk_free_min_mb: self.disk_free_min_mb,
+            join: self.join,
         })
     }
 }

@@ -2,9 +2,11 @@
 //! (group commit, cluster clock, ticks). Only this module and `storage` name openraft.
 
 pub mod behaviour;
+mod catch_up;
 pub mod clock;
 pub mod cluster_id;
 mod elector;
+mod formation;
 mod group_commit;
 pub mod network;
 mod node;

@@ -12,9 +12,11 @@ use taskswarm_state_machine::{Command, CommandResult, StateMachine, TaskEvent};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::behaviour::{self, BehaviourReports};
+use super::catch_up;
 use super::clock::{wall_ms, ClusterClock};
 use super::cluster_id::{self, ClusterIdentity};
 use super::elector::{ElectionTiming, Elector};
+use super::formation;
 use super::group_commit::{BatchStats, Batcher, Proposal, PROPOSAL_QUEUE_MAX};
 use super::network::Network;
 use super::{ticker, ProposeError};
@@ -63,6 +65,9 @@ pub struct NodeConfig {
     pub behaviour_version_max: u32,
     /// Client writes are refused while the data disk has less free (`disk_space.rs`).
     pub disk_free_min_mb: u64,
+    /// Never form a new cluster, even as the lowest id with an empty log: wait to be
+    /// added (a node replacing a dead one with an empty disk).
+    pub join: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -260,8 +265,9 @@ impl Node {
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
 
-        // The lowest id forms the cluster on its very first start. A restart finds its
-        // log and vote on disk, and initialize refuses, so it never re-forms.
+        // The lowest id forms the cluster on its very first start (`formation.rs`). A
+        // restart finds its log and vote on disk, and initialize refuses, so it never
+        // re-forms.
         let lowest = cfg.peers.keys().next().copied();
         if lowest == Some(cfg.id)
             && !raft
@@ -269,20 +275,36 @@ impl Node {
                 .await
                 .map_err(|e| StartError::Raft(e.to_string()))?
         {
-            let members: BTreeMap<NodeId, BasicNode> = cfg
-                .peers
-                .iter()
-                .map(|(id, addr)| (*id, BasicNode::new(addr.clone())))
-                .collect();
-            // The id is on disk before the cluster exists: the members learn it from
-            // this node's first RPC.
-            let id = identity.create().map_err(StartError::Raft)?;
-            tracing::info!(cluster_id = %cluster_id::format(id), "new cluster id");
-            match raft.initialize(members).await {
+            let ready = if cfg.join {
+                Vec::new()
+            } else {
+                formation::ready_peers(cfg.id, &cfg.peers).await
+            };
+            match formation::decide(cfg.join, ready) {
                 Ok(()) => {
-                    tracing::info!(voters = ?cfg.peers.keys().collect::<Vec<_>>(), "initialized a new cluster")
+                    let members: BTreeMap<NodeId, BasicNode> = cfg
+                        .peers
+                        .iter()
+                        .map(|(id, addr)| (*id, BasicNode::new(addr.clone())))
+                        .collect();
+                    // The id is on disk before the cluster exists: the members learn it
+                    // from this node's first RPC.
+                    let id = identity.create().map_err(StartError::Raft)?;
+                    tracing::info!(cluster_id = %cluster_id::format(id), "new cluster id");
+                    match raft.initialize(members).await {
+                        Ok(()) => {
+                            tracing::info!(voters = ?cfg.peers.keys().collect::<Vec<_>>(), "initialized a new cluster")
+                        }
+                        Err(e) => tracing::info!(error = %e, "cluster already initialized"),
+                    }
                 }
-                Err(e) => tracing::info!(error = %e, "cluster already initialized"),
+                Err(why) => tracing::warn!(
+                    ?why,
+                    node = cfg.id,
+                    "not forming a new cluster: waiting to be added (taskswarm cluster add-node --id {} --addr {})",
+                    cfg.id,
+                    cfg.advertise
+                ),
             }
         }
 
@@ -576,19 +598,25 @@ impl Node {
         catch_up: Duration,
     ) -> Result<(), AdminError> {
         self.admin_leader()?;
-        match tokio::time::timeout(
-            catch_up,
-            self.raft.add_learner(id, BasicNode::new(addr), true),
-        )
-        .await
-        {
-            Ok(added) => added.map(|_| ()).map_err(admin_error)?,
-            Err(_) => {
-                return Err(AdminError::Refused(format!(
-                    "node {id} did not catch up within {} ms; it stays a learner and keeps catching up: run add-node again later",
-                    catch_up.as_millis()
-                )))
-            }
+        self.raft
+            .add_learner(id, BasicNode::new(addr), false)
+            .await
+            .map_err(admin_error)?;
+        // Caught up: replicated everything the leader had once the node was added.
+        let target = self.raft.metrics().borrow().last_log_index.unwrap_or(0);
+        let waited = self
+            .raft
+            .wait(Some(catch_up))
+            .metrics(
+                |m| catch_up::caught_up(m.replication.as_ref(), id, target),
+                "learner caught up",
+            )
+            .await;
+        if waited.is_err() {
+            return Err(AdminError::Refused(format!(
+                "node {id} did not catch up to log index {target} within {} ms; it stays a learner and keeps catching up: run add-node again later",
+                catch_up.as_millis()
+            )));
         }
         self.admin_leader()?;
         self.raft

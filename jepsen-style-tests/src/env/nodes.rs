@@ -1,6 +1,6 @@
 //! The `taskswarm node` processes, one per namespace, and the process faults on them:
 //! SIGKILL + restart, SIGSTOP + SIGCONT, SIGTERM (bounded) + start again, possibly from
-//! another binary.
+//! another binary, and a dead node's disk deleted (it starts again empty).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -140,6 +140,11 @@ impl Nodes {
         net::node_url(node)
     }
 
+    /// Where `node` keeps its Raft log, vote and snapshots (`--data-dir`).
+    pub fn data_dir(&self, node: usize) -> PathBuf {
+        self.cfg.run_dir.join(format!("node-{node}"))
+    }
+
     pub fn log_path(&self, node: usize) -> PathBuf {
         self.cfg.run_dir.join(format!("node-{node}.log"))
     }
@@ -190,7 +195,7 @@ impl Nodes {
             return Err(EnvError::AlreadyRunning(node));
         }
         let bin = self.bins[node - 1].clone();
-        let data = self.cfg.run_dir.join(format!("node-{node}"));
+        let data = self.data_dir(node);
         let mut log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -288,6 +293,38 @@ impl Nodes {
             self.epoch,
             effective,
         ))
+    }
+
+    /// Deletes a stopped node's whole data directory: the disk of a dead machine that is
+    /// replaced. Its next [`Nodes::start`] starts it empty, with the same flags. Refused
+    /// while it runs (a live node losing its disk is not a fault Raft survives). Whether
+    /// the directory is verifiably gone; the node's log says it happened, so its log
+    /// reads in order across the replacement.
+    pub fn wipe_data(&mut self, node: usize) -> Result<bool, EnvError> {
+        self.check(node)?;
+        if self.procs[node - 1].is_some() {
+            return Err(EnvError::AlreadyRunning(node));
+        }
+        let data = self.data_dir(node);
+        match std::fs::remove_dir_all(&data) {
+            Ok(()) => {}
+            // Never written yet is as empty as deleted.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        {
+            use std::io::Write;
+            let mut log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.log_path(node))?;
+            writeln!(
+                log,
+                "jepsen-run: deleted node {node}'s data directory {}",
+                data.display()
+            )?;
+        }
+        Ok(!data.exists())
     }
 
     /// SIGTERM, then waits for the exit up to `grace` and SIGKILLs after it. The node is

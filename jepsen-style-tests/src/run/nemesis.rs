@@ -7,6 +7,12 @@
 //! (from the upgrade binary in a rolling upgrade); the step then waits for the node to
 //! catch up with the leader, so the next step never stops a second node while the first
 //! is still behind.
+//!
+//! A replacement follows the runbook's "replace a dead node with an empty disk": its
+//! start is a follower SIGKILLed, removed from the membership (forced) and its data
+//! directory deleted; its stop is the node started again empty, added back with
+//! add-node and caught up. Both membership requests are retried through leader changes,
+//! within a bound.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -14,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::json;
+use taskswarm_api::ErrorCode;
 
 use super::clock::mono_ns;
 use super::recorder::{ms_since, Recorder};
@@ -41,6 +48,26 @@ const SKEW_VERIFY: Duration = Duration::from_secs(5);
 /// Longest wait for a restarted node to catch up with the leader; past it the roll moves
 /// on and the report says the node never caught up.
 pub const CATCH_UP_WAIT: Duration = Duration::from_secs(30);
+/// Longest a replacement retries the forced removal of its dead node (through leader
+/// changes); past it the node keeps its disk and the fault did not take effect.
+pub const REMOVE_WAIT: Duration = Duration::from_secs(30);
+/// Longest a replacement retries add-node; past it the report says the node never
+/// became a voter again (and the nodes do not converge, which the checkers see).
+pub const ADD_NODE_WAIT: Duration = Duration::from_secs(60);
+/// How long one add-node request lets the server wait for the learner to catch up
+/// (its `catch_up_ms`). Below [`ADD_NODE_WAIT`], so one slow attempt cannot use up the
+/// whole bound and the retry loop still gets to try again (e.g. on the next leader).
+pub const ADD_NODE_CATCH_UP_MS: u64 = 20_000;
+/// A membership request's timeout beyond what the server itself waits: the joint
+/// consensus commit and the answer.
+const ADMIN_SLACK: Duration = Duration::from_secs(5);
+/// Timeout of one remove request: two commits (joint, then final membership), which a
+/// leader with a quorum makes in milliseconds; a longer wait means a leader change, and
+/// the retry finds the next leader.
+const REMOVE_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Pause between two attempts of a membership request: about one election, so a retry
+/// after `no_leader` finds the new leader.
+const ADMIN_RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 /// One leader-election measurement.
 #[derive(Debug, Clone, Serialize)]
@@ -197,6 +224,245 @@ pub fn render_restarts(restarts: &[Restart], gaps_ms: &[Option<u64>]) -> String 
     s
 }
 
+/// One node replacement, as the harness saw it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Replacement {
+    pub fault_id: u64,
+    pub node: usize,
+    /// The SIGKILLed process was reaped.
+    pub killed: bool,
+    /// From the first remove request until the leader's membership no longer listed the
+    /// node; `None` when that did not happen within [`REMOVE_WAIT`].
+    pub remove_ms: Option<u64>,
+    /// Remove requests sent, and the error codes of those that failed, in order.
+    pub remove_attempts: u32,
+    pub remove_errors: Vec<String>,
+    /// Its data directory was deleted (only ever after the removal took).
+    pub wiped: bool,
+    /// From the first add-node request until the node was a voter again; `None` when it
+    /// was not within [`ADD_NODE_WAIT`].
+    pub add_node_ms: Option<u64>,
+    /// Add-node requests sent, and the error codes of those that failed, in order: a
+    /// leader change shows as `not_leader`, `no_leader`, `connect`...
+    pub add_node_attempts: u32,
+    pub add_node_errors: Vec<String>,
+    /// The leader's applied index once the node was a voter again: what it had to reach.
+    pub target_index: Option<u64>,
+    /// From then until its applied index reached `target_index`; `None` when it did not
+    /// within [`CATCH_UP_WAIT`] (or never became a voter).
+    pub catch_up_ms: Option<u64>,
+    /// Harness clock ([`mono_ns`]) at the SIGKILL, and once the node had caught up (or a
+    /// wait gave up): the span around which clients' unavailability is measured.
+    #[serde(skip)]
+    pub from_ns: u64,
+    #[serde(skip)]
+    pub to_ns: u64,
+}
+
+impl Replacement {
+    /// [`Replacement::from_ns`]..[`Replacement::to_ns`] as history `time_ms`.
+    pub fn span_ms(&self, epoch_ns: u64) -> (u64, u64) {
+        (
+            ms_since(epoch_ns, self.from_ns),
+            ms_since(epoch_ns, self.to_ns),
+        )
+    }
+
+    /// The runbook's first half done: dead, out of the membership, disk gone.
+    pub fn took_effect(&self) -> bool {
+        self.killed && self.remove_ms.is_some() && self.wiped
+    }
+
+    /// Healed: a voter again, caught up with the leader.
+    pub fn healed(&self) -> bool {
+        self.add_node_ms.is_some() && self.catch_up_ms.is_some()
+    }
+
+    fn stopped_note(&self) -> String {
+        let removed = match self.remove_ms {
+            Some(ms) => format!(
+                "removed in {ms} ms{}",
+                attempts_note(self.remove_attempts, &self.remove_errors)
+            ),
+            None => format!(
+                "NOT removed within {REMOVE_WAIT:?}{}",
+                attempts_note(self.remove_attempts, &self.remove_errors)
+            ),
+        };
+        format!(
+            "{} SIGKILLed{}, {removed}, data directory {}",
+            net::ns_name(self.node),
+            if self.killed { "" } else { " (not reaped)" },
+            if self.wiped { "deleted" } else { "kept" }
+        )
+    }
+
+    fn started_note(&self) -> String {
+        let added = match self.add_node_ms {
+            Some(ms) => format!(
+                "a voter again after add-node in {ms} ms{}",
+                attempts_note(self.add_node_attempts, &self.add_node_errors)
+            ),
+            None => format!(
+                "NOT a voter again within {ADD_NODE_WAIT:?}{}",
+                attempts_note(self.add_node_attempts, &self.add_node_errors)
+            ),
+        };
+        let caught = match (self.catch_up_ms, self.target_index) {
+            (Some(ms), Some(index)) => format!(", caught up to index {index} in {ms} ms"),
+            (_, Some(index)) => {
+                format!(", NOT caught up to index {index} within {CATCH_UP_WAIT:?}")
+            }
+            _ if self.add_node_ms.is_some() => {
+                format!(", NOT caught up: no leader seen within {CATCH_UP_WAIT:?}")
+            }
+            _ => String::new(),
+        };
+        format!(
+            "{} started {}, {added}{caught}",
+            net::ns_name(self.node),
+            if self.wiped {
+                "empty"
+            } else {
+                "on its old disk"
+            }
+        )
+    }
+}
+
+/// `" (3 attempts; failed: not_leader, no_leader)"` after failures, nothing after a
+/// first try that succeeded.
+fn attempts_note(attempts: u32, errors: &[String]) -> String {
+    if errors.is_empty() && attempts <= 1 {
+        String::new()
+    } else {
+        format!(" ({attempts} attempts; failed: {})", errors.join(", "))
+    }
+}
+
+/// How a retried membership request ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdminOutcome {
+    /// From the first attempt until done; `None` when it gave up.
+    pub done_ms: Option<u64>,
+    pub attempts: u32,
+    /// Error codes of the attempts that failed, in order.
+    pub errors: Vec<String>,
+}
+
+/// The node a replacement takes: among the followers, the one `draw` (seeded) picks.
+/// Never the leader: the runbook's case is a machine that died, and by the time an
+/// operator removes it the survivors have elected a leader among themselves, so the dead
+/// node is a follower in their eyes. Killing the leader here would put an election
+/// (which kill-minority already tests) in front of the removal and blur what the
+/// replacement costs. Which nodes follow is the run's timing; the seed picks among them.
+/// With no leader seen, every node is a candidate. `None` only when `all` is empty.
+pub fn replace_victim(all: &[usize], leader: Option<usize>, draw: u64) -> Option<usize> {
+    let followers: Vec<usize> = all.iter().copied().filter(|n| Some(*n) != leader).collect();
+    let candidates = if followers.is_empty() {
+        all
+    } else {
+        &followers
+    };
+    let i = usize::try_from(draw % candidates.len().max(1) as u64).ok()?;
+    candidates.get(i).copied()
+}
+
+/// The node's place in a membership: `None` not a member, `Some(voter)` otherwise.
+pub fn role_of(members: &[taskswarm_api::Member], node: usize) -> Option<bool> {
+    members
+        .iter()
+        .find(|m| m.id == node as u64)
+        .map(|m| m.voter)
+}
+
+/// What a membership request's retry loop does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminStep {
+    Done,
+    Retry,
+    GiveUp,
+}
+
+/// After one attempt: `reply` its answer, `goal_seen` whether the leader's membership
+/// already shows the change, `time_left` whether the loop's bound allows another try.
+/// A success is done. So is a failure whose change shows anyway: a reply lost to a
+/// timeout or a leader change after the commit, or add-node's `refused` "already a
+/// voter" for a retry of a request that went through. A failure the server will answer
+/// the same way every time (a malformed request, an endpoint this build lacks) gives up
+/// at once; everything else (`not_leader`, `no_leader`, `connect`, `timeout`, `refused`
+/// "did not catch up in time"...) is retried while time is left.
+pub fn admin_step(reply: &Reply, goal_seen: bool, time_left: bool) -> AdminStep {
+    let permanent = |code: &str| {
+        matches!(
+            ErrorCode::parse(code),
+            Some(
+                ErrorCode::InvalidRequest
+                    | ErrorCode::NotFound
+                    | ErrorCode::MethodNotAllowed
+                    | ErrorCode::Unauthorized
+                    | ErrorCode::Forbidden
+            )
+        )
+    };
+    match reply {
+        Reply::Ok(_) => AdminStep::Done,
+        _ if goal_seen => AdminStep::Done,
+        Reply::Fail(code) if permanent(code) => AdminStep::GiveUp,
+        _ if time_left => AdminStep::Retry,
+        _ => AdminStep::GiveUp,
+    }
+}
+
+/// The replacements of a run, one row each, with the longest time no client saw a write
+/// acknowledged around each (`gaps_ms[i]` for `replacements[i]`, from
+/// [`crate::availability::longest_ok_write_gaps_ms`] over [`Replacement::span_ms`]).
+pub fn render_replacements(replacements: &[Replacement], gaps_ms: &[Option<u64>]) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    if replacements.is_empty() {
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "\nreplacements (add-node: from the first add-node request until the node was a voter again; write gap: longest time without an acknowledged write, from the last ack before the SIGKILL to the first after the catch-up)"
+    );
+    let _ = writeln!(
+        s,
+        "{:>5} {:<5} {:>9} {:<6} {:>11} {:>8} {:>11} {:>9} {:>12}",
+        "fault",
+        "node",
+        "remove ms",
+        "wiped",
+        "add-node ms",
+        "attempts",
+        "catch-up ms",
+        "to index",
+        "write gap ms"
+    );
+    let dash = || "-".to_owned();
+    for (i, r) in replacements.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "{:>5} {:<5} {:>9} {:<6} {:>11} {:>8} {:>11} {:>9} {:>12}",
+            r.fault_id,
+            net::ns_name(r.node),
+            r.remove_ms.map_or_else(dash, |v| v.to_string()),
+            if r.wiped { "yes" } else { "no" },
+            r.add_node_ms.map_or_else(dash, |v| v.to_string()),
+            r.add_node_attempts,
+            r.catch_up_ms.map_or_else(dash, |v| v.to_string()),
+            r.target_index.map_or_else(dash, |v| v.to_string()),
+            gaps_ms
+                .get(i)
+                .copied()
+                .flatten()
+                .map_or_else(dash, |v| v.to_string()),
+        );
+    }
+    s
+}
+
 /// What a started fault needs to be undone.
 #[derive(Debug)]
 enum Active {
@@ -208,6 +474,9 @@ enum Active {
     Removed(usize),
     /// A roll step's node, stopped; the restart is complete once it is back.
     Restarting(Restart),
+    /// A replaced node, dead (and, if the removal took, out of the membership and
+    /// without its disk); healed once it is a caught-up voter again.
+    Replacing(Replacement),
 }
 
 #[derive(Debug)]
@@ -218,6 +487,8 @@ pub struct Nemesis {
     pub recoveries: Vec<Recovery>,
     /// Every roll step done, in order.
     pub restarts: Vec<Restart>,
+    /// Every replacement done, in order.
+    pub replacements: Vec<Replacement>,
     /// What a rolling upgrade starts the nodes from (`--upgrade-bin`).
     pub upgrade_bin: Option<PathBuf>,
     /// The nodes the current roll has still to restart, in its seeded order.
@@ -247,6 +518,7 @@ impl Nemesis {
             workers,
             recoveries: Vec::new(),
             restarts: Vec::new(),
+            replacements: Vec::new(),
             upgrade_bin: None,
             roll: Vec::new(),
             http,
@@ -437,6 +709,11 @@ impl Nemesis {
                 let (ev, restart) = self.roll_stop(planned).await?;
                 (ev, Active::Restarting(restart), None)
             }
+            // No election measurement: the victim is a follower (see `replace_victim`).
+            NemesisKind::ReplaceNode => {
+                let (ev, replacement) = self.replace_kill(planned).await?;
+                (ev, Active::Replacing(replacement), None)
+            }
         };
         self.record(ev, planned);
         if let Some(old) = lost_leader {
@@ -489,6 +766,141 @@ impl Nemesis {
         Ok((ev, restart))
     }
 
+    /// A replacement's first half, the runbook's remove-node: picks a follower (see
+    /// [`replace_victim`]), SIGKILLs it (the machine died), removes it from the
+    /// membership with force (3 voters would leave 2), and once it is out deletes its
+    /// data directory. A removal that did not take leaves the disk alone: a voter that
+    /// loses its log and vote can break Raft's promises, which would be the harness's
+    /// doing, not the system's.
+    async fn replace_kill(
+        &mut self,
+        planned: &PlannedFault,
+    ) -> Result<(FaultEvent, Replacement), EnvError> {
+        let all = self.all();
+        let leader = self.wait_leader(&all, LEADER_LOOKUP).await.map(|(l, _)| l);
+        let draw = self.rng.next_u64();
+        let node = replace_victim(&all, leader, draw)
+            .ok_or(EnvError::NoSuchNode(0, self.nodes.count()))?;
+        let from_ns = mono_ns();
+        let killed = self.nodes.kill(node)?.effective;
+        let removed = self.remove_node(node).await;
+        let wiped = removed.done_ms.is_some() && self.nodes.wipe_data(node)?;
+        let replacement = Replacement {
+            fault_id: planned.id,
+            node,
+            killed,
+            remove_ms: removed.done_ms,
+            remove_attempts: removed.attempts,
+            remove_errors: removed.errors,
+            wiped,
+            add_node_ms: None,
+            add_node_attempts: 0,
+            add_node_errors: Vec::new(),
+            target_index: None,
+            catch_up_ms: None,
+            from_ns,
+            to_ns: from_ns,
+        };
+        let ev = FaultEvent::new(
+            NemesisType::Start,
+            planned.kind.name(),
+            vec![net::ns_name(node)],
+            self.nodes.epoch(),
+            replacement.took_effect(),
+        );
+        Ok((ev, replacement))
+    }
+
+    /// `DELETE /v1/cluster/nodes/{id}?force=true`, retried through leader changes within
+    /// [`REMOVE_WAIT`], done once the leader's membership no longer lists the node.
+    async fn remove_node(&self, node: usize) -> AdminOutcome {
+        let path = format!("/v1/cluster/nodes/{node}?force=true");
+        self.admin_retry(REMOVE_WAIT, Some(None), node, || {
+            self.wire.delete(&path, REMOVE_REQUEST_TIMEOUT)
+        })
+        .await
+    }
+
+    /// `POST /v1/cluster/nodes` (learner, catch-up, voter in one request), retried
+    /// through leader changes within [`ADD_NODE_WAIT`], done once the leader's membership
+    /// has the node as a voter.
+    async fn add_node(&self, node: usize) -> AdminOutcome {
+        let body = json!({
+            "id": node,
+            "addr": net::node_url(node),
+            "catch_up_ms": ADD_NODE_CATCH_UP_MS,
+        });
+        let timeout = Duration::from_millis(ADD_NODE_CATCH_UP_MS) + ADMIN_SLACK;
+        self.admin_retry(ADD_NODE_WAIT, Some(Some(true)), node, || {
+            self.wire.post("/v1/cluster/nodes", &body, timeout)
+        })
+        .await
+    }
+
+    /// Sends `request` until [`admin_step`] says it is done or gives up, or `wait` has
+    /// passed; `goal` is the node's [`role_of`] in the leader's membership once the
+    /// change is made.
+    async fn admin_retry<F, Fut>(
+        &self,
+        wait: Duration,
+        goal: Option<Option<bool>>,
+        node: usize,
+        request: F,
+    ) -> AdminOutcome
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Reply>,
+    {
+        let start = Instant::now();
+        let mut out = AdminOutcome::default();
+        loop {
+            let reply = request().await;
+            out.attempts += 1;
+            let goal_seen = match &reply {
+                Reply::Ok(_) => true,
+                _ => self.role_in_leader_view(node).await == goal,
+            };
+            if let Some(code) = reply.code() {
+                out.errors.push(code.to_owned());
+            }
+            match admin_step(&reply, goal_seen, start.elapsed() < wait) {
+                AdminStep::Done => {
+                    out.done_ms =
+                        Some(u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX));
+                    return out;
+                }
+                AdminStep::GiveUp => return out,
+                AdminStep::Retry => tokio::time::sleep(ADMIN_RETRY_PAUSE).await,
+            }
+        }
+    }
+
+    /// `node`'s [`role_of`] in the membership the leader reports; `None` when no leader
+    /// answers within [`LEADER_LOOKUP`] (which never equals a goal).
+    async fn role_in_leader_view(&self, node: usize) -> Option<Option<bool>> {
+        let (leader, _) = self.wait_leader(&self.all(), LEADER_LOOKUP).await?;
+        let status = client::status(&self.http, &self.nodes.url(leader)).await?;
+        Some(role_of(&status.members, node))
+    }
+
+    /// A replacement's second half, the runbook's add-node: the node started again with
+    /// the same id, address and flags (empty, if its disk was deleted), added back as a
+    /// voter, then caught up with the leader.
+    async fn replace_add(&mut self, mut r: Replacement) -> Result<Replacement, EnvError> {
+        self.nodes.start(r.node)?;
+        let added = self.add_node(r.node).await;
+        r.add_node_ms = added.done_ms;
+        r.add_node_attempts = added.attempts;
+        r.add_node_errors = added.errors;
+        if r.add_node_ms.is_some() {
+            let (target_index, catch_up_ms) = self.wait_caught_up(r.node).await;
+            r.target_index = target_index;
+            r.catch_up_ms = catch_up_ms;
+        }
+        r.to_ns = mono_ns();
+        Ok(r)
+    }
+
     /// Polls until `node` has applied what the leader had applied when first asked,
     /// bounded by [`CATCH_UP_WAIT`]: (that index, the time it took). The leader is looked
     /// up until one is seen (after the leader's own restart the rest elect one first).
@@ -517,13 +929,26 @@ impl Nemesis {
         (target, None)
     }
 
-    /// A line for the run's log about fault `fault_id`'s restart, if it is one: its node
-    /// stopped (while the step is active) or back (once it is done). Empty otherwise.
+    /// A line for the run's log about fault `fault_id`'s restart or replacement, if it is
+    /// one: its node stopped (while the fault is active) or back (once it is done). Empty
+    /// otherwise.
     pub fn restart_note(&self, fault_id: u64) -> String {
-        if let Some((p, Active::Restarting(r))) = &self.active {
-            if p.id == fault_id {
+        match &self.active {
+            Some((p, Active::Restarting(r))) if p.id == fault_id => {
                 return format!(": {}", r.stopped_note());
             }
+            Some((p, Active::Replacing(r))) if p.id == fault_id => {
+                return format!(": {}", r.stopped_note());
+            }
+            _ => {}
+        }
+        if let Some(r) = self
+            .replacements
+            .iter()
+            .rev()
+            .find(|r| r.fault_id == fault_id)
+        {
+            return format!(": {}", r.started_note());
         }
         self.restarts
             .iter()
@@ -634,6 +1059,20 @@ impl Nemesis {
                     epoch,
                     true,
                 )
+            }
+            // Stopped once healed, not once started: the window covers the add-node and
+            // the catch-up, which is what clients live through.
+            Active::Replacing(replacement) => {
+                let r = self.replace_add(replacement).await?;
+                let ev = FaultEvent::new(
+                    NemesisType::Stop,
+                    kind,
+                    vec![net::ns_name(r.node)],
+                    epoch,
+                    r.healed(),
+                );
+                self.replacements.push(r);
+                ev
             }
         };
         self.record(ev, &planned);
@@ -815,5 +1254,119 @@ mod tests {
             rows[1].stopped_note(),
             "n1 (leader) stopped, exit 40 ms after SIGTERM"
         );
+    }
+
+    #[test]
+    fn a_replacement_takes_a_seeded_follower_never_the_leader() {
+        let all = [1, 2, 3];
+        for draw in 0..20 {
+            let v = replace_victim(&all, Some(2), draw);
+            assert!(matches!(v, Some(1 | 3)), "{v:?}");
+        }
+        // The draw decides among the followers.
+        assert_eq!(replace_victim(&all, Some(2), 0), Some(1));
+        assert_eq!(replace_victim(&all, Some(2), 1), Some(3));
+        // No leader seen: any node; a lone node is its own only candidate.
+        assert_eq!(replace_victim(&all, None, 2), Some(3));
+        assert_eq!(replace_victim(&[1], Some(1), 5), Some(1));
+        assert_eq!(replace_victim(&[], None, 5), None);
+    }
+
+    #[test]
+    fn a_role_is_voter_learner_or_absent() {
+        let member = |id, voter| taskswarm_api::Member {
+            id,
+            addr: format!("http://n{id}"),
+            voter,
+        };
+        let members = [member(1, true), member(2, false)];
+        assert_eq!(role_of(&members, 1), Some(true));
+        assert_eq!(role_of(&members, 2), Some(false));
+        assert_eq!(role_of(&members, 3), None);
+    }
+
+    #[test]
+    fn membership_requests_retry_through_leader_changes_within_the_bound() {
+        let ok = Reply::Ok(serde_json::Value::Null);
+        let fail = |c: &str| Reply::Fail(c.to_owned());
+        assert_eq!(admin_step(&ok, false, false), AdminStep::Done);
+        // A leader change, a lost answer, a learner still catching up: try again.
+        for r in [
+            fail("not_leader"),
+            fail("no_leader"),
+            fail("connect"),
+            fail("refused"),
+            Reply::Info("timeout".to_owned()),
+            Reply::Info("http_500".to_owned()),
+        ] {
+            assert_eq!(admin_step(&r, false, true), AdminStep::Retry, "{r:?}");
+            assert_eq!(admin_step(&r, false, false), AdminStep::GiveUp, "{r:?}");
+        }
+        // The change shows anyway (its answer was lost, or "already a voter"): done.
+        assert_eq!(
+            admin_step(&Reply::Info("timeout".to_owned()), true, false),
+            AdminStep::Done
+        );
+        assert_eq!(admin_step(&fail("refused"), true, true), AdminStep::Done);
+        // Answered the same way every time: no point retrying.
+        for code in ["invalid_request", "not_found", "unauthorized"] {
+            assert_eq!(admin_step(&fail(code), false, true), AdminStep::GiveUp);
+        }
+    }
+
+    fn replacement(fault_id: u64, node: usize, add_node_ms: Option<u64>) -> Replacement {
+        Replacement {
+            fault_id,
+            node,
+            killed: true,
+            remove_ms: Some(35),
+            remove_attempts: 1,
+            remove_errors: Vec::new(),
+            wiped: true,
+            add_node_ms,
+            add_node_attempts: 2,
+            add_node_errors: vec!["not_leader".to_owned()],
+            target_index: add_node_ms.map(|_| 800),
+            catch_up_ms: add_node_ms.map(|_| 12),
+            from_ns: 2_000_000_000,
+            to_ns: 9_000_000_000,
+        }
+    }
+
+    #[test]
+    fn replacements_render_one_row_each_with_their_gap() {
+        assert_eq!(render_replacements(&[], &[]), "");
+        let rows = [replacement(2, 3, Some(640)), replacement(3, 1, None)];
+        let text = render_replacements(&rows, &[Some(90), None]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5, "{text}");
+        assert!(lines[3].starts_with("    2 n3           35 yes"), "{text}");
+        assert!(lines[3].contains(" 640 "), "{text}");
+        assert!(lines[3].ends_with(" 90"), "{text}");
+        assert!(lines[4].ends_with(" -"), "{text}");
+        assert_eq!(rows[0].span_ms(1_000_000_000), (1_000, 8_000));
+        assert!(rows[0].took_effect() && rows[0].healed());
+        assert!(!rows[1].healed());
+        assert_eq!(
+            rows[0].stopped_note(),
+            "n3 SIGKILLed, removed in 35 ms, data directory deleted"
+        );
+        assert_eq!(
+            rows[0].started_note(),
+            "n3 started empty, a voter again after add-node in 640 ms (2 attempts; failed: not_leader), caught up to index 800 in 12 ms"
+        );
+        assert!(rows[1].started_note().contains("NOT a voter again"));
+        let kept = Replacement {
+            remove_ms: None,
+            wiped: false,
+            ..replacement(4, 2, None)
+        };
+        assert!(!kept.took_effect());
+        assert!(
+            kept.stopped_note().contains("NOT removed"),
+            "{}",
+            kept.stopped_note()
+        );
+        assert!(kept.stopped_note().ends_with("data directory kept"));
     }
 }

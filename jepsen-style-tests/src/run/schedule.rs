@@ -7,6 +7,9 @@
 //! A rolling restart or upgrade is planned as one step per node, back to back: each step
 //! is a fault of its own (its node stopped, then started again), so coverage checks every
 //! node's restart and the report measures each one.
+//!
+//! A node replacement is one fault: its window runs from the node's SIGKILL until it is
+//! a caught-up voter again, so the add-node under load happens inside the window.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -47,10 +50,14 @@ pub enum NemesisKind {
     RollingRestart,
     /// The same, each node started again from `--upgrade-bin`. Once per run.
     RollingUpgrade,
+    /// The runbook's "replace a dead node with an empty disk": a follower SIGKILLed,
+    /// removed from the membership (forced), its data directory deleted; then started
+    /// again empty with the same id, address and flags, and added back (add-node).
+    ReplaceNode,
 }
 
 impl NemesisKind {
-    pub const ALL: [NemesisKind; 14] = [
+    pub const ALL: [NemesisKind; 15] = [
         NemesisKind::IsolateLeader,
         NemesisKind::HalvesLeaderMajority,
         NemesisKind::HalvesLeaderMinority,
@@ -65,6 +72,7 @@ impl NemesisKind {
         NemesisKind::Membership,
         NemesisKind::RollingRestart,
         NemesisKind::RollingUpgrade,
+        NemesisKind::ReplaceNode,
     ];
 
     pub fn name(self) -> &'static str {
@@ -83,6 +91,7 @@ impl NemesisKind {
             NemesisKind::Membership => "membership",
             NemesisKind::RollingRestart => "rolling-restart",
             NemesisKind::RollingUpgrade => "rolling-upgrade",
+            NemesisKind::ReplaceNode => "replace-node",
         }
     }
 
@@ -94,12 +103,22 @@ impl NemesisKind {
         )
     }
 
+    /// Whether the kind is an operation of the runbook (a roll, a node replacement)
+    /// rather than a fault: those are asked for by name and left out of `all`, which also
+    /// keeps the seeded schedules of existing `all` runs as they were.
+    pub fn by_name_only(self) -> bool {
+        self.is_rolling() || self == NemesisKind::ReplaceNode
+    }
+
     /// Fault duration bounds in ms. Pauses outlast the election timeout or the lease by
     /// construction (see `nemesis.rs`, which checks it against the run's settings). For a
-    /// roll: how long each node stays down between its exit and its start.
+    /// roll: how long each node stays down between its exit and its start. For a
+    /// replacement: how long the machine stays dead (killed, removed, wiped) before the
+    /// new one starts; the add-node and catch-up come on top (see [`plan`]).
     pub fn duration_ms(self) -> (u64, u64) {
         match self {
             NemesisKind::RollingRestart | NemesisKind::RollingUpgrade => RESTART_DOWN_MS,
+            NemesisKind::ReplaceNode => REPLACE_DEAD_MS,
             NemesisKind::PauseLeader => (2_500, 5_000),
             NemesisKind::PauseWorker => (3_000, 6_000),
             NemesisKind::KillAll => (2_000, 5_000),
@@ -113,6 +132,9 @@ impl NemesisKind {
         match self {
             NemesisKind::MajoritiesRing => nodes >= 5,
             NemesisKind::Bridge | NemesisKind::HalvesLeaderMajority => nodes >= 3,
+            // The removal commits on a majority of the old voters, which the survivors
+            // must still be: with 2 nodes, one dead leaves no quorum to remove it.
+            NemesisKind::ReplaceNode => nodes >= 3,
             _ => nodes >= 2,
         }
     }
@@ -159,11 +181,11 @@ pub fn parse_kinds(list: &str, nodes: usize) -> Result<Vec<NemesisKind>, String>
             "kill" => vec![KillMinority, KillAll],
             "pause" => vec![PauseLeader, PauseWorker],
             // Every fault, and only faults: rolls are operations that happen once per run
-            // (and an upgrade needs a binary), so they are asked for by name. Leaving them
-            // out also keeps the seeded schedules of existing `all` runs as they were.
+            // (and an upgrade needs a binary), a replacement is an operation too, so they
+            // are asked for by name (see `by_name_only`).
             "all" => NemesisKind::ALL
                 .into_iter()
-                .filter(|k| !k.is_rolling())
+                .filter(|k| !k.by_name_only())
                 .collect(),
             name => {
                 let kind: NemesisKind = name.parse()?;
@@ -248,6 +270,15 @@ pub const RESTART_DOWN_MS: (u64, u64) = (200, 1_000);
 /// node's start-up and catch-up. The nemesis waits for the catch-up itself (bounded), so
 /// a slower one delays the rest of the schedule instead of overlapping the next step.
 pub const STEP_GAP_MS: (u64, u64) = (2_000, 3_000);
+/// A replaced node stays dead this long (killed, removed, its disk deleted) before the
+/// new one starts: long enough that writes carry on without it under the two-voter
+/// membership, short enough for a few replacements in a short run.
+pub const REPLACE_DEAD_MS: (u64, u64) = (3_000, 6_000);
+/// Planned time a replacement's add-node and catch-up take after its planned duration.
+/// The nemesis waits for them itself (bounded), so a slower add-node delays the rest of
+/// the schedule instead of overlapping the next fault; planning it keeps a quiet gap
+/// after the heal in the usual case.
+pub const REPLACE_HEAL_MS: u64 = 2_000;
 
 /// Plans faults over `fault_phase_ms`, cycling through `kinds` in a seeded order that is
 /// reshuffled every round, so every kind appears once before any appears twice. A roll
@@ -291,7 +322,8 @@ pub fn plan(
         }
         let (lo, hi) = kind.duration_ms();
         let duration_ms = rng.range(lo, hi);
-        if at + duration_ms > fault_phase_ms {
+        let heal_ms = heal_ms(kind);
+        if at + duration_ms + heal_ms > fault_phase_ms {
             break;
         }
         out.push(PlannedFault {
@@ -301,9 +333,19 @@ pub fn plan(
             duration_ms,
             step: None,
         });
-        at += duration_ms + rng.range(GAP_MS.0, GAP_MS.1);
+        at += duration_ms + heal_ms + rng.range(GAP_MS.0, GAP_MS.1);
     }
     out
+}
+
+/// Time planned after a fault's duration for its heal to finish: only a replacement's
+/// add-node takes long enough to need it. Zero for every other kind, so their plans are
+/// as they were.
+fn heal_ms(kind: NemesisKind) -> u64 {
+    match kind {
+        NemesisKind::ReplaceNode => REPLACE_HEAL_MS,
+        _ => 0,
+    }
 }
 
 /// One step per node from `at`, ids from `first_id`, [`STEP_GAP_MS`] apart; with the
@@ -478,11 +520,11 @@ mod tests {
     #[test]
     fn rolls_are_asked_for_by_name_not_by_all() {
         let all = parse_kinds("all", 3).expect("kinds");
-        assert!(all.iter().all(|k| !k.is_rolling()));
+        assert!(all.iter().all(|k| !k.by_name_only()));
         assert_eq!(
             all.len(),
-            NemesisKind::ALL.len() - 3,
-            "all but the ring and the rolls"
+            NemesisKind::ALL.len() - 4,
+            "all but the ring, the rolls and the replacement"
         );
         assert_eq!(
             parse_kinds("rolling-restart,rolling-upgrade", 3),
@@ -491,6 +533,37 @@ mod tests {
                 NemesisKind::RollingUpgrade
             ])
         );
+    }
+
+    #[test]
+    fn replacements_leave_time_for_the_add_node_and_are_asked_for_by_name() {
+        let p = plan(110, &[NemesisKind::ReplaceNode], 3, 25_000);
+        assert_eq!(p, plan(110, &[NemesisKind::ReplaceNode], 3, 25_000));
+        assert!(!p.is_empty(), "{p:?}");
+        for f in &p {
+            assert_eq!(f.kind, NemesisKind::ReplaceNode);
+            assert_eq!(f.step, None);
+            assert!((REPLACE_DEAD_MS.0..=REPLACE_DEAD_MS.1).contains(&f.duration_ms));
+        }
+        for w in p.windows(2) {
+            let end_ms = w[0].start_ms + w[0].duration_ms;
+            assert!(
+                end_ms + REPLACE_HEAL_MS + GAP_MS.0 <= w[1].start_ms,
+                "{p:?}"
+            );
+        }
+        assert!(p
+            .last()
+            .is_some_and(|f| f.start_ms + f.duration_ms + REPLACE_HEAL_MS <= 25_000));
+        assert!(!parse_kinds("all", 5)
+            .expect("kinds")
+            .contains(&NemesisKind::ReplaceNode));
+        assert_eq!(
+            parse_kinds("replace-node", 3),
+            Ok(vec![NemesisKind::ReplaceNode])
+        );
+        // Two nodes: the dead one cannot be removed without a quorum.
+        assert!(parse_kinds("replace-node", 2).is_err());
     }
 
     #[test]

@@ -96,6 +96,11 @@ impl Wire {
         self.send(reqwest::Method::GET, path, None, timeout).await
     }
 
+    pub async fn delete(&self, path: &str, timeout: Duration) -> Reply {
+        self.send(reqwest::Method::DELETE, path, None, timeout)
+            .await
+    }
+
     async fn send(
         &self,
         method: reqwest::Method,

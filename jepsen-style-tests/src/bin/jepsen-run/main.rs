@@ -54,7 +54,8 @@ pub struct Args {
     /// kill-minority, kill-all, pause-leader, pause-worker, clock-skew, membership; or the
     /// groups partition, kill, pause, all (every fault). Also, by name only, the rolls
     /// (every node restarted once, one at a time, once per run): rolling-restart,
-    /// rolling-upgrade (needs --upgrade-bin).
+    /// rolling-upgrade (needs --upgrade-bin); and replace-node (3+ nodes: a follower
+    /// killed, removed, its disk deleted, started empty and added back).
     #[arg(long, default_value = "all")]
     pub nemesis: String,
     /// Length of the fault phase in seconds (the drain comes after).

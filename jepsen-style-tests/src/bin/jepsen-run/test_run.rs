@@ -25,7 +25,7 @@ use jepsen_style_tests::report::render;
 use jepsen_style_tests::run::clients::{self, Acked, Ctx};
 use jepsen_style_tests::run::clock::mono_ns;
 use jepsen_style_tests::run::final_state;
-use jepsen_style_tests::run::nemesis::{render_restarts, Nemesis};
+use jepsen_style_tests::run::nemesis::{render_replacements, render_restarts, Nemesis};
 use jepsen_style_tests::run::recorder::{assemble, read_events, Event, EventBody, Recorder};
 use jepsen_style_tests::run::rng::Rng;
 use jepsen_style_tests::run::schedule::{self, NemesisKind, PlannedFault};
@@ -292,23 +292,25 @@ pub async fn run(args: &Args) -> anyhow::Result<RunResult> {
         .iter()
         .map(|r| r.span_ms(epoch_ns))
         .collect();
-    let restart_gaps = longest_ok_write_gaps_ms(&history, &restart_spans);
+    // And around each replacement, from the SIGKILL to the catch-up.
+    let replacement_spans: Vec<(u64, u64)> = nemesis
+        .replacements
+        .iter()
+        .map(|r| r.span_ms(epoch_ns))
+        .collect();
+    let gaps = WriteGaps {
+        restarts: longest_ok_write_gaps_ms(&history, &restart_spans),
+        replacements: longest_ok_write_gaps_ms(&history, &replacement_spans),
+    };
     let extra = format!(
-        "{}{}\n{}",
+        "{}{}{}\n{}",
         harness_section(&nemesis, &drained, acked_ids.len()),
-        render_restarts(&nemesis.restarts, &restart_gaps),
+        render_restarts(&nemesis.restarts, &gaps.restarts),
+        render_replacements(&nemesis.replacements, &gaps.replacements),
         expect::render(&recovery)
     );
     std::fs::write(run_dir.join("report.txt"), format!("{report}{extra}"))?;
-    write_summary(
-        &run_dir,
-        seed,
-        &nemesis,
-        &restart_gaps,
-        &drained,
-        &history,
-        verdict,
-    )?;
+    write_summary(&run_dir, seed, &nemesis, &gaps, &drained, &history, verdict)?;
     let title = format!("taskswarm {workload:?}, {} nodes, seed {seed}", args.nodes);
     std::fs::write(
         run_dir.join("timeline.html"),
@@ -463,31 +465,31 @@ fn harness_section(
     s
 }
 
+/// The longest time without an acknowledged write around each restart and each
+/// replacement, in the order of [`Nemesis::restarts`] and [`Nemesis::replacements`].
+struct WriteGaps {
+    restarts: Vec<Option<u64>>,
+    replacements: Vec<Option<u64>>,
+}
+
 fn write_summary(
     run_dir: &Path,
     seed: u64,
     nemesis: &Nemesis,
-    restart_gaps: &[Option<u64>],
+    gaps: &WriteGaps,
     drained: &Result<Duration, Vec<u64>>,
     history: &History,
     verdict: Verdict,
 ) -> anyhow::Result<()> {
-    let restarts: Vec<serde_json::Value> = nemesis
-        .restarts
-        .iter()
-        .zip(restart_gaps)
-        .map(|(r, gap)| {
-            let mut row = serde_json::to_value(r)?;
-            row["longest_ok_write_gap_ms"] = json!(gap);
-            Ok(row)
-        })
-        .collect::<Result<_, serde_json::Error>>()?;
+    let restarts = with_gaps(&nemesis.restarts, &gaps.restarts)?;
+    let replacements = with_gaps(&nemesis.replacements, &gaps.replacements)?;
     let summary = json!({
         "seed": seed,
         "verdict": verdict,
         "records": history.records().len(),
         "recoveries": nemesis.recoveries,
         "restarts": restarts,
+        "replacements": replacements,
         "drain_ms": drained.as_ref().ok().map(|d| d.as_millis() as u64),
         "undrained": drained.as_ref().err().map(Vec::len),
     });
@@ -496,4 +498,20 @@ fn write_summary(
         serde_json::to_string_pretty(&summary)?,
     )?;
     Ok(())
+}
+
+/// One JSON row per restart or replacement, with the longest time no client saw a write
+/// acknowledged around it (`gaps[i]` for `rows[i]`).
+fn with_gaps<T: serde::Serialize>(
+    rows: &[T],
+    gaps: &[Option<u64>],
+) -> Result<Vec<serde_json::Value>, serde_json::Error> {
+    rows.iter()
+        .zip(gaps)
+        .map(|(r, gap)| {
+            let mut row = serde_json::to_value(r)?;
+            row["longest_ok_write_gap_ms"] = json!(gap);
+            Ok(row)
+        })
+        .collect()
 }
