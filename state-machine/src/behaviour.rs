@@ -12,11 +12,12 @@
 //! The versions:
 //! - 1: every build before versions existed (snapshot format 3 and older). A new
 //!   cluster starts here and is raised as soon as all members support more.
-//! - 2: a task's progress reports replace each other in its history: a report replaces
-//!   the last history line when that line is a report under the same lease. At version 1
-//!   each report was a line of its own, so a task that reported progress 64 times had
-//!   lost its `enqueued` and `claimed` lines from the bounded history. (The event
-//!   stream still carries every report.)
+//! - 2: a progress report equal to the task's current progress records nothing: no
+//!   history line and no event. At version 1 each report was a line, so a worker that
+//!   resent its progress with every heartbeat pushed the task's `enqueued` and `claimed`
+//!   lines out of the bounded history within 64 heartbeats. (A task's history stays
+//!   append-only: its event stream numbers events by their place in it and resumes from
+//!   that number.)
 //! - 3: exists only in test builds (feature `next-behaviour`, binary `taskswarm-next`),
 //!   to exercise an upgrade across a version with two real builds: a task's history
 //!   does not keep its `enqueued` line.
@@ -39,8 +40,8 @@ pub fn supports(build_max: u32, cluster: u32) -> bool {
 /// What a version turns on. One function per gate, so `apply` reads as the rule it follows
 /// and a grep finds every place a version matters.
 pub(crate) mod gate {
-    /// Version 2: a progress report replaces the previous report in the history.
-    pub(crate) fn progress_replaces_progress(version: u32) -> bool {
+    /// Version 2: a progress report that changes nothing records nothing.
+    pub(crate) fn unchanged_progress_is_silent(version: u32) -> bool {
         version >= 2
     }
 
@@ -63,8 +64,8 @@ mod tests {
 
     #[test]
     fn gates_open_at_their_version() {
-        assert!(!gate::progress_replaces_progress(1));
-        assert!(gate::progress_replaces_progress(2));
+        assert!(!gate::unchanged_progress_is_silent(1));
+        assert!(gate::unchanged_progress_is_silent(2));
         assert!(!gate::history_skips_enqueued(2));
     }
 }

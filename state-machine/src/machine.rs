@@ -16,12 +16,11 @@ use crate::task_store::TaskStore;
 /// A Raft log index.
 pub type LogIndex = u64;
 
-/// How an emitted event is kept in its task's bounded history.
+/// How an emitted event is kept in its task's bounded history. The history stays
+/// append-only: a task's event stream numbers events by their place in it.
 #[derive(Clone, Copy)]
 pub(crate) enum HistoryLine {
     Append,
-    /// Replaces the last line when that is a progress report under the same lease.
-    ReplaceProgress(Token),
     /// Streamed only.
     Skip,
 }
@@ -472,15 +471,6 @@ impl StateMachine {
         let task = self.tasks.get_mut(&id).expect("event for a known task");
         match line {
             HistoryLine::Append => task.push_event(event.clone()),
-            HistoryLine::ReplaceProgress(lease) => {
-                let last_is_report = task.events.back().is_some_and(
-                    |last| matches!(last.kind, EventKind::Progress { token, .. } if token == lease),
-                );
-                if last_is_report {
-                    task.events.pop_back();
-                }
-                task.push_event(event.clone());
-            }
             HistoryLine::Skip => {}
         }
         self.emitted.push(TaskEvent {

@@ -4,7 +4,7 @@
 use crate::behaviour::gate;
 use crate::command::LeaseBeat;
 use crate::limits;
-use crate::machine::{HistoryLine, StateMachine};
+use crate::machine::StateMachine;
 use crate::outcome::{CommandResult, HeartbeatAck, Rejection, Reply};
 use crate::task::EventKind;
 use crate::validate;
@@ -26,6 +26,7 @@ impl StateMachine {
             validate::lease_ms(ms)?;
         }
         self.check_lease(beat.task, beat.token)?;
+        let unchanged = beat.progress.is_some() && self.tasks[&beat.task].progress == beat.progress;
         let now = self.cluster_ms;
         let ack = self.update(beat.task, |t| {
             let lease = t.lease.as_mut().expect("a held lease");
@@ -46,19 +47,14 @@ impl StateMachine {
                 cancel_requested: t.cancel_requested,
             }
         });
-        if let Some(progress) = &beat.progress {
-            let line = if gate::progress_replaces_progress(self.behaviour) {
-                HistoryLine::ReplaceProgress(beat.token)
-            } else {
-                HistoryLine::Append
-            };
-            self.emit_with(
+        let silent = unchanged && gate::unchanged_progress_is_silent(self.behaviour);
+        if let Some(progress) = beat.progress.as_ref().filter(|_| !silent) {
+            self.emit(
                 beat.task,
                 EventKind::Progress {
                     token: beat.token,
                     progress: progress.clone(),
                 },
-                line,
             );
         }
         Ok(ack)
