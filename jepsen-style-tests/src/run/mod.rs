@@ -1,5 +1,6 @@
 //! A fault-injection run: the parts `jepsen-run` assembles. The schedule ([`schedule`])
-//! says which faults happen when; the nemesis ([`nemesis`]) makes them happen; the
+//! says which faults happen when; the nemesis ([`nemesis`]) makes them happen (its roll
+//! steps in [`roll`], its replacements in [`replace`]); the
 //! workload's clients ([`clients`]) record every operation ([`recorder`]) through a plain
 //! HTTP client ([`wire`]); worker processes ([`worker_procs`]) can be paused like real
 //! ones; after the heal the drain and final state ([`final_state`]) close the history.
@@ -9,7 +10,9 @@ pub mod clock;
 pub mod final_state;
 pub mod nemesis;
 pub mod recorder;
+pub mod replace;
 pub mod rng;
+pub mod roll;
 pub mod schedule;
 pub mod wire;
 pub mod worker_procs;

@@ -15,16 +15,17 @@
 //! within a bound.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::json;
-use taskswarm_api::ErrorCode;
 
 use super::clock::mono_ns;
 use super::recorder::{ms_since, Recorder};
+use super::replace::{admin_step, replace_victim, role_of, AdminOutcome, AdminStep, Replacement};
 use super::rng::Rng;
+use super::roll::{next_to_restart, roll_bin, Restart};
 use super::schedule::{NemesisKind, PlannedFault};
 use super::wire::{Reply, Wire};
 use super::worker_procs::WorkerProcs;
@@ -80,35 +81,37 @@ pub struct Recovery {
     pub leader_ms: Option<u64>,
 }
 
-/// One node's restart in a roll, as the harness saw it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Restart {
-    pub fault_id: u64,
-    pub kind: &'static str,
-    pub node: usize,
-    /// It led the cluster when it was stopped.
-    pub was_leader: bool,
-    /// From SIGTERM until the process was reaped.
-    pub exit_ms: u64,
-    /// It outlived [`STOP_GRACE`] and was SIGKILLed.
-    pub killed: bool,
-    /// The binary it was started from again.
-    pub bin: PathBuf,
-    /// The leader's applied index once the node was started again: what it had to reach.
+/// How a stopped node came back, as the harness saw it: shared by a roll step's
+/// [`Restart`] and a [`Replacement`], flattened into their rows in `run.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejoin {
+    /// The leader's applied index once the node was back (started again, or a voter
+    /// again): what it had to reach.
     pub target_index: Option<u64>,
-    /// From its start until its applied index reached `target_index`; `None` when it did
-    /// not within [`CATCH_UP_WAIT`].
+    /// From then until its applied index reached `target_index`; `None` when it did not
+    /// within [`CATCH_UP_WAIT`].
     pub catch_up_ms: Option<u64>,
-    /// Harness clock ([`mono_ns`]) at the SIGTERM, and once the node had caught up (or
-    /// the wait gave up): the span around which clients' unavailability is measured.
+    /// Harness clock ([`mono_ns`]) at the node's stop (SIGTERM or SIGKILL), and once it
+    /// had caught up (or a wait gave up): the span around which clients' unavailability
+    /// is measured.
     #[serde(skip)]
     pub from_ns: u64,
     #[serde(skip)]
     pub to_ns: u64,
 }
 
-impl Restart {
-    /// [`Restart::from_ns`]..[`Restart::to_ns`] as history `time_ms`.
+impl Rejoin {
+    /// A step's start at `from_ns`: nothing caught up yet, the span still empty.
+    pub fn starting(from_ns: u64) -> Rejoin {
+        Rejoin {
+            target_index: None,
+            catch_up_ms: None,
+            from_ns,
+            to_ns: from_ns,
+        }
+    }
+
+    /// [`Rejoin::from_ns`]..[`Rejoin::to_ns`] as history `time_ms`.
     pub fn span_ms(&self, epoch_ns: u64) -> (u64, u64) {
         (
             ms_since(epoch_ns, self.from_ns),
@@ -116,351 +119,39 @@ impl Restart {
         )
     }
 
-    fn stopped_note(&self) -> String {
-        format!(
-            "{}{} stopped, exit {} ms after SIGTERM{}",
-            net::ns_name(self.node),
-            if self.was_leader { " (leader)" } else { "" },
-            self.exit_ms,
-            if self.killed { ", SIGKILLed" } else { "" }
-        )
-    }
-
-    fn started_note(&self) -> String {
-        let caught = match (self.catch_up_ms, self.target_index) {
+    /// How the catch-up went, for a log line.
+    pub(super) fn caught_note(&self) -> String {
+        match (self.catch_up_ms, self.target_index) {
             (Some(ms), Some(index)) => format!("caught up to index {index} in {ms} ms"),
             (_, Some(index)) => format!("NOT caught up to index {index} within {CATCH_UP_WAIT:?}"),
             _ => format!("NOT caught up: no leader seen within {CATCH_UP_WAIT:?}"),
-        };
-        format!(
-            "{} started from {}, {caught}",
-            net::ns_name(self.node),
-            self.bin.display()
-        )
+        }
+    }
+
+    /// The report table's "catch-up ms" cell.
+    pub(super) fn catch_up_cell(&self) -> String {
+        cell(self.catch_up_ms)
+    }
+
+    /// The report table's "to index" cell.
+    pub(super) fn target_cell(&self) -> String {
+        cell(self.target_index)
     }
 }
 
-/// The next node of a roll: the first of `remaining` (a seeded order) that does not lead,
-/// so the leader goes last. Why leader last rather than the seeded order alone: a
-/// follower's restart costs clients nothing while the rest keep a quorum, the leader's
-/// costs an election; last, it is restarted once, and leadership cannot move onto a node
-/// that is still to be restarted, which would cost a second election. The seeded order
-/// decides among the followers, so seeds vary which node goes first. Asked afresh at each
-/// step, since leadership may move during the roll.
-pub fn next_to_restart(remaining: &[usize], leader: Option<usize>) -> Option<usize> {
-    remaining
-        .iter()
-        .copied()
-        .find(|n| Some(*n) != leader)
-        .or_else(|| remaining.first().copied())
+/// A report table's cell: the value, or `-` without one.
+fn cell(v: Option<u64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
 
-/// The binary a rolled node starts from: its own for a restart (after an upgrade, the
-/// upgraded one), the upgrade binary for an upgrade; `None` when that is missing.
-pub fn roll_bin(kind: NemesisKind, current: &Path, upgrade: Option<&Path>) -> Option<PathBuf> {
-    match kind {
-        NemesisKind::RollingUpgrade => upgrade.map(Path::to_path_buf),
-        _ => Some(current.to_path_buf()),
-    }
+/// The report table's "write gap ms" cell of row `i`.
+pub(super) fn gap_cell(gaps_ms: &[Option<u64>], i: usize) -> String {
+    cell(gaps_ms.get(i).copied().flatten())
 }
 
 /// Caught up: the node answers and has applied at least `target_index`.
 pub fn caught_up(applied_index: Option<u64>, target_index: u64) -> bool {
     applied_index.is_some_and(|a| a >= target_index)
-}
-
-/// The restarts of a run, one row each, with the longest time no client saw a write
-/// acknowledged around each (`gaps_ms[i]` for `restarts[i]`, from
-/// [`crate::availability::longest_ok_write_gaps_ms`] over [`Restart::span_ms`]).
-pub fn render_restarts(restarts: &[Restart], gaps_ms: &[Option<u64>]) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    if restarts.is_empty() {
-        return s;
-    }
-    let _ = writeln!(
-        s,
-        "\nrestarts (write gap: longest time without an acknowledged write, from the last ack before the SIGTERM to the first after the catch-up)"
-    );
-    let _ = writeln!(
-        s,
-        "{:<16} {:>5} {:<5} {:<6} {:>8} {:<7} {:<24} {:>11} {:>9} {:>12}",
-        "kind",
-        "fault",
-        "node",
-        "leader",
-        "exit ms",
-        "sigkill",
-        "binary",
-        "catch-up ms",
-        "to index",
-        "write gap ms"
-    );
-    let dash = || "-".to_owned();
-    for (i, r) in restarts.iter().enumerate() {
-        let bin = r.bin.file_name().map_or_else(
-            || r.bin.display().to_string(),
-            |f| f.to_string_lossy().into_owned(),
-        );
-        let _ = writeln!(
-            s,
-            "{:<16} {:>5} {:<5} {:<6} {:>8} {:<7} {:<24} {:>11} {:>9} {:>12}",
-            r.kind,
-            r.fault_id,
-            net::ns_name(r.node),
-            if r.was_leader { "yes" } else { "no" },
-            r.exit_ms,
-            if r.killed { "yes" } else { "no" },
-            bin,
-            r.catch_up_ms.map_or_else(dash, |v| v.to_string()),
-            r.target_index.map_or_else(dash, |v| v.to_string()),
-            gaps_ms
-                .get(i)
-                .copied()
-                .flatten()
-                .map_or_else(dash, |v| v.to_string()),
-        );
-    }
-    s
-}
-
-/// One node replacement, as the harness saw it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Replacement {
-    pub fault_id: u64,
-    pub node: usize,
-    /// The SIGKILLed process was reaped.
-    pub killed: bool,
-    /// From the first remove request until the leader's membership no longer listed the
-    /// node; `None` when that did not happen within [`REMOVE_WAIT`].
-    pub remove_ms: Option<u64>,
-    /// Remove requests sent, and the error codes of those that failed, in order.
-    pub remove_attempts: u32,
-    pub remove_errors: Vec<String>,
-    /// Its data directory was deleted (only ever after the removal took).
-    pub wiped: bool,
-    /// From the first add-node request until the node was a voter again; `None` when it
-    /// was not within [`ADD_NODE_WAIT`].
-    pub add_node_ms: Option<u64>,
-    /// Add-node requests sent, and the error codes of those that failed, in order: a
-    /// leader change shows as `not_leader`, `no_leader`, `connect`...
-    pub add_node_attempts: u32,
-    pub add_node_errors: Vec<String>,
-    /// The leader's applied index once the node was a voter again: what it had to reach.
-    pub target_index: Option<u64>,
-    /// From then until its applied index reached `target_index`; `None` when it did not
-    /// within [`CATCH_UP_WAIT`] (or never became a voter).
-    pub catch_up_ms: Option<u64>,
-    /// Harness clock ([`mono_ns`]) at the SIGKILL, and once the node had caught up (or a
-    /// wait gave up): the span around which clients' unavailability is measured.
-    #[serde(skip)]
-    pub from_ns: u64,
-    #[serde(skip)]
-    pub to_ns: u64,
-}
-
-impl Replacement {
-    /// [`Replacement::from_ns`]..[`Replacement::to_ns`] as history `time_ms`.
-    pub fn span_ms(&self, epoch_ns: u64) -> (u64, u64) {
-        (
-            ms_since(epoch_ns, self.from_ns),
-            ms_since(epoch_ns, self.to_ns),
-        )
-    }
-
-    /// The runbook's first half done: dead, out of the membership, disk gone.
-    pub fn took_effect(&self) -> bool {
-        self.killed && self.remove_ms.is_some() && self.wiped
-    }
-
-    /// Healed: a voter again, caught up with the leader.
-    pub fn healed(&self) -> bool {
-        self.add_node_ms.is_some() && self.catch_up_ms.is_some()
-    }
-
-    fn stopped_note(&self) -> String {
-        let removed = match self.remove_ms {
-            Some(ms) => format!(
-                "removed in {ms} ms{}",
-                attempts_note(self.remove_attempts, &self.remove_errors)
-            ),
-            None => format!(
-                "NOT removed within {REMOVE_WAIT:?}{}",
-                attempts_note(self.remove_attempts, &self.remove_errors)
-            ),
-        };
-        format!(
-            "{} SIGKILLed{}, {removed}, data directory {}",
-            net::ns_name(self.node),
-            if self.killed { "" } else { " (not reaped)" },
-            if self.wiped { "deleted" } else { "kept" }
-        )
-    }
-
-    fn started_note(&self) -> String {
-        let added = match self.add_node_ms {
-            Some(ms) => format!(
-                "a voter again after add-node in {ms} ms{}",
-                attempts_note(self.add_node_attempts, &self.add_node_errors)
-            ),
-            None => format!(
-                "NOT a voter again within {ADD_NODE_WAIT:?}{}",
-                attempts_note(self.add_node_attempts, &self.add_node_errors)
-            ),
-        };
-        let caught = match (self.catch_up_ms, self.target_index) {
-            (Some(ms), Some(index)) => format!(", caught up to index {index} in {ms} ms"),
-            (_, Some(index)) => {
-                format!(", NOT caught up to index {index} within {CATCH_UP_WAIT:?}")
-            }
-            _ if self.add_node_ms.is_some() => {
-                format!(", NOT caught up: no leader seen within {CATCH_UP_WAIT:?}")
-            }
-            _ => String::new(),
-        };
-        format!(
-            "{} started {}, {added}{caught}",
-            net::ns_name(self.node),
-            if self.wiped {
-                "empty"
-            } else {
-                "on its old disk"
-            }
-        )
-    }
-}
-
-/// `" (3 attempts; failed: not_leader, no_leader)"` after failures, nothing after a
-/// first try that succeeded.
-fn attempts_note(attempts: u32, errors: &[String]) -> String {
-    if errors.is_empty() && attempts <= 1 {
-        String::new()
-    } else {
-        format!(" ({attempts} attempts; failed: {})", errors.join(", "))
-    }
-}
-
-/// How a retried membership request ended.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AdminOutcome {
-    /// From the first attempt until done; `None` when it gave up.
-    pub done_ms: Option<u64>,
-    pub attempts: u32,
-    /// Error codes of the attempts that failed, in order.
-    pub errors: Vec<String>,
-}
-
-/// The node a replacement takes: among the followers, the one `draw` (seeded) picks.
-/// Never the leader: the runbook's case is a machine that died, and by the time an
-/// operator removes it the survivors have elected a leader among themselves, so the dead
-/// node is a follower in their eyes. Killing the leader here would put an election
-/// (which kill-minority already tests) in front of the removal and blur what the
-/// replacement costs. Which nodes follow is the run's timing; the seed picks among them.
-/// With no leader seen, every node is a candidate. `None` only when `all` is empty.
-pub fn replace_victim(all: &[usize], leader: Option<usize>, draw: u64) -> Option<usize> {
-    let followers: Vec<usize> = all.iter().copied().filter(|n| Some(*n) != leader).collect();
-    let candidates = if followers.is_empty() {
-        all
-    } else {
-        &followers
-    };
-    let i = usize::try_from(draw % candidates.len().max(1) as u64).ok()?;
-    candidates.get(i).copied()
-}
-
-/// The node's place in a membership: `None` not a member, `Some(voter)` otherwise.
-pub fn role_of(members: &[taskswarm_api::Member], node: usize) -> Option<bool> {
-    members
-        .iter()
-        .find(|m| m.id == node as u64)
-        .map(|m| m.voter)
-}
-
-/// What a membership request's retry loop does next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdminStep {
-    Done,
-    Retry,
-    GiveUp,
-}
-
-/// After one attempt: `reply` its answer, `goal_seen` whether the leader's membership
-/// already shows the change, `time_left` whether the loop's bound allows another try.
-/// A success is done. So is a failure whose change shows anyway: a reply lost to a
-/// timeout or a leader change after the commit, or add-node's `refused` "already a
-/// voter" for a retry of a request that went through. A failure the server will answer
-/// the same way every time (a malformed request, an endpoint this build lacks) gives up
-/// at once; everything else (`not_leader`, `no_leader`, `connect`, `timeout`, `refused`
-/// "did not catch up in time"...) is retried while time is left.
-pub fn admin_step(reply: &Reply, goal_seen: bool, time_left: bool) -> AdminStep {
-    let permanent = |code: &str| {
-        matches!(
-            ErrorCode::parse(code),
-            Some(
-                ErrorCode::InvalidRequest
-                    | ErrorCode::NotFound
-                    | ErrorCode::MethodNotAllowed
-                    | ErrorCode::Unauthorized
-                    | ErrorCode::Forbidden
-            )
-        )
-    };
-    match reply {
-        Reply::Ok(_) => AdminStep::Done,
-        _ if goal_seen => AdminStep::Done,
-        Reply::Fail(code) if permanent(code) => AdminStep::GiveUp,
-        _ if time_left => AdminStep::Retry,
-        _ => AdminStep::GiveUp,
-    }
-}
-
-/// The replacements of a run, one row each, with the longest time no client saw a write
-/// acknowledged around each (`gaps_ms[i]` for `replacements[i]`, from
-/// [`crate::availability::longest_ok_write_gaps_ms`] over [`Replacement::span_ms`]).
-pub fn render_replacements(replacements: &[Replacement], gaps_ms: &[Option<u64>]) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    if replacements.is_empty() {
-        return s;
-    }
-    let _ = writeln!(
-        s,
-        "\nreplacements (add-node: from the first add-node request until the node was a voter again; write gap: longest time without an acknowledged write, from the last ack before the SIGKILL to the first after the catch-up)"
-    );
-    let _ = writeln!(
-        s,
-        "{:>5} {:<5} {:>9} {:<6} {:>11} {:>8} {:>11} {:>9} {:>12}",
-        "fault",
-        "node",
-        "remove ms",
-        "wiped",
-        "add-node ms",
-        "attempts",
-        "catch-up ms",
-        "to index",
-        "write gap ms"
-    );
-    let dash = || "-".to_owned();
-    for (i, r) in replacements.iter().enumerate() {
-        let _ = writeln!(
-            s,
-            "{:>5} {:<5} {:>9} {:<6} {:>11} {:>8} {:>11} {:>9} {:>12}",
-            r.fault_id,
-            net::ns_name(r.node),
-            r.remove_ms.map_or_else(dash, |v| v.to_string()),
-            if r.wiped { "yes" } else { "no" },
-            r.add_node_ms.map_or_else(dash, |v| v.to_string()),
-            r.add_node_attempts,
-            r.catch_up_ms.map_or_else(dash, |v| v.to_string()),
-            r.target_index.map_or_else(dash, |v| v.to_string()),
-            gaps_ms
-                .get(i)
-                .copied()
-                .flatten()
-                .map_or_else(dash, |v| v.to_string()),
-        );
-    }
-    s
 }
 
 /// What a started fault needs to be undone.
@@ -758,10 +449,7 @@ impl Nemesis {
             exit_ms: stopped.exit_ms,
             killed: stopped.killed,
             bin: self.nodes.bin(node)?.to_path_buf(),
-            target_index: None,
-            catch_up_ms: None,
-            from_ns,
-            to_ns: from_ns,
+            rejoin: Rejoin::starting(from_ns),
         };
         Ok((ev, restart))
     }
@@ -796,10 +484,7 @@ impl Nemesis {
             add_node_ms: None,
             add_node_attempts: 0,
             add_node_errors: Vec::new(),
-            target_index: None,
-            catch_up_ms: None,
-            from_ns,
-            to_ns: from_ns,
+            rejoin: Rejoin::starting(from_ns),
         };
         let ev = FaultEvent::new(
             NemesisType::Start,
@@ -894,10 +579,10 @@ impl Nemesis {
         r.add_node_errors = added.errors;
         if r.add_node_ms.is_some() {
             let (target_index, catch_up_ms) = self.wait_caught_up(r.node).await;
-            r.target_index = target_index;
-            r.catch_up_ms = catch_up_ms;
+            r.rejoin.target_index = target_index;
+            r.rejoin.catch_up_ms = catch_up_ms;
         }
-        r.to_ns = mono_ns();
+        r.rejoin.to_ns = mono_ns();
         Ok(r)
     }
 
@@ -1078,9 +763,9 @@ impl Nemesis {
         self.record(ev, &planned);
         if let Some(mut r) = restarted {
             let (target_index, catch_up_ms) = self.wait_caught_up(r.node).await;
-            r.target_index = target_index;
-            r.catch_up_ms = catch_up_ms;
-            r.to_ns = mono_ns();
+            r.rejoin.target_index = target_index;
+            r.rejoin.catch_up_ms = catch_up_ms;
+            r.rejoin.to_ns = mono_ns();
             self.restarts.push(r);
         }
         let leader_ms = self
@@ -1179,32 +864,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_roll_takes_followers_in_seeded_order_and_the_leader_last() {
-        assert_eq!(next_to_restart(&[3, 1, 2], Some(3)), Some(1));
-        assert_eq!(next_to_restart(&[3, 1, 2], None), Some(3));
-        assert_eq!(next_to_restart(&[2], Some(2)), Some(2));
-        assert_eq!(next_to_restart(&[], Some(2)), None);
-        // A whole roll under a steady leader: every node once, the leader last.
-        let (mut remaining, mut order) = (vec![2, 3, 1], Vec::new());
-        while let Some(n) = next_to_restart(&remaining, Some(2)) {
-            remaining.retain(|x| *x != n);
-            order.push(n);
-        }
-        assert_eq!(order, vec![3, 1, 2]);
-    }
-
-    #[test]
-    fn only_an_upgrade_changes_the_binary() {
-        let (old, new) = (Path::new("/bin/old"), Path::new("/bin/new"));
-        let restart = NemesisKind::RollingRestart;
-        let upgrade = NemesisKind::RollingUpgrade;
-        assert_eq!(roll_bin(restart, old, Some(new)), Some(old.to_path_buf()));
-        assert_eq!(roll_bin(restart, new, None), Some(new.to_path_buf()));
-        assert_eq!(roll_bin(upgrade, old, Some(new)), Some(new.to_path_buf()));
-        assert_eq!(roll_bin(upgrade, old, None), None);
-    }
-
-    #[test]
     fn caught_up_means_answering_at_or_past_the_target() {
         assert!(caught_up(Some(10), 10));
         assert!(caught_up(Some(11), 10));
@@ -1212,161 +871,17 @@ mod tests {
         assert!(!caught_up(None, 0));
     }
 
-    fn restart(fault_id: u64, node: usize, was_leader: bool, catch_up_ms: Option<u64>) -> Restart {
-        Restart {
-            fault_id,
-            kind: "rolling-upgrade",
-            node,
-            was_leader,
-            exit_ms: 40,
-            killed: false,
-            bin: PathBuf::from("/x/taskswarm-next"),
-            target_index: Some(500),
-            catch_up_ms,
-            from_ns: 2_000_000_000,
-            to_ns: 3_500_000_000,
-        }
-    }
-
     #[test]
-    fn restarts_render_one_row_each_with_their_gap() {
-        assert_eq!(render_restarts(&[], &[]), "");
-        let rows = [restart(4, 2, false, Some(300)), restart(5, 1, true, None)];
-        let text = render_restarts(&rows, &[Some(120), None]);
-        // A blank line, the title, the column names, then one row per restart.
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 5, "{text}");
-        assert!(
-            lines[3].starts_with("rolling-upgrade      4 n2    no"),
-            "{text}"
-        );
-        assert!(
-            lines[3].contains("taskswarm-next") && lines[3].ends_with(" 120"),
-            "{text}"
-        );
-        assert!(lines[4].contains("n1    yes"), "{text}");
-        assert!(lines[4].ends_with(" -"), "{text}");
-        assert_eq!(rows[0].span_ms(1_000_000_000), (1_000, 2_500));
-        assert!(rows[1]
-            .started_note()
-            .contains("NOT caught up to index 500"));
+    fn a_rejoin_starts_with_an_empty_span_and_nothing_caught_up() {
+        let r = Rejoin::starting(2_000_000_000);
+        assert_eq!((r.target_index, r.catch_up_ms), (None, None));
+        assert_eq!(r.span_ms(1_000_000_000), (1_000, 1_000));
         assert_eq!(
-            rows[1].stopped_note(),
-            "n1 (leader) stopped, exit 40 ms after SIGTERM"
+            (r.catch_up_cell(), r.target_cell()),
+            ("-".to_owned(), "-".to_owned())
         );
-    }
-
-    #[test]
-    fn a_replacement_takes_a_seeded_follower_never_the_leader() {
-        let all = [1, 2, 3];
-        for draw in 0..20 {
-            let v = replace_victim(&all, Some(2), draw);
-            assert!(matches!(v, Some(1 | 3)), "{v:?}");
-        }
-        // The draw decides among the followers.
-        assert_eq!(replace_victim(&all, Some(2), 0), Some(1));
-        assert_eq!(replace_victim(&all, Some(2), 1), Some(3));
-        // No leader seen: any node; a lone node is its own only candidate.
-        assert_eq!(replace_victim(&all, None, 2), Some(3));
-        assert_eq!(replace_victim(&[1], Some(1), 5), Some(1));
-        assert_eq!(replace_victim(&[], None, 5), None);
-    }
-
-    #[test]
-    fn a_role_is_voter_learner_or_absent() {
-        let member = |id, voter| taskswarm_api::Member {
-            id,
-            addr: format!("http://n{id}"),
-            voter,
-        };
-        let members = [member(1, true), member(2, false)];
-        assert_eq!(role_of(&members, 1), Some(true));
-        assert_eq!(role_of(&members, 2), Some(false));
-        assert_eq!(role_of(&members, 3), None);
-    }
-
-    #[test]
-    fn membership_requests_retry_through_leader_changes_within_the_bound() {
-        let ok = Reply::Ok(serde_json::Value::Null);
-        let fail = |c: &str| Reply::Fail(c.to_owned());
-        assert_eq!(admin_step(&ok, false, false), AdminStep::Done);
-        // A leader change, a lost answer, a learner still catching up: try again.
-        for r in [
-            fail("not_leader"),
-            fail("no_leader"),
-            fail("connect"),
-            fail("refused"),
-            Reply::Info("timeout".to_owned()),
-            Reply::Info("http_500".to_owned()),
-        ] {
-            assert_eq!(admin_step(&r, false, true), AdminStep::Retry, "{r:?}");
-            assert_eq!(admin_step(&r, false, false), AdminStep::GiveUp, "{r:?}");
-        }
-        // The change shows anyway (its answer was lost, or "already a voter"): done.
-        assert_eq!(
-            admin_step(&Reply::Info("timeout".to_owned()), true, false),
-            AdminStep::Done
-        );
-        assert_eq!(admin_step(&fail("refused"), true, true), AdminStep::Done);
-        // Answered the same way every time: no point retrying.
-        for code in ["invalid_request", "not_found", "unauthorized"] {
-            assert_eq!(admin_step(&fail(code), false, true), AdminStep::GiveUp);
-        }
-    }
-
-    fn replacement(fault_id: u64, node: usize, add_node_ms: Option<u64>) -> Replacement {
-        Replacement {
-            fault_id,
-            node,
-            killed: true,
-            remove_ms: Some(35),
-            remove_attempts: 1,
-            remove_errors: Vec::new(),
-            wiped: true,
-            add_node_ms,
-            add_node_attempts: 2,
-            add_node_errors: vec!["not_leader".to_owned()],
-            target_index: add_node_ms.map(|_| 800),
-            catch_up_ms: add_node_ms.map(|_| 12),
-            from_ns: 2_000_000_000,
-            to_ns: 9_000_000_000,
-        }
-    }
-
-    #[test]
-    fn replacements_render_one_row_each_with_their_gap() {
-        assert_eq!(render_replacements(&[], &[]), "");
-        let rows = [replacement(2, 3, Some(640)), replacement(3, 1, None)];
-        let text = render_replacements(&rows, &[Some(90), None]);
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 5, "{text}");
-        assert!(lines[3].starts_with("    2 n3           35 yes"), "{text}");
-        assert!(lines[3].contains(" 640 "), "{text}");
-        assert!(lines[3].ends_with(" 90"), "{text}");
-        assert!(lines[4].ends_with(" -"), "{text}");
-        assert_eq!(rows[0].span_ms(1_000_000_000), (1_000, 8_000));
-        assert!(rows[0].took_effect() && rows[0].healed());
-        assert!(!rows[1].healed());
-        assert_eq!(
-            rows[0].stopped_note(),
-            "n3 SIGKILLed, removed in 35 ms, data directory deleted"
-        );
-        assert_eq!(
-            rows[0].started_note(),
-            "n3 started empty, a voter again after add-node in 640 ms (2 attempts; failed: not_leader), caught up to index 800 in 12 ms"
-        );
-        assert!(rows[1].started_note().contains("NOT a voter again"));
-        let kept = Replacement {
-            remove_ms: None,
-            wiped: false,
-            ..replacement(4, 2, None)
-        };
-        assert!(!kept.took_effect());
-        assert!(
-            kept.stopped_note().contains("NOT removed"),
-            "{}",
-            kept.stopped_note()
-        );
-        assert!(kept.stopped_note().ends_with("data directory kept"));
+        assert!(r.caught_note().starts_with("NOT caught up: no leader seen"));
+        assert_eq!(gap_cell(&[None, Some(7)], 1), "7");
+        assert_eq!(gap_cell(&[Some(7)], 1), "-");
     }
 }

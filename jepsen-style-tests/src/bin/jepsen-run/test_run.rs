@@ -25,9 +25,11 @@ use jepsen_style_tests::report::render;
 use jepsen_style_tests::run::clients::{self, Acked, Ctx};
 use jepsen_style_tests::run::clock::mono_ns;
 use jepsen_style_tests::run::final_state;
-use jepsen_style_tests::run::nemesis::{render_replacements, render_restarts, Nemesis};
+use jepsen_style_tests::run::nemesis::Nemesis;
 use jepsen_style_tests::run::recorder::{assemble, read_events, Event, EventBody, Recorder};
+use jepsen_style_tests::run::replace::render_replacements;
 use jepsen_style_tests::run::rng::Rng;
+use jepsen_style_tests::run::roll::render_restarts;
 use jepsen_style_tests::run::schedule::{self, NemesisKind, PlannedFault};
 use jepsen_style_tests::run::wire::Wire;
 use jepsen_style_tests::run::worker_procs::WorkerProcs;
@@ -290,13 +292,13 @@ pub async fn run(args: &Args) -> anyhow::Result<RunResult> {
     let restart_spans: Vec<(u64, u64)> = nemesis
         .restarts
         .iter()
-        .map(|r| r.span_ms(epoch_ns))
+        .map(|r| r.rejoin.span_ms(epoch_ns))
         .collect();
     // And around each replacement, from the SIGKILL to the catch-up.
     let replacement_spans: Vec<(u64, u64)> = nemesis
         .replacements
         .iter()
-        .map(|r| r.span_ms(epoch_ns))
+        .map(|r| r.rejoin.span_ms(epoch_ns))
         .collect();
     let gaps = WriteGaps {
         restarts: longest_ok_write_gaps_ms(&history, &restart_spans),
