@@ -10,6 +10,7 @@ pub mod clock;
 pub mod final_state;
 pub mod nemesis;
 pub mod recorder;
+pub mod rejoin;
 pub mod replace;
 pub mod rng;
 pub mod roll;

@@ -22,8 +22,12 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::clock::mono_ns;
-use super::recorder::{ms_since, Recorder};
-use super::replace::{admin_step, replace_victim, role_of, AdminOutcome, AdminStep, Replacement};
+use super::recorder::Recorder;
+use super::rejoin::{caught_up, Rejoin, CATCH_UP_WAIT};
+use super::replace::{
+    admin_step, replace_victim, role_of, AdminOutcome, AdminStep, Replacement, ADD_NODE_WAIT,
+    REMOVE_WAIT,
+};
 use super::rng::Rng;
 use super::roll::{next_to_restart, roll_bin, Restart};
 use super::schedule::{NemesisKind, PlannedFault};
@@ -46,15 +50,6 @@ pub const LOSS_PERCENT: u8 = 30;
 pub const SKEW_S: [i64; 4] = [120, -120, 3_600, -3_600];
 /// A skew shows in the node's reported wall clock within libfaketime's cache period.
 const SKEW_VERIFY: Duration = Duration::from_secs(5);
-/// Longest wait for a restarted node to catch up with the leader; past it the roll moves
-/// on and the report says the node never caught up.
-pub const CATCH_UP_WAIT: Duration = Duration::from_secs(30);
-/// Longest a replacement retries the forced removal of its dead node (through leader
-/// changes); past it the node keeps its disk and the fault did not take effect.
-pub const REMOVE_WAIT: Duration = Duration::from_secs(30);
-/// Longest a replacement retries add-node; past it the report says the node never
-/// became a voter again (and the nodes do not converge, which the checkers see).
-pub const ADD_NODE_WAIT: Duration = Duration::from_secs(60);
 /// How long one add-node request lets the server wait for the learner to catch up
 /// (its `catch_up_ms`). Below [`ADD_NODE_WAIT`], so one slow attempt cannot use up the
 /// whole bound and the retry loop still gets to try again (e.g. on the next leader).
@@ -79,79 +74,6 @@ pub struct Recovery {
     pub phase: &'static str,
     /// Time until a leader was seen; `None` when none was within the wait.
     pub leader_ms: Option<u64>,
-}
-
-/// How a stopped node came back, as the harness saw it: shared by a roll step's
-/// [`Restart`] and a [`Replacement`], flattened into their rows in `run.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Rejoin {
-    /// The leader's applied index once the node was back (started again, or a voter
-    /// again): what it had to reach.
-    pub target_index: Option<u64>,
-    /// From then until its applied index reached `target_index`; `None` when it did not
-    /// within [`CATCH_UP_WAIT`].
-    pub catch_up_ms: Option<u64>,
-    /// Harness clock ([`mono_ns`]) at the node's stop (SIGTERM or SIGKILL), and once it
-    /// had caught up (or a wait gave up): the span around which clients' unavailability
-    /// is measured.
-    #[serde(skip)]
-    pub from_ns: u64,
-    #[serde(skip)]
-    pub to_ns: u64,
-}
-
-impl Rejoin {
-    /// A step's start at `from_ns`: nothing caught up yet, the span still empty.
-    pub fn starting(from_ns: u64) -> Rejoin {
-        Rejoin {
-            target_index: None,
-            catch_up_ms: None,
-            from_ns,
-            to_ns: from_ns,
-        }
-    }
-
-    /// [`Rejoin::from_ns`]..[`Rejoin::to_ns`] as history `time_ms`.
-    pub fn span_ms(&self, epoch_ns: u64) -> (u64, u64) {
-        (
-            ms_since(epoch_ns, self.from_ns),
-            ms_since(epoch_ns, self.to_ns),
-        )
-    }
-
-    /// How the catch-up went, for a log line.
-    pub(super) fn caught_note(&self) -> String {
-        match (self.catch_up_ms, self.target_index) {
-            (Some(ms), Some(index)) => format!("caught up to index {index} in {ms} ms"),
-            (_, Some(index)) => format!("NOT caught up to index {index} within {CATCH_UP_WAIT:?}"),
-            _ => format!("NOT caught up: no leader seen within {CATCH_UP_WAIT:?}"),
-        }
-    }
-
-    /// The report table's "catch-up ms" cell.
-    pub(super) fn catch_up_cell(&self) -> String {
-        cell(self.catch_up_ms)
-    }
-
-    /// The report table's "to index" cell.
-    pub(super) fn target_cell(&self) -> String {
-        cell(self.target_index)
-    }
-}
-
-/// A report table's cell: the value, or `-` without one.
-fn cell(v: Option<u64>) -> String {
-    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
-}
-
-/// The report table's "write gap ms" cell of row `i`.
-pub(super) fn gap_cell(gaps_ms: &[Option<u64>], i: usize) -> String {
-    cell(gaps_ms.get(i).copied().flatten())
-}
-
-/// Caught up: the node answers and has applied at least `target_index`.
-pub fn caught_up(applied_index: Option<u64>, target_index: u64) -> bool {
-    applied_index.is_some_and(|a| a >= target_index)
 }
 
 /// What a started fault needs to be undone.
@@ -856,32 +778,5 @@ impl Nemesis {
             .as_millis();
         let diff_ms = i128::from(theirs) - i128::try_from(ours).ok()?;
         i64::try_from(diff_ms / 1_000).ok()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn caught_up_means_answering_at_or_past_the_target() {
-        assert!(caught_up(Some(10), 10));
-        assert!(caught_up(Some(11), 10));
-        assert!(!caught_up(Some(9), 10));
-        assert!(!caught_up(None, 0));
-    }
-
-    #[test]
-    fn a_rejoin_starts_with_an_empty_span_and_nothing_caught_up() {
-        let r = Rejoin::starting(2_000_000_000);
-        assert_eq!((r.target_index, r.catch_up_ms), (None, None));
-        assert_eq!(r.span_ms(1_000_000_000), (1_000, 1_000));
-        assert_eq!(
-            (r.catch_up_cell(), r.target_cell()),
-            ("-".to_owned(), "-".to_owned())
-        );
-        assert!(r.caught_note().starts_with("NOT caught up: no leader seen"));
-        assert_eq!(gap_cell(&[None, Some(7)], 1), "7");
-        assert_eq!(gap_cell(&[Some(7)], 1), "-");
     }
 }

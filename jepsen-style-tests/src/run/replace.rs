@@ -6,12 +6,21 @@
 //! [`Nemesis`](super::nemesis::Nemesis), which holds the nodes and the wire; this is what
 //! they record and decide.
 
+use std::time::Duration;
+
 use serde::Serialize;
 use taskswarm_api::ErrorCode;
 
-use super::nemesis::{gap_cell, Rejoin, ADD_NODE_WAIT, REMOVE_WAIT};
+use super::rejoin::{gap_cell, Rejoin};
 use super::wire::Reply;
 use crate::env::net;
+
+/// Longest a replacement retries the forced removal of its dead node (through leader
+/// changes); past it the node keeps its disk and the fault did not take effect.
+pub const REMOVE_WAIT: Duration = Duration::from_secs(30);
+/// Longest a replacement retries add-node; past it the report says the node never
+/// became a voter again (and the nodes do not converge, which the checkers see).
+pub const ADD_NODE_WAIT: Duration = Duration::from_secs(60);
 
 /// One node replacement, as the harness saw it.
 #[derive(Debug, Clone, Serialize)]
@@ -37,7 +46,7 @@ pub struct Replacement {
     pub add_node_errors: Vec<String>,
     /// How it came back: the leader's applied index once the node was a voter again
     /// (what it had to reach), the time from then until it got there (`None` when it
-    /// did not within [`CATCH_UP_WAIT`](super::nemesis::CATCH_UP_WAIT), or never became a voter), and the span from the
+    /// did not within [`CATCH_UP_WAIT`](super::rejoin::CATCH_UP_WAIT), or never became a voter), and the span from the
     /// SIGKILL until then (or until a wait gave up).
     #[serde(flatten)]
     pub rejoin: Rejoin,

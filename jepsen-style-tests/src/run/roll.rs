@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::nemesis::{gap_cell, Rejoin};
+use super::rejoin::{gap_cell, Rejoin};
 use super::schedule::NemesisKind;
 use crate::env::net;
 
