@@ -10,18 +10,23 @@ fn raise(s: &mut Sm, version: u32) -> CommandResult {
     s.apply(Command::RaiseBehaviour { version })
 }
 
+/// One heartbeat of `task` under `token` carrying `progress`.
+fn report(s: &mut Sm, task: TaskId, token: Token, progress: &str) {
+    s.heartbeat_with(LeaseBeat {
+        task,
+        token,
+        progress: Some(progress.into()),
+        lease_ms: None,
+    })
+    .unwrap();
+}
+
 /// A claimed task whose worker then reports the same progress `reports` times.
 fn reported(s: &mut Sm, reports: usize) -> TaskId {
     let id = s.add("q", "k");
     let token = s.claim_one("q").token;
     for _ in 0..reports {
-        s.heartbeat_with(LeaseBeat {
-            task: id,
-            token,
-            progress: Some("{\"done\":1}".into()),
-            lease_ms: None,
-        })
-        .unwrap();
+        report(s, id, token, "{\"done\":1}");
     }
     id
 }
@@ -89,13 +94,7 @@ fn at_version_2_a_progress_report_that_changes_nothing_records_nothing() {
     // A new value is a new line.
     let token = task.last_token.unwrap();
     for progress in ["2", "2", "3"] {
-        s.heartbeat_with(LeaseBeat {
-            task: id,
-            token,
-            progress: Some(progress.into()),
-            lease_ms: None,
-        })
-        .unwrap();
+        report(&mut s, id, token, progress);
     }
     assert_eq!(
         kinds(s.task(id)),
@@ -112,13 +111,7 @@ fn the_event_stream_carries_what_the_history_records_at_every_version() {
         let token = s.claim_one("q").token;
         let index_before = s.index;
         for progress in ["1", "1", "2"] {
-            s.heartbeat_with(LeaseBeat {
-                task: id,
-                token,
-                progress: Some(progress.into()),
-                lease_ms: None,
-            })
-            .unwrap();
+            report(&mut s, id, token, progress);
         }
         // Re-apply the same log to a fresh machine and count what the reports emitted.
         let mut replay = StateMachine::new(Config::default());

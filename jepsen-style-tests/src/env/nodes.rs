@@ -145,6 +145,14 @@ impl Nodes {
         self.cfg.run_dir.join(format!("node-{node}"))
     }
 
+    /// Node `node`'s log, opened for appending (its stderr, and the harness's own lines).
+    fn open_log(&self, node: usize) -> std::io::Result<std::fs::File> {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(node))
+    }
+
     pub fn log_path(&self, node: usize) -> PathBuf {
         self.cfg.run_dir.join(format!("node-{node}.log"))
     }
@@ -196,10 +204,7 @@ impl Nodes {
         }
         let bin = self.bins[node - 1].clone();
         let data = self.data_dir(node);
-        let mut log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path(node))?;
+        let mut log = self.open_log(node)?;
         // Which binary wrote what follows: after an upgrade the log holds two.
         {
             use std::io::Write;
@@ -314,12 +319,8 @@ impl Nodes {
         }
         {
             use std::io::Write;
-            let mut log = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.log_path(node))?;
             writeln!(
-                log,
+                self.open_log(node)?,
                 "jepsen-run: deleted node {node}'s data directory {}",
                 data.display()
             )?;

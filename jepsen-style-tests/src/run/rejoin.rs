@@ -71,7 +71,7 @@ impl Rejoin {
 }
 
 /// A report table's cell: the value, or `-` without one.
-fn cell(v: Option<u64>) -> String {
+pub fn cell(v: Option<u64>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
 

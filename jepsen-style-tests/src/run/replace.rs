@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 use taskswarm_api::ErrorCode;
 
-use super::rejoin::{gap_cell, Rejoin};
+use super::rejoin::{cell, gap_cell, Rejoin};
 use super::wire::Reply;
 use crate::env::net;
 
@@ -221,16 +221,15 @@ pub fn render_replacements(replacements: &[Replacement], gaps_ms: &[Option<u64>]
         "to index",
         "write gap ms"
     );
-    let dash = || "-".to_owned();
     for (i, r) in replacements.iter().enumerate() {
         let _ = writeln!(
             s,
             "{:>5} {:<5} {:>9} {:<6} {:>11} {:>8} {:>11} {:>9} {:>12}",
             r.fault_id,
             net::ns_name(r.node),
-            r.remove_ms.map_or_else(dash, |v| v.to_string()),
+            cell(r.remove_ms),
             if r.wiped { "yes" } else { "no" },
-            r.add_node_ms.map_or_else(dash, |v| v.to_string()),
+            cell(r.add_node_ms),
             r.add_node_attempts,
             r.rejoin.catch_up_cell(),
             r.rejoin.target_cell(),
