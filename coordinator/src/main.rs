@@ -2,6 +2,11 @@
 
 mod cli;
 
+/// mimalloc instead of glibc's malloc: allocation and free were ~16 % of a loaded leader's
+/// CPU (profile and A/B runs in bench/README.md, "Where taskswarm's time goes").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
