@@ -65,13 +65,26 @@ fn init_tracing(format: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-pub(crate) async fn main() {
-    let mut cli = Cli::parse();
+pub(crate) fn main() {
+    let cli = Cli::parse();
+    // Only a node sizes its runtime (`--worker-threads`); every other command takes
+    // tokio's default of one thread per core.
+    let worker_threads = match &cli.command {
+        Cmd::Node(args) => args.worker_threads,
+        _ => 0,
+    };
+    let result = cli::node::runtime(worker_threads).and_then(|rt| rt.block_on(run(cli)));
+    if let Err(e) = result {
+        eprintln!("taskswarm: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(mut cli: Cli) -> anyhow::Result<()> {
     // An empty token (`TASKSWARM_API_TOKEN=` in an env file, compose's `${VAR:-}`) means
     // none, not a token that is the empty string.
     cli.client.api_token = cli.client.api_token.filter(|t| !t.is_empty());
-    let result = match init_tracing(&cli.log_format) {
+    match init_tracing(&cli.log_format) {
         Ok(()) => match cli.command {
             Cmd::Node(args) => cli::node::run(args, cli.client.api_token.clone()).await,
             Cmd::Dev(args) => cli::dev::run(args).await,
@@ -83,9 +96,5 @@ pub(crate) async fn main() {
             Cmd::Admin(cmd) => cli::admin::run(cmd, &cli.client).await,
         },
         Err(e) => Err(e),
-    };
-    if let Err(e) = result {
-        eprintln!("taskswarm: {e:#}");
-        std::process::exit(1);
     }
 }

@@ -81,6 +81,30 @@ pub struct NodeArgs {
     /// --peers forms a cluster on an empty disk unless a peer already serves one.)
     #[arg(long, env = "TASKSWARM_JOIN")]
     pub join: bool,
+    /// Threads running the node's async work (HTTP, Raft, apply); 0 means one per core.
+    /// Nodes sharing a machine should split its cores between them (`taskswarm dev` does):
+    /// each one running a thread per core makes threads wake each other across nodes and
+    /// then wait for a core (bench/README.md, "Where taskswarm's time goes").
+    #[arg(long, env = "TASKSWARM_WORKER_THREADS", default_value_t = 0)]
+    pub worker_threads: usize,
+}
+
+/// Most runtime worker threads a node may be given (`--worker-threads`).
+pub const WORKER_THREADS_MAX: usize = 1024;
+
+/// The runtime a command runs on: `worker_threads` threads, or one per core when 0.
+pub fn runtime(worker_threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    if worker_threads > WORKER_THREADS_MAX {
+        bail!("--worker-threads must be at most {WORKER_THREADS_MAX}, not {worker_threads}");
+    }
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if worker_threads > 0 {
+        builder.worker_threads(worker_threads);
+    }
+    builder
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 /// Secrets that appear in this project's examples (deploy/.env.example, older compose
