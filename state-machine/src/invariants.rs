@@ -79,13 +79,16 @@ impl StateMachine {
                 );
             }
             assert_eq!(
-                task.run_at.is_some(),
+                task.rare.run_at.is_some(),
                 task.state == TaskState::Scheduled,
                 "task {id} has a run_at exactly while scheduled"
             );
-            assert_eq!(task.state.is_finished(), task.finished_cluster_ms.is_some());
+            assert_eq!(
+                task.state.is_finished(),
+                task.rare.finished_cluster_ms.is_some()
+            );
             if task.state == TaskState::Succeeded {
-                assert!(task.result.is_some(), "a succeeded task has a result");
+                assert!(task.rare.result.is_some(), "a succeeded task has a result");
             }
             assert!(task.created_cluster_ms <= self.cluster_ms);
         }

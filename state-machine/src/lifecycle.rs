@@ -27,7 +27,7 @@ impl StateMachine {
         let cluster_ms = self.cluster_ms;
         self.update(id, |t| {
             t.lease = None;
-            t.run_at = run_at;
+            t.rare.get_mut().run_at = run_at;
             if run_at.is_some() {
                 t.state = TaskState::Scheduled;
                 t.ready_seq = 0;
@@ -60,7 +60,8 @@ impl StateMachine {
         self.update(id, |t| {
             assert_eq!(t.state, TaskState::Scheduled);
             t.state = TaskState::Queued;
-            t.run_at = None;
+            t.rare.get_mut().run_at = None;
+            t.rare.shrink();
             t.ready_seq = seq;
             t.ready_cluster_ms = cluster;
         });
@@ -75,12 +76,12 @@ impl StateMachine {
             assert!(!t.state.is_finished(), "task {id} finished twice");
             t.state = state;
             t.lease = None;
-            t.run_at = None;
+            t.rare.get_mut().run_at = None;
             if let Some(error) = error {
-                t.error = Some(Box::new(error));
+                t.rare.get_mut().error = Some(Box::new(error));
             }
-            t.finished_wall_ms = Some(wall);
-            t.finished_cluster_ms = Some(cluster);
+            t.rare.get_mut().finished_wall_ms = Some(wall);
+            t.rare.get_mut().finished_cluster_ms = Some(cluster);
         });
     }
 
@@ -98,7 +99,7 @@ impl StateMachine {
         assert_eq!(task.state, TaskState::Running);
         let token = task.lease.as_ref().expect("running task has a lease").token;
         let (cancel, attempt, max_attempts, backoff) = (
-            task.cancel_requested,
+            task.rare.cancel_requested,
             task.attempt,
             task.max_attempts,
             task.backoff,
@@ -122,7 +123,7 @@ impl StateMachine {
             self.emit(id, EventKind::Cancelled);
         } else if retryable && attempt < max_attempts {
             let delay = retry_after_ms.unwrap_or_else(|| backoff.delay_ms(id, attempt));
-            self.update(id, |t| t.error = Some(Box::new(error)));
+            self.update(id, |t| t.rare.get_mut().error = Some(Box::new(error)));
             self.make_ready(id, delay);
         } else {
             self.finish(id, TaskState::Failed, Some(error.clone()));
@@ -165,7 +166,7 @@ impl StateMachine {
     pub(crate) fn overdue(&self, id: TaskId) -> Option<Due> {
         let task = &self.tasks[&id];
         let now = self.cluster_ms;
-        let t = &task.timeouts;
+        let t = &task.rare.timeouts;
         let mut due: Vec<(u64, Due)> = Vec::new();
         if !task.state.is_finished() {
             if let Some(ms) = t.schedule_to_close_ms {

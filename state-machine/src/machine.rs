@@ -428,7 +428,7 @@ impl StateMachine {
                 || filter.kind.is_some_and(|k| k != task.kind)
                 || filter
                     .group
-                    .is_some_and(|g| Some(g) != task.group.as_deref())
+                    .is_some_and(|g| Some(g) != task.rare.group.as_deref())
             {
                 continue;
             }
@@ -476,7 +476,7 @@ impl StateMachine {
         self.emitted.push(TaskEvent {
             task: id,
             queue: task.queue.clone(),
-            group: task.group.clone(),
+            group: task.rare.group.clone(),
             state: task.state,
             event,
         });
@@ -493,7 +493,7 @@ impl StateMachine {
 
     pub(crate) fn insert(&mut self, task: Task) {
         let id = task.id;
-        for key in task.idempotency_key.iter().chain(&task.joined_keys) {
+        for key in task.idempotency_key.iter().chain(&task.rare.joined_keys) {
             let previous = self.idempotency.insert(key.clone(), id);
             assert!(previous.is_none(), "idempotency key reused while retained");
         }
@@ -505,7 +505,7 @@ impl StateMachine {
     pub(crate) fn remove(&mut self, id: TaskId) -> Task {
         self.unindex(id);
         let task = self.tasks.remove(&id).expect("removal of a known task");
-        for key in task.idempotency_key.iter().chain(&task.joined_keys) {
+        for key in task.idempotency_key.iter().chain(&task.rare.joined_keys) {
             let owner = self.idempotency.remove(key);
             assert_eq!(owner, Some(id));
         }
@@ -522,7 +522,7 @@ impl StateMachine {
         let info = self.queues.entry(task.queue.clone()).or_default();
         info.counts.add(task.state);
         info.paused = self.paused.contains(&task.queue);
-        if let Some(group) = &task.group {
+        if let Some(group) = &task.rare.group {
             self.groups
                 .entry(group.clone())
                 .or_default()
@@ -552,7 +552,7 @@ impl StateMachine {
         if info.counts.total() == 0 && !info.paused {
             self.queues.remove(&task.queue);
         }
-        if let Some(group) = &task.group {
+        if let Some(group) = &task.rare.group {
             let counts = self
                 .groups
                 .get_mut(group)
@@ -644,14 +644,14 @@ enum IndexKey {
 /// The index entries a task belongs in, a pure function of the task.
 fn index_keys(task: &Task, retention_ms: u64) -> Vec<IndexKey> {
     let mut keys = Vec::with_capacity(3);
-    let t = &task.timeouts;
+    let t = &task.rare.timeouts;
     match task.state {
-        TaskState::Scheduled => {
-            keys.push(match task.run_at.expect("a scheduled task has a run_at") {
+        TaskState::Scheduled => keys.push(
+            match task.rare.run_at.expect("a scheduled task has a run_at") {
                 RunAt::Wall(at) => IndexKey::Scheduled(at),
                 RunAt::Cluster(at) => IndexKey::Delayed(at),
-            })
-        }
+            },
+        ),
         TaskState::Queued => {
             keys.push(IndexKey::Ready(
                 task.queue.clone(),
@@ -677,6 +677,7 @@ fn index_keys(task: &Task, retention_ms: u64) -> Vec<IndexKey> {
         }
         TaskState::Succeeded | TaskState::Failed | TaskState::Cancelled | TaskState::Expired => {
             let finished = task
+                .rare
                 .finished_cluster_ms
                 .expect("a finished task has a finish time");
             keys.push(IndexKey::Retention(finished.saturating_add(retention_ms)));
@@ -689,7 +690,7 @@ fn index_keys(task: &Task, retention_ms: u64) -> Vec<IndexKey> {
                 Deadline::ScheduleToClose,
             ));
         }
-        if let Some(key) = &task.coalesce_key {
+        if let Some(key) = &task.rare.coalesce_key {
             keys.push(IndexKey::Coalesce(task.queue.clone(), key.clone()));
         }
     }

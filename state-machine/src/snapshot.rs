@@ -208,7 +208,7 @@ impl StateMachine {
             let keys: Vec<&String> = task
                 .idempotency_key
                 .iter()
-                .chain(&task.joined_keys)
+                .chain(&task.rare.joined_keys)
                 .collect();
             let mut distinct = keys.clone();
             distinct.sort_unstable();
@@ -220,7 +220,7 @@ impl StateMachine {
                 ));
             }
             if !task.state.is_finished() {
-                if let Some(k) = &task.coalesce_key {
+                if let Some(k) = &task.rare.coalesce_key {
                     if sm.coalesce.contains_key(&(task.queue.clone(), k.clone())) {
                         return Err(DecodeError::Inconsistent(
                             "coalesce key held by two open tasks",

@@ -276,6 +276,10 @@ pub struct Timeouts {
 }
 
 /// A task as the state machine holds it.
+///
+/// Its fields are the ones every task uses; the ones most queued and running tasks leave
+/// empty live in [`TaskRare`], behind one pointer (`rare`). A million queued tasks are the
+/// state's common case, and those fields were half of a task's 472 bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Task {
     pub id: TaskId,
@@ -291,19 +295,9 @@ pub struct Task {
     pub backoff: Backoff,
     /// Lease length used when a claim does not name one.
     pub lease_ms: u64,
-    pub timeouts: Timeouts,
-    pub group: Option<String>,
     pub idempotency_key: Option<String>,
-    /// Idempotency keys of enqueues that joined this task through its coalesce key: a
-    /// retry of such an enqueue must find this task too. At most `JOIN_KEYS_MAX`.
-    pub joined_keys: Vec<String>,
-    pub coalesce_key: Option<String>,
-    /// Enqueues that joined this one through `coalesce_key`.
-    pub joined: u32,
     pub created_wall_ms: u64,
     pub created_cluster_ms: u64,
-    /// What it waits for: present exactly while `Scheduled`.
-    pub run_at: Option<RunAt>,
     /// While `Queued`: the cluster time it became ready (for `schedule_to_start_ms`).
     pub ready_cluster_ms: u64,
     /// While `Queued`: its place in FIFO order among tasks of equal priority.
@@ -313,23 +307,106 @@ pub struct Task {
     /// The token of the most recent claim, kept after the lease ends, to tell a repeated
     /// completion (`task_finished`) from a stale one (`lease_lost`).
     pub last_token: Option<Token>,
+    pub events: VecDeque<Event>,
+    pub rare: Rare,
+}
+
+/// A task's fields that most queued and running tasks leave at their defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TaskRare {
+    pub timeouts: Timeouts,
+    pub group: Option<String>,
+    /// Idempotency keys of enqueues that joined this task through its coalesce key: a
+    /// retry of such an enqueue must find this task too. At most `JOIN_KEYS_MAX`.
+    pub joined_keys: Vec<String>,
+    pub coalesce_key: Option<String>,
+    /// Enqueues that joined this one through `coalesce_key`.
+    pub joined: u32,
+    /// What it waits for: present exactly while `Scheduled`.
+    pub run_at: Option<RunAt>,
     pub cancel_requested: bool,
     pub progress: Option<String>,
     pub result: Option<String>,
-    /// Boxed for the same reason as `lease`.
     pub error: Option<Box<TaskError>>,
     pub finished_wall_ms: Option<u64>,
     pub finished_cluster_ms: Option<u64>,
-    pub events: VecDeque<Event>,
     /// Events dropped from the front of `events` to keep it bounded.
     pub events_dropped: u64,
 }
+
+/// All of [`TaskRare`] at its defaults: what an absent box reads as.
+static NO_RARE: TaskRare = TaskRare {
+    timeouts: Timeouts {
+        schedule_to_start_ms: None,
+        start_to_close_ms: None,
+        schedule_to_close_ms: None,
+    },
+    group: None,
+    joined_keys: Vec::new(),
+    coalesce_key: None,
+    joined: 0,
+    run_at: None,
+    cancel_requested: false,
+    progress: None,
+    result: None,
+    error: None,
+    finished_wall_ms: None,
+    finished_cluster_ms: None,
+    events_dropped: 0,
+};
+
+/// A task's [`TaskRare`], allocated on the first change. An absent box and a box holding
+/// the defaults are equal: equality (and the snapshot's bytes) depend on the values, never
+/// on whether the box was made.
+#[derive(Debug, Clone, Default)]
+pub struct Rare(Option<Box<TaskRare>>);
+
+impl Rare {
+    pub fn new(rare: TaskRare) -> Self {
+        if rare == NO_RARE {
+            Self(None)
+        } else {
+            Self(Some(Box::new(rare)))
+        }
+    }
+
+    pub fn get(&self) -> &TaskRare {
+        self.0.as_deref().unwrap_or(&NO_RARE)
+    }
+
+    /// The fields to change, allocated now if they were all at their defaults.
+    pub fn get_mut(&mut self) -> &mut TaskRare {
+        self.0.get_or_insert_with(Box::default)
+    }
+
+    /// Frees the box once everything in it is back at its defaults (a scheduled task that
+    /// became ready), so a queued task costs its pointer only.
+    pub fn shrink(&mut self) {
+        if self.0.as_deref() == Some(&NO_RARE) {
+            self.0 = None;
+        }
+    }
+}
+
+impl std::ops::Deref for Rare {
+    type Target = TaskRare;
+    fn deref(&self) -> &TaskRare {
+        self.get()
+    }
+}
+
+impl PartialEq for Rare {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+impl Eq for Rare {}
 
 impl Task {
     pub(crate) fn push_event(&mut self, event: Event) {
         if self.events.len() == TASK_EVENTS_MAX {
             self.events.pop_front();
-            self.events_dropped += 1;
+            self.rare.get_mut().events_dropped += 1;
         }
         // Grow by one while short, then by half: most tasks end with a handful of events,
         // and a default growth of 4 slots at the first push cost a queued task 192 bytes it
@@ -590,6 +667,7 @@ impl Decode for Event {
 }
 impl Encode for Task {
     fn encode(&self, w: &mut Writer) {
+        let rare = self.rare.get();
         self.id.encode(w);
         w.str(&self.queue);
         w.str(&self.kind);
@@ -600,27 +678,27 @@ impl Encode for Task {
         w.u32(self.max_attempts);
         self.backoff.encode(w);
         w.u64(self.lease_ms);
-        self.timeouts.encode(w);
-        self.group.encode(w);
+        rare.timeouts.encode(w);
+        rare.group.encode(w);
         self.idempotency_key.encode(w);
-        self.joined_keys.encode(w);
-        self.coalesce_key.encode(w);
-        w.u32(self.joined);
+        rare.joined_keys.encode(w);
+        rare.coalesce_key.encode(w);
+        w.u32(rare.joined);
         w.u64(self.created_wall_ms);
         w.u64(self.created_cluster_ms);
-        self.run_at.encode(w);
+        rare.run_at.encode(w);
         w.u64(self.ready_cluster_ms);
         w.u64(self.ready_seq);
         self.lease.encode(w);
         self.last_token.encode(w);
-        w.bool(self.cancel_requested);
-        self.progress.encode(w);
-        self.result.encode(w);
-        self.error.encode(w);
-        self.finished_wall_ms.encode(w);
-        self.finished_cluster_ms.encode(w);
+        w.bool(rare.cancel_requested);
+        rare.progress.encode(w);
+        rare.result.encode(w);
+        rare.error.encode(w);
+        rare.finished_wall_ms.encode(w);
+        rare.finished_cluster_ms.encode(w);
         self.events.encode(w);
-        w.u64(self.events_dropped);
+        w.u64(rare.events_dropped);
     }
 }
 impl Decode for Task {
@@ -633,64 +711,98 @@ impl Task {
     /// Decodes a task as written by snapshot format `version` (1 had no `joined_keys`; 1
     /// and 2 had a wall time `run_at_wall_ms` where 3 has `run_at`).
     pub(crate) fn decode_version(r: &mut Reader<'_>, version: u32) -> Result<Self, DecodeError> {
-        let mut task = Task {
-            id: TaskId::decode(r)?,
-            queue: r.string("queue")?,
-            kind: r.string("kind")?,
-            payload: r.string("payload")?.into(),
-            priority: r.i32("priority")?,
-            state: TaskState::decode(r)?,
-            attempt: r.u32("attempt")?,
-            max_attempts: r.u32("max attempts")?,
-            backoff: Backoff::decode(r)?,
-            lease_ms: r.u64("lease ms")?,
-            timeouts: Timeouts::decode(r)?,
-            group: Decode::decode(r)?,
-            idempotency_key: Decode::decode(r)?,
-            joined_keys: if version >= 2 {
-                Decode::decode(r)?
-            } else {
-                Vec::new()
-            },
-            coalesce_key: Decode::decode(r)?,
-            joined: r.u32("joined")?,
-            created_wall_ms: r.u64("created wall")?,
-            created_cluster_ms: r.u64("created cluster")?,
-            run_at: if version >= 3 {
-                Decode::decode(r)?
-            } else {
-                // Before format 3 every scheduled task waited for a wall time, relative
-                // delays included; they keep waiting the way they were scheduled.
-                Some(RunAt::Wall(r.u64("run at")?))
-            },
-            ready_cluster_ms: r.u64("ready at")?,
-            ready_seq: r.u64("ready seq")?,
-            lease: Decode::decode(r)?,
-            last_token: Decode::decode(r)?,
-            cancel_requested: r.bool("cancel requested")?,
-            progress: Decode::decode(r)?,
-            result: Decode::decode(r)?,
-            error: Decode::decode(r)?,
-            finished_wall_ms: Decode::decode(r)?,
-            finished_cluster_ms: Decode::decode(r)?,
-            events: Decode::decode(r)?,
-            events_dropped: r.u64("events dropped")?,
+        // Read in the encoding's order; the rare fields are interleaved with the others.
+        let id = TaskId::decode(r)?;
+        let queue = r.string("queue")?;
+        let kind = r.string("kind")?;
+        let payload = r.string("payload")?.into();
+        let priority = r.i32("priority")?;
+        let state = TaskState::decode(r)?;
+        let attempt = r.u32("attempt")?;
+        let max_attempts = r.u32("max attempts")?;
+        let backoff = Backoff::decode(r)?;
+        let lease_ms = r.u64("lease ms")?;
+        let timeouts = Timeouts::decode(r)?;
+        let group = Decode::decode(r)?;
+        let idempotency_key = Decode::decode(r)?;
+        let joined_keys = if version >= 2 {
+            Decode::decode(r)?
+        } else {
+            Vec::new()
         };
-        if version < 3 && task.state != TaskState::Scheduled {
+        let coalesce_key = Decode::decode(r)?;
+        let joined = r.u32("joined")?;
+        let created_wall_ms = r.u64("created wall")?;
+        let created_cluster_ms = r.u64("created cluster")?;
+        let mut run_at = if version >= 3 {
+            Decode::decode(r)?
+        } else {
+            // Before format 3 every scheduled task waited for a wall time, relative
+            // delays included; they keep waiting the way they were scheduled.
+            Some(RunAt::Wall(r.u64("run at")?))
+        };
+        if version < 3 && state != TaskState::Scheduled {
             // Formats 1 and 2 kept a stale `run_at_wall_ms` (or 0) on tasks not scheduled.
-            task.run_at = None;
+            run_at = None;
         }
+        let ready_cluster_ms = r.u64("ready at")?;
+        let ready_seq = r.u64("ready seq")?;
+        let lease = Decode::decode(r)?;
+        let last_token = Decode::decode(r)?;
+        let cancel_requested = r.bool("cancel requested")?;
+        let progress = Decode::decode(r)?;
+        let result = Decode::decode(r)?;
+        let error = Decode::decode(r)?;
+        let finished_wall_ms = Decode::decode(r)?;
+        let finished_cluster_ms = Decode::decode(r)?;
+        let events = Decode::decode(r)?;
+        let events_dropped = r.u64("events dropped")?;
+        let task = Task {
+            id,
+            queue,
+            kind,
+            payload,
+            priority,
+            state,
+            attempt,
+            max_attempts,
+            backoff,
+            lease_ms,
+            idempotency_key,
+            created_wall_ms,
+            created_cluster_ms,
+            ready_cluster_ms,
+            ready_seq,
+            lease,
+            last_token,
+            events,
+            rare: Rare::new(TaskRare {
+                timeouts,
+                group,
+                joined_keys,
+                coalesce_key,
+                joined,
+                run_at,
+                cancel_requested,
+                progress,
+                result,
+                error,
+                finished_wall_ms,
+                finished_cluster_ms,
+                events_dropped,
+            }),
+        };
         if (task.state == TaskState::Running) != task.lease.is_some() {
             return Err(DecodeError::Inconsistent(
                 "a task has a lease exactly while running",
             ));
         }
-        if (task.state == TaskState::Scheduled) != task.run_at.is_some() {
+        if (task.state == TaskState::Scheduled) != task.rare.run_at.is_some() {
             return Err(DecodeError::Inconsistent(
                 "a task has a run_at exactly while scheduled",
             ));
         }
-        if task.state.is_finished() != task.finished_cluster_ms.is_some() {
+        if task.state.is_finished() != task.rare.finished_cluster_ms.is_some() {
             return Err(DecodeError::Inconsistent(
                 "a task has a finish time exactly while finished",
             ));
@@ -698,7 +810,7 @@ impl Task {
         if task.events.len() > TASK_EVENTS_MAX {
             return Err(DecodeError::Inconsistent("too many events on a task"));
         }
-        if task.joined_keys.len() > crate::limits::JOIN_KEYS_MAX {
+        if task.rare.joined_keys.len() > crate::limits::JOIN_KEYS_MAX {
             return Err(DecodeError::Inconsistent("too many joined keys on a task"));
         }
         Ok(task)
@@ -752,7 +864,38 @@ mod tests {
             });
         }
         assert_eq!(t.events.len(), TASK_EVENTS_MAX);
-        assert_eq!(t.events_dropped, 10);
+        assert_eq!(t.rare.events_dropped, 10);
         assert_eq!(t.events.front().unwrap().wall_ms, 10);
+    }
+
+    #[test]
+    fn rare_fields_cost_a_pointer_until_set_and_equal_whether_boxed_or_not() {
+        let plain = crate::test_support::task(1);
+        assert!(
+            plain.rare.0.is_none(),
+            "a new task without rare fields has no box"
+        );
+        let mut boxed = plain.clone();
+        boxed.rare.get_mut();
+        assert!(boxed.rare.0.is_some());
+        // Equality and the encoding see values only.
+        assert_eq!(plain, boxed);
+        let (mut a, mut b) = (Writer::new(), Writer::new());
+        plain.encode(&mut a);
+        boxed.encode(&mut b);
+        assert_eq!(a.into_bytes(), b.into_bytes());
+        // A decoded task boxes only what is set.
+        let mut w = Writer::new();
+        boxed.encode(&mut w);
+        let bytes = w.into_bytes();
+        let decoded = Task::decode(&mut Reader::new(&bytes)).unwrap();
+        assert!(decoded.rare.0.is_none());
+        // Back at the defaults, shrink frees the box; a set field keeps it.
+        boxed.rare.shrink();
+        assert!(boxed.rare.0.is_none());
+        boxed.rare.get_mut().progress = Some("1/2".into());
+        boxed.rare.shrink();
+        assert_eq!(boxed.rare.progress.as_deref(), Some("1/2"));
+        assert_ne!(plain, boxed);
     }
 }

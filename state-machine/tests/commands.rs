@@ -234,7 +234,7 @@ fn coalesce_key_joins_an_unfinished_task_and_shares_its_result() {
     let joined_running = s.enqueue(t.clone()).unwrap();
     assert_eq!(joined_running.id, first.id, "joins while running too");
     s.complete(c.id, c.token).unwrap();
-    assert_eq!(s.task(first.id).joined, 2);
+    assert_eq!(s.task(first.id).rare.joined, 2);
     let after = s.enqueue(t).unwrap();
     assert!(after.created, "a finished task is not joined");
 }
@@ -266,7 +266,11 @@ fn a_retried_enqueue_that_had_joined_a_coalesced_task_finds_it_again() {
         (retry.id, retry.created, retry.coalesced),
         (first.id, false, true)
     );
-    assert_eq!(s.task(first.id).joined, 1, "a retry is not a second join");
+    assert_eq!(
+        s.task(first.id).rare.joined,
+        1,
+        "a retry is not a second join"
+    );
     let c = s.claim_one("q");
     s.complete(c.id, c.token).unwrap();
     let after = s.enqueue(joiner).unwrap();
@@ -300,12 +304,12 @@ fn delay_and_run_at_schedule_and_a_tick_promotes_when_due() {
         .unwrap();
     assert_eq!(delayed.state, TaskState::Scheduled);
     assert_eq!(
-        s.task(delayed.id).run_at,
+        s.task(delayed.id).rare.run_at,
         Some(RunAt::Cluster(s.cluster_ms + 500)),
         "a delay is relative: cluster time"
     );
     assert_eq!(
-        s.task(at.id).run_at,
+        s.task(at.id).rare.run_at,
         Some(RunAt::Wall(s.wall_ms + 100)),
         "run_at is absolute: wall time"
     );
@@ -547,7 +551,7 @@ fn heartbeat_extends_the_lease_and_records_progress() {
         s.cluster_ms + limits::DEFAULT_LEASE_MS
     );
     assert!(!ack.cancel_requested);
-    assert_eq!(s.task(c.id).progress.as_deref(), Some("{\"pct\":50}"));
+    assert_eq!(s.task(c.id).rare.progress.as_deref(), Some("{\"pct\":50}"));
     assert!(matches!(
         s.task(c.id).events.back().unwrap().kind,
         EventKind::Progress { .. }
@@ -639,7 +643,7 @@ fn complete_stores_the_result_and_a_repeat_is_acknowledged_without_change() {
     );
     let t = s.task(c.id);
     assert_eq!(
-        (t.state, t.result.as_deref()),
+        (t.state, t.rare.result.as_deref()),
         (TaskState::Succeeded, Some("\"ok\""))
     );
     let events_before = t.events.len();
@@ -831,8 +835,11 @@ fn fail_retries_with_backoff_then_dead_letters() {
             state: TaskState::Scheduled
         })
     );
-    let Some(RunAt::Cluster(run_at)) = s.task(id).run_at else {
-        panic!("a retry waits on cluster time: {:?}", s.task(id).run_at);
+    let Some(RunAt::Cluster(run_at)) = s.task(id).rare.run_at else {
+        panic!(
+            "a retry waits on cluster time: {:?}",
+            s.task(id).rare.run_at
+        );
     };
     let delay = run_at - s.cluster_ms;
     assert!(
@@ -840,7 +847,7 @@ fn fail_retries_with_backoff_then_dead_letters() {
         "backoff with jitter: {delay}"
     );
     assert_eq!(
-        s.task(id).error.as_ref().unwrap().code,
+        s.task(id).rare.error.as_ref().unwrap().code,
         error_code::HANDLER_ERROR
     );
     s.advance(delay);
@@ -876,7 +883,7 @@ fn fail_not_retryable_dead_letters_at_once_with_its_code() {
         })
     );
     assert_eq!(
-        s.task(c.id).error.as_deref(),
+        s.task(c.id).rare.error.as_deref(),
         Some(&TaskError::new("bad_input", "no such user"))
     );
 }
@@ -966,7 +973,7 @@ fn release_with_a_delay_schedules_the_task() {
         })
     );
     assert_eq!(
-        s.task(c.id).run_at,
+        s.task(c.id).rare.run_at,
         Some(RunAt::Cluster(s.cluster_ms + 5_000))
     );
     assert_eq!(
@@ -1089,7 +1096,7 @@ fn requeue_takes_a_task_out_of_the_dead_letter_set() {
     );
     let t = s.task(c.id);
     assert_eq!(
-        (t.state, t.attempt, t.error.is_none()),
+        (t.state, t.attempt, t.rare.error.is_none()),
         (TaskState::Queued, 0, true)
     );
     assert_eq!(s.claim_one("q").attempt, 1);
@@ -1211,7 +1218,7 @@ fn tick_requeues_an_expired_lease_then_dead_letters_when_attempts_run_out() {
     s.tick();
     assert_eq!(s.state(id), TaskState::Failed);
     assert_eq!(
-        s.task(id).error.as_ref().unwrap().code,
+        s.task(id).rare.error.as_ref().unwrap().code,
         error_code::LEASE_EXPIRED
     );
 }
@@ -1234,7 +1241,7 @@ fn schedule_to_start_expires_an_unclaimed_task() {
     assert_eq!(s.tick().timeouts_fired, 1);
     assert_eq!(s.state(id), TaskState::Expired);
     assert_eq!(
-        s.task(id).error.as_ref().unwrap().code,
+        s.task(id).rare.error.as_ref().unwrap().code,
         error_code::ASSIGN_TIMEOUT
     );
 }
@@ -1285,7 +1292,7 @@ fn start_to_close_fails_an_attempt_that_runs_too_long() {
     assert_eq!(s.tick().timeouts_fired, 1);
     assert_eq!(s.state(id), TaskState::Failed);
     assert_eq!(
-        s.task(id).error.as_ref().unwrap().code,
+        s.task(id).rare.error.as_ref().unwrap().code,
         error_code::RUN_TIMEOUT
     );
 }
@@ -1311,7 +1318,7 @@ fn schedule_to_close_expires_the_task_even_while_running() {
     s.tick();
     assert_eq!(s.state(id), TaskState::Expired);
     assert_eq!(
-        s.task(id).error.as_ref().unwrap().code,
+        s.task(id).rare.error.as_ref().unwrap().code,
         error_code::DEADLINE_EXCEEDED
     );
     assert_eq!(code(s.complete(id, c.token)), "task_finished");
@@ -1435,7 +1442,7 @@ fn a_wall_clock_jump_never_stalls_a_retry() {
     assert_eq!(s.state(at), TaskState::Queued);
     for id in [failed, released, delayed, expired] {
         assert!(
-            matches!(s.task(id).run_at, Some(RunAt::Cluster(_))),
+            matches!(s.task(id).rare.run_at, Some(RunAt::Cluster(_))),
             "task {id} waits on cluster time"
         );
     }
@@ -1480,7 +1487,7 @@ fn a_delayed_task_shows_a_wall_time_estimate() {
         })
         .unwrap()
         .id;
-    let run_at = s.task(id).run_at.unwrap();
+    let run_at = s.task(id).rare.run_at.unwrap();
     assert_eq!(run_at, RunAt::Cluster(9_000));
     assert_eq!(
         s.task(id).events.back().unwrap().kind,

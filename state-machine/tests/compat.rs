@@ -287,10 +287,10 @@ fn snapshot_v2_scheduled_tasks_keep_waiting_for_their_wall_time() {
     for (id, wall) in waits {
         let task = restored.task(TaskId(id)).unwrap();
         assert_eq!(task.state, TaskState::Scheduled);
-        assert_eq!(task.run_at, Some(RunAt::Wall(wall)), "task {id}");
+        assert_eq!(task.rare.run_at, Some(RunAt::Wall(wall)), "task {id}");
         // Apart from what it waits for, the task is what this build makes of the log.
         let mut expected = now.task(TaskId(id)).unwrap().clone();
-        expected.run_at = task.run_at;
+        expected.rare.get_mut().run_at = task.rare.run_at;
         assert_eq!(task, &expected);
     }
     assert_eq!(restored.next_due().wall_ms, Some(1_700_000_003_000));
@@ -315,7 +315,7 @@ fn snapshot_v2_scheduled_tasks_keep_waiting_for_their_wall_time() {
 fn snapshot_v3_bytes_still_restore() {
     let sm = applied_with_waiting_tasks();
     let waits: Vec<Option<RunAt>> = (3..=6)
-        .map(|id| sm.task(TaskId(id)).unwrap().run_at)
+        .map(|id| sm.task(TaskId(id)).unwrap().rare.run_at)
         .collect();
     assert_eq!(
         waits,

@@ -159,7 +159,7 @@ fn events_per_task() {
     let t = s.task(c.id);
     assert_eq!(t.events.len(), limits::TASK_EVENTS_MAX);
     assert_eq!(
-        t.events_dropped, 7,
+        t.rare.events_dropped, 7,
         "enqueued, claimed and the first 5 progress events"
     );
 }

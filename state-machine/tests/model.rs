@@ -502,7 +502,7 @@ fn run(log: &[GenEntry]) {
                 .task(TaskId(*id))
                 .unwrap_or_else(|| panic!("entry {index}: task {id} missing"));
             assert_eq!(
-                (real.state, real.attempt, real.run_at),
+                (real.state, real.attempt, real.rare.run_at),
                 (t.state, t.attempt, t.run_at),
                 "entry {index}: task {id}"
             );

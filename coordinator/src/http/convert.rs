@@ -76,20 +76,21 @@ pub fn task(clock: &ClockRef, t: &sm::Task) -> api::TaskView {
             lease_ms: l.lease_ms,
             expires_at_ms: clock.to_wall_ms(l.expires_cluster_ms),
         }),
-        cancel_requested: t.cancel_requested,
-        result: t.result.as_deref().map(json_value),
-        error: t.error.as_deref().map(task_error),
-        progress: t.progress.as_deref().map(json_value),
-        group: t.group.clone(),
+        cancel_requested: t.rare.cancel_requested,
+        result: t.rare.result.as_deref().map(json_value),
+        error: t.rare.error.as_deref().map(task_error),
+        progress: t.rare.progress.as_deref().map(json_value),
+        group: t.rare.group.clone(),
         idempotency_key: t.idempotency_key.clone(),
-        coalesce_key: t.coalesce_key.clone(),
-        joined: t.joined,
+        coalesce_key: t.rare.coalesce_key.clone(),
+        joined: t.rare.joined,
         created_at_ms: t.created_wall_ms,
         // A relative delay waits on cluster time: shown as this node's wall estimate.
         run_at_ms: t
+            .rare
             .run_at
             .map(|r| r.wall_estimate_ms(clock.wall_ms, clock.cluster_ms)),
-        finished_at_ms: t.finished_wall_ms,
+        finished_at_ms: t.rare.finished_wall_ms,
     }
 }
 

@@ -80,7 +80,7 @@ pub async fn task_events(
                 let (batch, finished) = {
                     let sm = node.state();
                     let task = sm.task(id)?;
-                    let first_seq = task.events_dropped + 1;
+                    let first_seq = task.rare.events_dropped + 1;
                     let batch: Vec<Event> = task
                         .events
                         .iter()
@@ -88,8 +88,13 @@ pub async fn task_events(
                         .map(|(i, e)| (first_seq + i as u64, e))
                         .filter(|(seq, _)| *seq > sent)
                         .map(|(seq, e)| {
-                            let view =
-                                convert::event(id, &task.queue, task.group.as_deref(), None, e);
+                            let view = convert::event(
+                                id,
+                                &task.queue,
+                                task.rare.group.as_deref(),
+                                None,
+                                e,
+                            );
                             Event::default()
                                 .id(seq.to_string())
                                 .event(view.event.as_str())
@@ -97,7 +102,7 @@ pub async fn task_events(
                                 .expect("serializable")
                         })
                         .collect();
-                    sent = sent.max(task.events_dropped + task.events.len() as u64);
+                    sent = sent.max(task.rare.events_dropped + task.events.len() as u64);
                     (batch, task.state.is_finished())
                 };
                 if !batch.is_empty() || finished {

@@ -98,11 +98,11 @@ pub async fn events(
     let events = task
         .events
         .iter()
-        .map(|e| convert::event(id, &task.queue, task.group.as_deref(), None, e))
+        .map(|e| convert::event(id, &task.queue, task.rare.group.as_deref(), None, e))
         .collect();
     Ok(Json(api::EventsResponse {
         events,
-        dropped: task.events_dropped,
+        dropped: task.rare.events_dropped,
     })
     .into_response())
 }

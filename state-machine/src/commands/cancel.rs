@@ -17,8 +17,8 @@ impl StateMachine {
         match task.state {
             state if state.is_finished() => Err(Rejection::TaskFinished { task: id, state }),
             TaskState::Running => {
-                if !task.cancel_requested {
-                    self.update(id, |t| t.cancel_requested = true);
+                if !task.rare.cancel_requested {
+                    self.update(id, |t| t.rare.get_mut().cancel_requested = true);
                     self.emit(id, EventKind::CancelRequested);
                 }
                 Ok(Reply::CancelRecorded {

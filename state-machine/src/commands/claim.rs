@@ -115,7 +115,7 @@ impl StateMachine {
             token,
             lease_ms,
             expires_cluster_ms: expires,
-            group: t.group.clone(),
+            group: t.rare.group.clone(),
         };
         self.emit(
             id,

@@ -12,7 +12,7 @@ use crate::command::NewTask;
 use crate::limits;
 use crate::machine::{HistoryLine, StateMachine};
 use crate::outcome::{CommandResult, Enqueued, Rejection, Reply};
-use crate::task::{Backoff, EventKind, RunAt, Task, TaskId, TaskState};
+use crate::task::{Backoff, EventKind, Rare, RunAt, Task, TaskId, TaskRare, TaskState};
 use crate::validate;
 
 impl StateMachine {
@@ -46,14 +46,14 @@ impl StateMachine {
                 let remember = new
                     .idempotency_key
                     .clone()
-                    .filter(|_| self.tasks[&id].joined_keys.len() < limits::JOIN_KEYS_MAX);
+                    .filter(|_| self.tasks[&id].rare.joined_keys.len() < limits::JOIN_KEYS_MAX);
                 if let Some(k) = &remember {
                     let previous = self.idempotency.insert(k.clone(), id);
                     assert!(previous.is_none(), "a retained key was looked up above");
                 }
                 self.update(id, |t| {
-                    t.joined += 1;
-                    t.joined_keys.extend(remember);
+                    t.rare.get_mut().joined += 1;
+                    t.rare.get_mut().joined_keys.extend(remember);
                 });
                 self.emit(id, EventKind::Joined);
                 return Ok(Enqueued {
@@ -105,27 +105,21 @@ impl StateMachine {
                 max_ms: limits::DEFAULT_BACKOFF_MAX_MS,
             }),
             lease_ms: new.lease_ms.unwrap_or(limits::DEFAULT_LEASE_MS),
-            timeouts: new.timeouts,
-            group: new.group.clone(),
             idempotency_key: new.idempotency_key.clone(),
-            joined_keys: Vec::new(),
-            coalesce_key: new.coalesce_key.clone(),
-            joined: 0,
             created_wall_ms: self.wall_ms,
             created_cluster_ms: self.cluster_ms,
-            run_at,
             ready_cluster_ms: self.cluster_ms,
             ready_seq,
             lease: None,
             last_token: None,
-            cancel_requested: false,
-            progress: None,
-            result: None,
-            error: None,
-            finished_wall_ms: None,
-            finished_cluster_ms: None,
             events: VecDeque::new(),
-            events_dropped: 0,
+            rare: Rare::new(TaskRare {
+                timeouts: new.timeouts,
+                group: new.group.clone(),
+                coalesce_key: new.coalesce_key.clone(),
+                run_at,
+                ..TaskRare::default()
+            }),
         };
         let state = task.state;
         self.insert(task);

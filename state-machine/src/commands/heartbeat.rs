@@ -26,7 +26,8 @@ impl StateMachine {
             validate::lease_ms(ms)?;
         }
         self.check_lease(beat.task, beat.token)?;
-        let unchanged = beat.progress.is_some() && self.tasks[&beat.task].progress == beat.progress;
+        let unchanged =
+            beat.progress.is_some() && self.tasks[&beat.task].rare.progress == beat.progress;
         let now = self.cluster_ms;
         let ack = self.update(beat.task, |t| {
             let lease = t.lease.as_mut().expect("a held lease");
@@ -38,13 +39,13 @@ impl StateMachine {
                 .expires_cluster_ms
                 .max(now.saturating_add(lease.lease_ms));
             if let Some(p) = &beat.progress {
-                t.progress = Some(p.clone());
+                t.rare.get_mut().progress = Some(p.clone());
             }
             HeartbeatAck {
                 task: t.id,
                 expires_cluster_ms: lease.expires_cluster_ms,
                 lease_ms: lease.lease_ms,
-                cancel_requested: t.cancel_requested,
+                cancel_requested: t.rare.cancel_requested,
             }
         });
         let silent = unchanged && gate::unchanged_progress_is_silent(self.behaviour);

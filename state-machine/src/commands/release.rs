@@ -12,7 +12,7 @@ impl StateMachine {
         validate::duration_ms("delay_ms", delay_ms)?;
         self.check_lease(id, token)?;
         self.emit(id, EventKind::Released { token });
-        if self.tasks[&id].cancel_requested {
+        if self.tasks[&id].rare.cancel_requested {
             self.finish(
                 id,
                 TaskState::Cancelled,

@@ -16,24 +16,24 @@ impl StateMachine {
                 state: task.state,
             });
         }
-        if let Some(key) = &task.coalesce_key {
+        if let Some(key) = &task.rare.coalesce_key {
             // Its key may belong to a newer unfinished task by now; two unfinished tasks
             // may not share one, so the requeued task gives its key up.
             if self
                 .coalesce
                 .contains_key(&(task.queue.clone(), key.clone()))
             {
-                self.update(id, |t| t.coalesce_key = None);
+                self.update(id, |t| t.rare.get_mut().coalesce_key = None);
             }
         }
         let (seq, cluster) = (self.alloc_ready_seq(), self.cluster_ms);
         self.update(id, |t| {
             t.state = TaskState::Queued;
             t.attempt = 0;
-            t.cancel_requested = false;
-            t.error = None;
-            t.finished_wall_ms = None;
-            t.finished_cluster_ms = None;
+            t.rare.get_mut().cancel_requested = false;
+            t.rare.get_mut().error = None;
+            t.rare.get_mut().finished_wall_ms = None;
+            t.rare.get_mut().finished_cluster_ms = None;
             t.created_cluster_ms = cluster;
             t.ready_cluster_ms = cluster;
             t.ready_seq = seq;
