@@ -21,7 +21,7 @@ start() {
   for n in $(seq 1 $NODES); do
     local client="http://127.0.0.1:$((CLIENT_PORT_BASE + n - 1))"
     local peer="http://127.0.0.1:$((PEER_PORT_BASE + n - 1))"
-    etcd --name "e$n" --data-dir "$DIR/e$n" \
+    GOMAXPROCS=$(threads_per_node) etcd --name "e$n" --data-dir "$DIR/e$n" \
       --listen-client-urls "$client" --advertise-client-urls "$client" \
       --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" \
       --initial-cluster "$cluster" --initial-cluster-state new \

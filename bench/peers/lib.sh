@@ -13,6 +13,16 @@ READY_TIMEOUT_S=${READY_TIMEOUT_S:-90}
 # Longest wait for processes to exit after the stop signal before SIGKILL.
 STOP_TIMEOUT_S=20
 
+# The three nodes of a cluster share this machine's cores: each gets an even share, at
+# least one, through its own knob (GOMAXPROCS for NATS and etcd, Erlang schedulers for
+# RabbitMQ), as `taskswarm dev` gives its nodes `--worker-threads`. One node per core
+# each would wake threads that then wait for a core (bench/README.md, "Where
+# taskswarm's time goes"; the same held for NATS).
+threads_per_node() {
+  local share=$(($(nproc) / 3))
+  echo $((share < 1 ? 1 : share))
+}
+
 die() {
   echo "$(basename "$0"): $*" >&2
   exit 1

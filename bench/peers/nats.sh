@@ -37,7 +37,7 @@ cluster {
   routes: [$(echo $routes | sed 's/ /, /g')]
 }
 CONF
-    nats-server -c "$DIR/n$n.conf" </dev/null >"$DIR/n$n.log" 2>&1 &
+    GOMAXPROCS=$(threads_per_node) nats-server -c "$DIR/n$n.conf" </dev/null >"$DIR/n$n.log" 2>&1 &
     record_pid $!
     echo "nats://127.0.0.1:$client" >>"$DIR/endpoints"
   done

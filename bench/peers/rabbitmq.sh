@@ -25,6 +25,9 @@ node_env() {
   export RABBITMQ_MNESIA_BASE="$DIR/r$n/mnesia"
   export RABBITMQ_LOG_BASE="$DIR/r$n/log"
   export RABBITMQ_PID_FILE="$DIR/r$n/pid"
+  local threads
+  threads=$(threads_per_node)
+  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+S $threads:$threads"
   export RABBITMQ_CONFIG_FILE="$DIR/rabbitmq.conf"
   export RABBITMQ_ENABLED_PLUGINS_FILE="$DIR/enabled_plugins"
   export RABBITMQ_ADVANCED_CONFIG_FILE="$DIR/advanced.config"
