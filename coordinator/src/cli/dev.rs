@@ -30,6 +30,19 @@ pub struct DevArgs {
     pub node_args: Vec<String>,
 }
 
+/// The allocator's settings for a node (mimalloc, see main.rs), read from the environment
+/// when the process starts, before `main`, so a node cannot set them for itself: its
+/// launchers do (here; in deploy/, the images and the systemd unit).
+/// `MIMALLOC_PURGE_DELAY=0` gives freed pages back at once. With mimalloc's default (1 s,
+/// and much later for pages freed by another thread), followers held about 280 MiB more
+/// than the leader after loading a million tasks (deploy/README.md, "Memory and
+/// threads"). A variable already set in `dev`'s environment is left to the nodes as it is.
+fn allocator_env_defaults() -> impl Iterator<Item = (&'static str, &'static str)> {
+    [("MIMALLOC_PURGE_DELAY", "0")]
+        .into_iter()
+        .filter(|(name, _)| std::env::var_os(name).is_none())
+}
+
 /// Runtime threads for each of `nodes` nodes on one machine with `cores` cores: an even
 /// share, at least one. Measured with 3 nodes on 2 cores (bench/README.md): one thread
 /// each instead of two cut context switches per task from 12 to 8.3 and server CPU per
@@ -74,6 +87,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             .args(["--peers", &peers])
             .args(["--cluster-secret", "taskswarm-dev"])
             .args(threads_flag.iter().flat_map(|n| ["--worker-threads", n]))
+            .envs(allocator_env_defaults())
             .args(&args.node_args)
             .stdin(Stdio::null())
             .kill_on_drop(true)
