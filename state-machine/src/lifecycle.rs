@@ -27,7 +27,7 @@ impl StateMachine {
         let cluster_ms = self.cluster_ms;
         self.update(id, |t| {
             t.lease = None;
-            t.rare.get_mut().run_at = run_at;
+            t.rare.change(|r| r.run_at = run_at);
             if run_at.is_some() {
                 t.state = TaskState::Scheduled;
                 t.ready_seq = 0;
@@ -60,8 +60,7 @@ impl StateMachine {
         self.update(id, |t| {
             assert_eq!(t.state, TaskState::Scheduled);
             t.state = TaskState::Queued;
-            t.rare.get_mut().run_at = None;
-            t.rare.shrink();
+            t.rare.change(|r| r.run_at = None);
             t.ready_seq = seq;
             t.ready_cluster_ms = cluster;
         });
@@ -76,12 +75,14 @@ impl StateMachine {
             assert!(!t.state.is_finished(), "task {id} finished twice");
             t.state = state;
             t.lease = None;
-            t.rare.get_mut().run_at = None;
-            if let Some(error) = error {
-                t.rare.get_mut().error = Some(Box::new(error));
-            }
-            t.rare.get_mut().finished_wall_ms = Some(wall);
-            t.rare.get_mut().finished_cluster_ms = Some(cluster);
+            t.rare.change(|r| {
+                r.run_at = None;
+                if let Some(error) = error {
+                    r.error = Some(Box::new(error));
+                }
+                r.finished_wall_ms = Some(wall);
+                r.finished_cluster_ms = Some(cluster);
+            });
         });
     }
 
@@ -123,7 +124,7 @@ impl StateMachine {
             self.emit(id, EventKind::Cancelled);
         } else if retryable && attempt < max_attempts {
             let delay = retry_after_ms.unwrap_or_else(|| backoff.delay_ms(id, attempt));
-            self.update(id, |t| t.rare.get_mut().error = Some(Box::new(error)));
+            self.update(id, |t| t.rare.change(|r| r.error = Some(Box::new(error))));
             self.make_ready(id, delay);
         } else {
             self.finish(id, TaskState::Failed, Some(error.clone()));

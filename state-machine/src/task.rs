@@ -379,6 +379,26 @@ impl Rare {
         self.0.get_or_insert_with(Box::default)
     }
 
+    /// Changes the fields through `f`, the one way the state machine writes them: a change
+    /// that leaves them all at their defaults (a released task's `run_at = None`) makes no
+    /// box, and one that brings them back to their defaults (a scheduled task that became
+    /// ready) frees it, so a queued or running task costs its pointer only.
+    pub fn change<R>(&mut self, f: impl FnOnce(&mut TaskRare) -> R) -> R {
+        match &mut self.0 {
+            Some(rare) => {
+                let out = f(rare);
+                self.shrink();
+                out
+            }
+            None => {
+                let mut rare = TaskRare::default();
+                let out = f(&mut rare);
+                *self = Self::new(rare);
+                out
+            }
+        }
+    }
+
     /// Frees the box once everything in it is back at its defaults (a scheduled task that
     /// became ready), so a queued task costs its pointer only.
     pub fn shrink(&mut self) {
@@ -406,7 +426,7 @@ impl Task {
     pub(crate) fn push_event(&mut self, event: Event) {
         if self.events.len() == TASK_EVENTS_MAX {
             self.events.pop_front();
-            self.rare.get_mut().events_dropped += 1;
+            self.rare.change(|r| r.events_dropped += 1);
         }
         // Grow by one while short, then by half: most tasks end with a handful of events,
         // and a default growth of 4 slots at the first push cost a queued task 192 bytes it

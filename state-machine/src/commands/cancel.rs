@@ -18,7 +18,7 @@ impl StateMachine {
             state if state.is_finished() => Err(Rejection::TaskFinished { task: id, state }),
             TaskState::Running => {
                 if !task.rare.cancel_requested {
-                    self.update(id, |t| t.rare.get_mut().cancel_requested = true);
+                    self.update(id, |t| t.rare.change(|r| r.cancel_requested = true));
                     self.emit(id, EventKind::CancelRequested);
                 }
                 Ok(Reply::CancelRecorded {

@@ -23,7 +23,9 @@ impl StateMachine {
             }
             Err(e) => return Err(e),
         }
-        self.update(id, |t| t.rare.get_mut().result = Some(result.to_owned()));
+        self.update(id, |t| {
+            t.rare.change(|r| r.result = Some(result.to_owned()))
+        });
         self.finish(id, TaskState::Succeeded, None);
         self.emit(id, EventKind::Succeeded { token });
         Ok(Reply::Completed { duplicate: false })

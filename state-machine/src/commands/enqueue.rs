@@ -52,8 +52,10 @@ impl StateMachine {
                     assert!(previous.is_none(), "a retained key was looked up above");
                 }
                 self.update(id, |t| {
-                    t.rare.get_mut().joined += 1;
-                    t.rare.get_mut().joined_keys.extend(remember);
+                    t.rare.change(|r| {
+                        r.joined += 1;
+                        r.joined_keys.extend(remember);
+                    });
                 });
                 self.emit(id, EventKind::Joined);
                 return Ok(Enqueued {

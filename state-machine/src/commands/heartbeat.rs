@@ -39,7 +39,7 @@ impl StateMachine {
                 .expires_cluster_ms
                 .max(now.saturating_add(lease.lease_ms));
             if let Some(p) = &beat.progress {
-                t.rare.get_mut().progress = Some(p.clone());
+                t.rare.change(|r| r.progress = Some(p.clone()));
             }
             HeartbeatAck {
                 task: t.id,

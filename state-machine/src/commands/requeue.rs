@@ -23,17 +23,19 @@ impl StateMachine {
                 .coalesce
                 .contains_key(&(task.queue.clone(), key.clone()))
             {
-                self.update(id, |t| t.rare.get_mut().coalesce_key = None);
+                self.update(id, |t| t.rare.change(|r| r.coalesce_key = None));
             }
         }
         let (seq, cluster) = (self.alloc_ready_seq(), self.cluster_ms);
         self.update(id, |t| {
             t.state = TaskState::Queued;
             t.attempt = 0;
-            t.rare.get_mut().cancel_requested = false;
-            t.rare.get_mut().error = None;
-            t.rare.get_mut().finished_wall_ms = None;
-            t.rare.get_mut().finished_cluster_ms = None;
+            t.rare.change(|r| {
+                r.cancel_requested = false;
+                r.error = None;
+                r.finished_wall_ms = None;
+                r.finished_cluster_ms = None;
+            });
             t.created_cluster_ms = cluster;
             t.ready_cluster_ms = cluster;
             t.ready_seq = seq;
