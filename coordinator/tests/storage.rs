@@ -217,6 +217,61 @@ async fn every_write_is_one_synced_batch() {
     assert_eq!(log.read_committed().await.unwrap(), Some(log_id(1, 2)));
 }
 
+/// A leader's own entries (`storage/log_durable.rs`): reported appended at once and
+/// readable, synced by the flusher, and not applied while the log holds them unsynced.
+/// A follower's entries are synced before their callback fires.
+#[tokio::test]
+async fn a_leader_s_own_entries_are_synced_after_the_append_and_before_they_apply() {
+    let dir = TempDir::new().unwrap();
+    let (mut log, mut sm) = open_dir(dir.path());
+    log.run_as(NODE);
+    let mut marks = log.durable();
+    // A follower's entries (term 1 led by node 2): on disk when the callback fires.
+    let other = |index| RaftEntry {
+        log_id: LogId::new(CommittedLeaderId::new(1, 2), index),
+        payload: EntryPayload::Blank,
+    };
+    log.save_vote(&Vote::new_committed(1, 2)).await.unwrap();
+    log.blocking_append([other(1), other(2)]).await.unwrap();
+    assert_eq!(marks.borrow().durable.map(|d| d.index), Some(2));
+
+    // This node leads term 2: its entries go to the WAL unsynced.
+    log.save_vote(&Vote::new_committed(2, NODE)).await.unwrap();
+    let before = log.wal_syncs();
+    let own = || [blank(2, 3), normal(2, 4, vec![enqueue("q", 2)])];
+    let holder = log.clone();
+    let held = holder.hold_flusher();
+    log.blocking_append(own()).await.unwrap();
+    let mut reader = log.get_log_reader().await;
+    assert_eq!(reader.try_get_log_entries(3..=4).await.unwrap().len(), 2);
+    assert_eq!(marks.borrow().written.map(|w| w.index), Some(4));
+    assert_eq!(marks.borrow().durable.map(|d| d.index), Some(2));
+    // Apply waits while the log holds them unsynced, and goes on once they are synced.
+    let applying = tokio::spawn(async move {
+        sm.apply(own()).await.unwrap();
+        sm
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!applying.is_finished(), "applied entries not yet on disk");
+    drop(held);
+    let sm = applying.await.unwrap();
+    assert_eq!(marks.borrow().durable.map(|d| d.index), Some(4));
+    assert!(log.wal_syncs() > before, "the flusher synced the WAL");
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        marks.wait_for(|m| m.durable == m.written),
+    )
+    .await
+    .expect("the flusher catches up")
+    .unwrap();
+
+    // Reopened, the entries are there and the whole log counts as durable.
+    drop((log, sm, reader, holder));
+    let (mut log, _sm) = open_dir(dir.path());
+    assert_eq!(log.try_get_log_entries(1..=4).await.unwrap().len(), 4);
+    assert_eq!(log.durable().borrow().durable.map(|d| d.index), Some(4));
+}
+
 /// The child half of `appended_entries_and_vote_survive_a_process_abort`.
 const CRASH_CHILD_ENV: &str = "TASKSWARM_STORAGE_CRASH_CHILD_DIR";
 const CRASH_CHILD_MARK: &str = "storage-crash-child: appended";

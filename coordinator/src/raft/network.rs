@@ -16,11 +16,13 @@ use openraft::raft::{
 use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tokio::sync::watch;
 
 use super::behaviour::{BehaviourReports, BEHAVIOUR_MAX_HEADER};
 use super::cluster_id::{ClusterIdentity, CLUSTER_ID_HEADER};
 use super::pre_vote::{PreVoteRequest, PreVoteResponse};
 use super::wire::{self, CLUSTER_SECRET_HEADER};
+use crate::storage::{clamp_commit, LogMarks};
 use crate::types::{NodeId, TypeConfig};
 
 /// Builds one connection per peer; all share one HTTP client (and its connection pool).
@@ -30,14 +32,18 @@ pub struct Network {
     secret: String,
     identity: Arc<ClusterIdentity>,
     reports: Arc<BehaviourReports>,
+    /// The last entry on disk in this node's log: the highest commit point it may send.
+    durable: watch::Receiver<LogMarks>,
 }
 
 impl Network {
-    /// `reports` receives each answer's behaviour header (`behaviour.rs`).
+    /// `reports` receives each answer's behaviour header (`behaviour.rs`); `durable` is the
+    /// log store's durable mark (`storage/log_durable.rs`).
     pub fn new(
         secret: String,
         identity: Arc<ClusterIdentity>,
         reports: Arc<BehaviourReports>,
+        durable: watch::Receiver<LogMarks>,
     ) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(500))
@@ -50,6 +56,7 @@ impl Network {
             secret,
             identity,
             reports,
+            durable,
         }
     }
 }
@@ -64,6 +71,7 @@ impl Network {
             secret: self.secret.clone(),
             identity: Arc::clone(&self.identity),
             reports: Arc::clone(&self.reports),
+            durable: self.durable.clone(),
             answered: false,
             timeouts_in_a_row: 0,
         }
@@ -86,6 +94,7 @@ pub struct Connection {
     secret: String,
     identity: Arc<ClusterIdentity>,
     reports: Arc<BehaviourReports>,
+    durable: watch::Receiver<LogMarks>,
     /// The peer has answered an AppendEntries on this connection. Until then a first
     /// timeout more likely means a peer still starting than a batch too large for the
     /// deadline: halving at once was reported as "payload too large" errors at every
@@ -221,9 +230,12 @@ impl Connection {
 impl RaftNetwork<TypeConfig> for Connection {
     async fn append_entries(
         &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
+        mut rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        // Rule 2 of `storage/log_durable.rs`: no follower learns a commit point that is
+        // not yet on this leader's disk.
+        rpc.leader_commit = clamp_commit(rpc.leader_commit, self.durable.borrow().durable);
         let entries = rpc.entries.len() as u64;
         let outcome = self.call("/raft/append", &rpc, option.hard_ttl()).await;
         if outcome.is_ok() {

@@ -250,10 +250,12 @@ impl Node {
         let identity =
             Arc::new(ClusterIdentity::load(log_store.clone()).map_err(StartError::Raft)?);
         let behaviour_reports = Arc::new(BehaviourReports::default());
+        log_store.run_as(cfg.id);
         let network = Network::new(
             cfg.cluster_secret.clone(),
             identity.clone(),
             behaviour_reports.clone(),
+            log_store.durable(),
         );
         let raft = Raft::new(
             cfg.id,

@@ -5,15 +5,19 @@
 //!
 //! Durability is the point of this file. Raft counts a follower's entries and votes as
 //! promises: once `append`'s callback fires or `save_vote` returns, a power cut must not
-//! take them back. So every write is a synced `WriteBatch` (one WAL fsync per call, all
-//! of a call's entries in one batch, so a crash keeps all or none of them), and the
+//! take them back. So every such write is a synced `WriteBatch` (one WAL fsync per call,
+//! all of a call's entries in one batch, so a crash keeps all or none of them), and the
 //! callback fires only after that write has returned.
+//!
+//! The one exception is a leader's own entries: they go to the WAL unsynced and a flusher
+//! thread syncs them while they are replicated; nothing acts on them before that sync
+//! (`log_durable.rs` says why and how).
 
 use std::fmt;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader, StorageIOError};
@@ -26,8 +30,9 @@ use rocksdb::{
 use super::blocking;
 use super::codec::{self, CodecError};
 use super::disk_space::{DiskSpace, DISK_FREE_MIN_MB_DEFAULT};
+use super::log_durable::{self, Durable, LogMarks};
 use super::log_tail::{LogTail, TAIL_BYTES_MAX, TAIL_ENTRIES_MAX};
-use crate::types::{LogId, RaftEntry, StorageError, TypeConfig, Vote};
+use crate::types::{LogId, NodeId, RaftEntry, StorageError, TypeConfig, Vote};
 
 const CF_LOGS: &str = "logs";
 const CF_META: &str = "meta";
@@ -66,6 +71,19 @@ struct Inner {
     tail: Mutex<LogTail>,
     /// The data disk's free space (`disk_space.rs`).
     disk: Arc<DiskSpace>,
+    /// How much of the log is on disk; the flusher thread syncs a leader's own appends
+    /// (`log_durable.rs`).
+    durable: Arc<Durable>,
+    /// This node's id, once a node runs on this store: until then every append is synced.
+    self_id: OnceLock<NodeId>,
+    /// The vote last saved or read: whether an append is a leader's own.
+    vote: Mutex<Option<Vote>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.durable.close();
+    }
 }
 
 impl fmt::Debug for LogStore {
@@ -103,15 +121,62 @@ impl LogStore {
         let families =
             [CF_LOGS, CF_META].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&options, path, families)?;
-        Ok(Self {
-            inner: Arc::new(Inner {
+        // What the WAL holds may not be synced yet (a process killed between a leader's
+        // unsynced write and its sync): sync it, so that the durable mark can start at
+        // the log's end.
+        db.flush_wal(true)?;
+        let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
+            let durable = Durable::new(None);
+            let flusher = Arc::clone(&durable);
+            let weak = weak.clone();
+            std::thread::Builder::new()
+                .name("log-flusher".into())
+                .spawn(move || flush_loop(&weak, &flusher))
+                .expect("the log flusher thread starts");
+            Inner {
                 db,
                 options,
                 path: path.to_owned(),
                 tail: Mutex::new(LogTail::new(TAIL_ENTRIES_MAX, TAIL_BYTES_MAX)),
                 disk: Arc::new(DiskSpace::new(path, DISK_FREE_MIN_MB_DEFAULT)),
-            }),
-        })
+                durable,
+                self_id: OnceLock::new(),
+                vote: Mutex::new(None),
+            }
+        });
+        // An entry that does not decode leaves the mark at the purge point; `verify`, which
+        // every node runs right after the open, fails on it with the details.
+        let last = inner
+            .last_entry_log_id()
+            .ok()
+            .flatten()
+            .or(inner.last_purged().ok().flatten());
+        inner.durable.truncated(last);
+        Ok(Self { inner })
+    }
+
+    /// The node that runs on this store: from now on its own appends as a leader are
+    /// synced off openraft's path (`log_durable.rs`). Set once.
+    pub fn run_as(&self, id: NodeId) {
+        let set = self.inner.self_id.set(id);
+        assert!(
+            set.is_ok() || self.inner.self_id.get() == Some(&id),
+            "log store already runs as node {:?}",
+            self.inner.self_id.get()
+        );
+    }
+
+    /// For tests: while the returned guard lives, the flusher starts no sync, so a leader's
+    /// own entries stay unsynced.
+    #[doc(hidden)]
+    pub fn hold_flusher(&self) -> impl Drop + '_ {
+        self.inner.durable.sync_gate()
+    }
+
+    /// What of this node's log is written and on disk, as it changes: what this node may
+    /// apply, and as a leader the highest commit point it may send (`log_durable.rs`).
+    pub fn durable(&self) -> tokio::sync::watch::Receiver<LogMarks> {
+        self.inner.durable.watch()
     }
 
     /// The cluster id recorded in this log, if any. Blocking (a point read).
@@ -188,13 +253,28 @@ impl Inner {
             .expect("column families are created at open")
     }
 
-    /// Writes `batch` and waits for the WAL fsync.
+    /// Writes `batch` and waits for the WAL fsync, which also syncs everything written
+    /// before it: the durable mark moves up to that.
     fn write_synced(&self, batch: WriteBatch) -> Result<(), rocksdb::Error> {
         let mut options = WriteOptions::default();
         options.set_sync(true);
+        let before = self.durable.before_synced_write();
         self.db
             .write_opt(batch, &options)
+            .inspect_err(|e| self.disk.note_write_error(e))?;
+        self.durable.synced(before);
+        Ok(())
+    }
+
+    /// Writes `batch` into the WAL without waiting for the fsync (a leader's own entries).
+    fn write_unsynced(&self, batch: WriteBatch) -> Result<(), rocksdb::Error> {
+        self.db
+            .write(batch)
             .inspect_err(|e| self.disk.note_write_error(e))
+    }
+
+    fn vote(&self) -> MutexGuard<'_, Option<Vote>> {
+        self.vote.lock().expect("vote lock")
     }
 
     fn put_meta_synced(&self, key: &[u8], value: Vec<u8>) -> Result<(), LogError> {
@@ -309,6 +389,41 @@ fn index_bounds(range: &impl RangeBounds<u64>) -> (u64, Option<u64>) {
     (start, end)
 }
 
+/// One batch with every record of an append: a crash keeps all of them or none.
+fn log_batch(inner: &Inner, records: &[([u8; codec::LOG_KEY_BYTES], Vec<u8>)]) -> WriteBatch {
+    let logs = inner.cf(CF_LOGS);
+    let mut batch = WriteBatch::default();
+    for (key, value) in records {
+        batch.put_cf(logs, key, value);
+    }
+    batch
+}
+
+/// The flusher thread: syncs the WAL whenever a leader's unsynced entries wait, until the
+/// store is dropped. Several appends that arrive during one sync share the next.
+fn flush_loop(inner: &Weak<Inner>, durable: &Durable) {
+    while let Some(began) = durable.next_to_sync() {
+        {
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            let _gate = durable.sync_gate();
+            if let Err(error) = inner.db.flush_wal(true) {
+                // openraft was already told these entries are appended, and may count them
+                // toward a quorum: this node cannot go on. Nothing acted on them (rules 1
+                // and 2 of `log_durable.rs`), so stopping loses nothing acknowledged.
+                inner.disk.note_write_error(&error);
+                tracing::error!(%error, dir = %inner.path.display(), "the log could not be synced; stopping");
+                eprintln!("taskswarm: the log could not be synced: {error}");
+                std::process::exit(1);
+            }
+            // The store is let go before the mark moves: whoever waits for the mark may
+            // then drop the store and find it closed.
+        }
+        durable.synced(began);
+    }
+}
+
 fn read_logs_error(e: LogError) -> StorageError {
     StorageIOError::read_logs(&e).into()
 }
@@ -354,15 +469,24 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
         let value = codec::encode_vote(vote).map_err(|e| StorageIOError::write_vote(&e))?;
-        self.with_db(move |inner| inner.put_meta_synced(KEY_VOTE, value))
-            .await
-            .map_err(|e| StorageIOError::write_vote(&e).into())
+        let saved = *vote;
+        self.with_db(move |inner| {
+            inner.put_meta_synced(KEY_VOTE, value)?;
+            *inner.vote() = Some(saved);
+            Ok(())
+        })
+        .await
+        .map_err(|e| StorageIOError::write_vote(&e).into())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
         self.with_db(
             |inner| match inner.db.get_cf(inner.cf(CF_META), KEY_VOTE)? {
-                Some(bytes) => Ok(Some(codec::decode_vote(&bytes)?)),
+                Some(bytes) => {
+                    let vote = codec::decode_vote(&bytes)?;
+                    *inner.vote() = Some(vote);
+                    Ok(Some(vote))
+                }
                 None => Ok(None),
             },
         )
@@ -430,19 +554,41 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 }
             }
         }
-        if records.is_empty() {
+        let (Some(first), Some(last)) = (kept.first(), kept.last()) else {
             callback.log_io_completed(Ok(()));
             return Ok(());
+        };
+        let (first, last) = (first.0.log_id, last.0.log_id);
+        let own = log_durable::is_own_leader_append(
+            self.inner.self_id.get().copied(),
+            self.inner.vote().as_ref(),
+            &first,
+        );
+        if own {
+            // A leader's own entries: into the WAL and the tail now (readable at once, as
+            // openraft requires), reported appended, synced by the flusher meanwhile.
+            // Inline: an unsynced write is a memtable insert and a write into the page
+            // cache, cheaper than a hand-off to the blocking pool.
+            let batch = log_batch(&self.inner, &records);
+            return match self.inner.write_unsynced(batch) {
+                Ok(()) => {
+                    self.inner.tail().appended(kept);
+                    self.inner.durable.written_unsynced(last);
+                    callback.log_io_completed(Ok(()));
+                    Ok(())
+                }
+                Err(e) => {
+                    callback.log_io_completed(Err(io::Error::other(e.to_string())));
+                    Err(write_logs_error(LogError::Db(e)))
+                }
+            };
         }
         self.with_db(move |inner| {
-            let logs = inner.cf(CF_LOGS);
-            let mut batch = WriteBatch::default();
-            for (key, value) in &records {
-                batch.put_cf(logs, key, value);
-            }
+            let batch = log_batch(inner, &records);
             let result = inner.write_synced(batch);
             if result.is_ok() {
                 inner.tail().appended(kept);
+                inner.durable.appended_synced(last);
             }
             // Only now, with the batch fsynced, may openraft count these entries as
             // persisted (and a leader count this node toward a quorum). Called here, not
@@ -473,7 +619,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             if result.is_err() {
                 inner.tail().clear();
             }
-            Ok(result?)
+            result?;
+            // Nothing at or above `log_id` is in the log any more, durable or not. (Until
+            // this line the mark may still name a removed entry: harmless, since only a
+            // follower truncates, and a follower applies only what its leader committed.)
+            inner
+                .durable
+                .truncated(inner.last_entry_log_id()?.or(inner.last_purged()?));
+            Ok(())
         })
         .await
         .map_err(write_logs_error)

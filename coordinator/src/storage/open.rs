@@ -151,8 +151,9 @@ pub fn open(
             )
         }
     };
+    let durable = log.durable();
     Ok((
         log,
-        StateMachineStore::new(machine, applied, snapshots, hooks, stats),
+        StateMachineStore::new(machine, applied, snapshots, hooks, stats, durable),
     ))
 }

@@ -25,6 +25,7 @@ use tokio::sync::{broadcast, watch};
 
 use super::behaviour_guard;
 use super::blocking;
+use super::log_durable::LogMarks;
 use super::shared_machine::{SharedMachine, WriteGuard};
 use super::snapshot_dir::{Saved, SnapshotDir};
 use super::snapshot_file::SnapshotFileError;
@@ -69,6 +70,9 @@ pub struct StateMachineStore {
     snapshots: Arc<SnapshotDir>,
     hooks: ApplyHooks,
     stats: Arc<SnapshotStats>,
+    /// What of this node's log is written and synced (`log_durable.rs`): an entry the log
+    /// holds unsynced does not apply.
+    durable: watch::Receiver<LogMarks>,
 }
 
 /// Builds a snapshot of the state at the time `build_snapshot` runs. openraft runs it
@@ -102,6 +106,7 @@ impl StateMachineStore {
         snapshots: SnapshotDir,
         hooks: ApplyHooks,
         stats: Arc<SnapshotStats>,
+        durable: watch::Receiver<LogMarks>,
     ) -> Self {
         hooks
             .applied
@@ -115,6 +120,7 @@ impl StateMachineStore {
             snapshots: Arc::new(snapshots),
             hooks,
             stats,
+            durable,
         }
     }
 
@@ -228,6 +234,19 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         I: IntoIterator<Item = RaftEntry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let entries: Vec<RaftEntry> = entries.into_iter().collect();
+        if let Some(last) = entries.last() {
+            // Rule 1 of `log_durable.rs`: a node applies nothing its own log holds unsynced.
+            // Only a leader ever waits here, for its own fsync, which overlapped the
+            // followers' and has usually finished by the time they have answered.
+            let (log_id, index) = (last.log_id, last.log_id.index);
+            if !self.durable.borrow().may_apply(index) {
+                self.durable
+                    .wait_for(|marks| marks.may_apply(index))
+                    .await
+                    .map_err(|e| StorageIOError::apply(log_id, &e))?;
+            }
+        }
         let mut outcomes = Vec::new();
         let mut last_index = None;
         for entry in entries {
