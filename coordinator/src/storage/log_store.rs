@@ -583,26 +583,29 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 }
             };
         }
-        self.with_db(move |inner| {
-            let batch = log_batch(inner, &records);
-            let result = inner.write_synced(batch);
-            if result.is_ok() {
-                inner.tail().appended(kept);
-                inner.durable.appended_synced(last);
-            }
-            // Only now, with the batch fsynced, may openraft count these entries as
-            // persisted (and a leader count this node toward a quorum). Called here, not
-            // after the await, so a cancelled `append` still reports the finished write.
-            callback.log_io_completed(
-                result
-                    .as_ref()
-                    .map(|_| ())
-                    .map_err(|e| io::Error::other(e.to_string())),
-            );
-            Ok(result?)
-        })
-        .await
-        .map_err(write_logs_error)
+        // Anyone else's entries (a follower's): synced before the callback, and inline on
+        // this thread rather than on the blocking pool. openraft 0.9's core awaits this
+        // append before it does anything else, so the hand-off bought no concurrency, only
+        // two thread wake-ups per append: 8.5 -> 6.5 context switches and 0.50-0.62 ->
+        // 0.46-0.48 ms of server CPU per lifecycle under the unbatched benchmark. The price:
+        // for the length of the fsync, this node's other tasks (HTTP answers, a pre-vote)
+        // wait for the runtime thread too.
+        let inner = &self.inner;
+        let batch = log_batch(inner, &records);
+        let result = inner.write_synced(batch);
+        if result.is_ok() {
+            inner.tail().appended(kept);
+            inner.durable.appended_synced(last);
+        }
+        // Only now, with the batch fsynced, may openraft count these entries as persisted
+        // (and a leader count this node toward a quorum).
+        callback.log_io_completed(
+            result
+                .as_ref()
+                .map(|_| ())
+                .map_err(|e| io::Error::other(e.to_string())),
+        );
+        result.map_err(|e| write_logs_error(LogError::Db(e)))
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
