@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use super::behaviour::{BehaviourReports, BEHAVIOUR_MAX_HEADER};
 use super::cluster_id::{ClusterIdentity, CLUSTER_ID_HEADER};
 use super::pre_vote::{PreVoteRequest, PreVoteResponse};
-use super::wire::{self, CLUSTER_SECRET_HEADER};
+use super::wire::{self, APPEND_PATH, CLUSTER_SECRET_HEADER};
 use crate::storage::{clamp_commit, LogMarks};
 use crate::types::{NodeId, TypeConfig};
 
@@ -64,9 +64,11 @@ impl Network {
 impl Network {
     /// A connection to one peer, for openraft's RPCs and our pre-vote.
     pub(crate) fn connect(&self, target: NodeId, addr: &str) -> Connection {
+        let base = addr.trim_end_matches('/').to_owned();
         Connection {
             target,
-            base: addr.trim_end_matches('/').to_owned(),
+            append_url: reqwest::Url::parse(&format!("{base}{APPEND_PATH}")).ok(),
+            base,
             http: self.http.clone(),
             secret: self.secret.clone(),
             identity: Arc::clone(&self.identity),
@@ -90,6 +92,10 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 pub struct Connection {
     target: NodeId,
     base: String,
+    /// `base` + [`APPEND_PATH`], parsed once (`None` if it does not parse: then every call
+    /// builds it from `base` and reports the same error as the other RPCs). Parsing it per
+    /// AppendEntries, IDNA processing included, was ~1.7 % of a loaded leader's CPU.
+    append_url: Option<reqwest::Url>,
     http: reqwest::Client,
     secret: String,
     identity: Arc<ClusterIdentity>,
@@ -127,10 +133,11 @@ impl Connection {
         req: &Req,
         ttl: Duration,
     ) -> Result<Resp, CallError> {
-        let mut request = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header(CLUSTER_SECRET_HEADER, &self.secret);
+        let request = match &self.append_url {
+            Some(url) if path == APPEND_PATH => self.http.post(url.clone()),
+            _ => self.http.post(format!("{}{path}", self.base)),
+        };
+        let mut request = request.header(CLUSTER_SECRET_HEADER, &self.secret);
         if let Some(id) = self.identity.header() {
             request = request.header(CLUSTER_ID_HEADER, id);
         }
@@ -237,7 +244,7 @@ impl RaftNetwork<TypeConfig> for Connection {
         // not yet on this leader's disk.
         rpc.leader_commit = clamp_commit(rpc.leader_commit, self.durable.borrow().durable);
         let entries = rpc.entries.len() as u64;
-        let outcome = self.call("/raft/append", &rpc, option.hard_ttl()).await;
+        let outcome = self.call(APPEND_PATH, &rpc, option.hard_ttl()).await;
         if outcome.is_ok() {
             self.answered = true;
         }

@@ -17,7 +17,7 @@ use super::behaviour::BEHAVIOUR_MAX_HEADER;
 use super::cluster_id::{self, ClusterIdentity, CLUSTER_ID_HEADER};
 use super::elector::Elector;
 use super::pre_vote::PreVoteRequest;
-use super::wire::{self, CLUSTER_SECRET_HEADER, RPC_BODY_BYTES_MAX};
+use super::wire::{self, APPEND_PATH, CLUSTER_SECRET_HEADER, RPC_BODY_BYTES_MAX};
 use crate::types::Raft;
 
 #[derive(Clone)]
@@ -39,7 +39,7 @@ pub fn router(node: &crate::raft::Node, secret: &str) -> Router {
         behaviour_max: HeaderValue::from(node.behaviour_max()),
     };
     Router::new()
-        .route("/raft/append", post(append))
+        .route(APPEND_PATH, post(append))
         .route("/raft/vote", post(vote))
         .route("/raft/prevote", post(pre_vote))
         .route("/raft/snapshot", post(snapshot))

@@ -11,6 +11,8 @@ pub const RPC_FORMAT_VERSION: u8 = 1;
 /// Largest Raft RPC body accepted. Entries are bounded by the group-commit batch limits
 /// and `max_payload_entries`, snapshots travel in chunks, so this is generous.
 pub const RPC_BODY_BYTES_MAX: usize = 128 * 1024 * 1024;
+/// The AppendEntries endpoint: the RPC sent most.
+pub const APPEND_PATH: &str = "/raft/append";
 /// Header carrying the shared cluster secret on every Raft RPC.
 pub const CLUSTER_SECRET_HEADER: &str = "x-taskswarm-cluster-secret";
 
