@@ -171,6 +171,8 @@ pub struct Node {
     /// This node removed itself from the membership as leader: it no longer serves as a
     /// member (see `remove_member`).
     removed: std::sync::atomic::AtomicBool,
+    /// Held for the length of a membership change (`membership_turn`).
+    membership: tokio::sync::Mutex<()>,
     /// The highest behaviour version this node accepts, and what the members it sent
     /// RPCs to said they accept (`behaviour.rs`).
     behaviour_max: u32,
@@ -250,7 +252,7 @@ impl Node {
         let identity =
             Arc::new(ClusterIdentity::load(log_store.clone()).map_err(StartError::Raft)?);
         let behaviour_reports = Arc::new(BehaviourReports::default());
-        log_store.run_as(cfg.id);
+        log_store.run_as(cfg.id).map_err(StartError::Raft)?;
         let network = Network::new(
             cfg.cluster_secret.clone(),
             identity.clone(),
@@ -348,6 +350,7 @@ impl Node {
             snapshot_stats,
             stopping: watch::Sender::new(false),
             removed: std::sync::atomic::AtomicBool::new(false),
+            membership: tokio::sync::Mutex::new(()),
             behaviour_max: cfg.behaviour_version_max,
             behaviour_reports,
             disk,
@@ -574,6 +577,7 @@ impl Node {
     /// Adds a non-voting member that starts catching up (by log or snapshot).
     pub async fn add_learner(&self, id: NodeId, addr: String) -> Result<(), AdminError> {
         self.admin_leader()?;
+        let _turn = self.membership_turn()?;
         self.raft
             .add_learner(id, BasicNode::new(addr), true)
             .await
@@ -584,6 +588,7 @@ impl Node {
     /// Makes `voters` the voting members (joint consensus); others stay learners.
     pub async fn change_membership(&self, voters: BTreeSet<NodeId>) -> Result<(), AdminError> {
         self.admin_leader()?;
+        let _turn = self.membership_turn()?;
         self.raft
             .change_membership(voters, false)
             .await
@@ -600,6 +605,7 @@ impl Node {
         catch_up: Duration,
     ) -> Result<(), AdminError> {
         self.admin_leader()?;
+        let _turn = self.membership_turn()?;
         self.raft
             .add_learner(id, BasicNode::new(addr), false)
             .await
@@ -640,6 +646,7 @@ impl Node {
     /// `no_leader`, so clients move on.
     pub async fn remove_member(&self, id: NodeId, is_voter: bool) -> Result<(), AdminError> {
         self.admin_leader()?;
+        let _turn = self.membership_turn()?;
         let change = if is_voter {
             openraft::ChangeMembers::RemoveVoters(BTreeSet::from([id]))
         } else {
@@ -663,6 +670,18 @@ impl Node {
             });
         }
         Ok(())
+    }
+
+    /// One membership change at a time on this node. Each returns once its entries are
+    /// applied, which on a leader means on its disk (`storage/log_durable.rs`, rule 4):
+    /// openraft 0.9 lets a change start once the previous one is committed, and counts the
+    /// leader's unsynced copy toward that. A second change while one runs is refused.
+    fn membership_turn(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, AdminError> {
+        self.membership.try_lock().map_err(|_| {
+            AdminError::Refused(
+                "another membership change is in progress on the leader; try again when it has finished".into(),
+            )
+        })
     }
 
     fn admin_leader(&self) -> Result<(), AdminError> {

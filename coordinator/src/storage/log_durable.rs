@@ -20,6 +20,14 @@
 //! followers that, together, they are a quorum: the same promise as before, with the
 //! leader's fsync overlapping the followers' instead of preceding it.
 //!
+//! Two more things keep a lost unsynced tail harmless:
+//! 3. **A node that led a term does not resume it after a restart** (`LogStore::run_as`
+//!    saves its vote back as a plain vote): after a power cut it may have lost entries
+//!    that followers hold, and resuming would hand the same log ids to new entries.
+//! 4. **Membership changes run one at a time** (`raft/node.rs`), each returning once its
+//!    entries are applied, so openraft never starts a change on top of a configuration
+//!    that is only in the leader's page cache.
+//!
 //! Followers, votes, truncations and purges keep synced writes (a follower's ack and a vote
 //! are promises to another node). A synced write also syncs everything written before it,
 //! so it moves the durable mark too.
@@ -43,6 +51,13 @@ pub fn is_own_leader_append(self_id: Option<NodeId>, vote: Option<&Vote>, first:
         }
         _ => false,
     }
+}
+
+/// The vote to save instead of `saved` when node `id` starts: a vote that says `id` leads
+/// its term becomes a plain vote for `id` in that term (see `LogStore::run_as` for why).
+pub fn no_longer_leading(id: NodeId, saved: &Vote) -> Option<Vote> {
+    (saved.is_committed() && saved.leader_id().voted_for() == Some(id))
+        .then(|| Vote::new(saved.leader_id().term, id))
 }
 
 /// The commit point a leader may send: openraft's, unless its own durable log is shorter,
@@ -252,6 +267,22 @@ mod tests {
         // No node id known (a store opened outside a node): always synced.
         assert!(!is_own_leader_append(None, Some(&vote), &id(3, 1, 10)));
         assert_eq!(LeaderId::new(3, 1), *vote.leader_id());
+    }
+
+    #[test]
+    fn a_node_that_led_its_term_stands_again_after_a_restart() {
+        assert_eq!(
+            no_longer_leading(1, &granted(3, 1)),
+            Some(Vote::new(3, 1)),
+            "led term 3: a plain vote for itself in term 3"
+        );
+        assert!(Vote::new(3, 1) < granted(3, 1));
+        assert_eq!(
+            no_longer_leading(1, &granted(3, 2)),
+            None,
+            "followed node 2"
+        );
+        assert_eq!(no_longer_leading(1, &Vote::new(3, 1)), None, "only stood");
     }
 
     #[test]

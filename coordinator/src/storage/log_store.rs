@@ -168,14 +168,38 @@ impl LogStore {
     }
 
     /// The node that runs on this store: from now on its own appends as a leader are
-    /// synced off openraft's path (`log_durable.rs`). Set once.
-    pub fn run_as(&self, id: NodeId) {
+    /// synced off openraft's path (`log_durable.rs`). Set once, before Raft starts.
+    /// Blocking (a read, and at most one synced write).
+    ///
+    /// A vote that says this node leads its term is saved back as a plain vote for itself
+    /// in that term: openraft 0.9 would otherwise resume leading that term at once, and
+    /// number its next entries after whatever its log still holds. After a power cut that
+    /// took the leader's unsynced tail, followers may hold entries of this term at those
+    /// very indexes, and would take a different entry with the same id for one they have
+    /// (replicas diverging). Standing again in a new term gives new ids. The vote still
+    /// promises what it promised: no vote for anyone else in that term.
+    pub fn run_as(&self, id: NodeId) -> Result<(), String> {
         let set = self.inner.self_id.set(id);
         assert!(
             set.is_ok() || self.inner.self_id.get() == Some(&id),
             "log store already runs as node {:?}",
             self.inner.self_id.get()
         );
+        let inner = &self.inner;
+        let saved = match inner.db.get_cf(inner.cf(CF_META), KEY_VOTE) {
+            Ok(Some(bytes)) => codec::decode_vote(&bytes).map_err(|e| e.to_string())?,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(e.to_string()),
+        };
+        if let Some(standing) = log_durable::no_longer_leading(id, &saved) {
+            let value = codec::encode_vote(&standing).map_err(|e| e.to_string())?;
+            inner
+                .put_meta_synced(KEY_VOTE, value)
+                .map_err(|e| e.to_string())?;
+            *inner.vote() = Some(standing);
+            tracing::info!(%saved, now = %standing, "led this term before the start: will stand again in a new term");
+        }
+        Ok(())
     }
 
     /// For tests: while the returned guard lives, the flusher starts no sync, so a leader's
@@ -228,9 +252,10 @@ impl LogStore {
         Arc::clone(&self.inner.disk)
     }
 
-    /// How many times RocksDB has fsynced its WAL since open. Every `append`, `save_vote`,
-    /// `truncate` and `purge` syncs exactly once (`save_committed` never): a number for metrics,
-    /// and the way tests check that writes are really synced.
+    /// How many times RocksDB has fsynced its WAL since open. Every follower `append`,
+    /// `save_vote`, `truncate` and `purge` syncs exactly once (`save_committed` never); a
+    /// leader's own appends are synced by the flusher, several to one sync when they come
+    /// close together: a number for metrics, and the way tests check that writes are synced.
     pub fn wal_syncs(&self) -> u64 {
         self.inner.options.get_ticker_count(Ticker::WalFileSynced)
     }
@@ -541,7 +566,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = RaftEntry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        // Encode on this task (cheap, no I/O); only the write goes to the blocking pool.
+        // Encode first (no I/O), then write: one batch, synced or not (below).
         let mut records = Vec::new();
         let mut kept = Vec::new();
         let mut last_index: Option<u64> = None;
