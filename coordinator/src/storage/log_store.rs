@@ -39,9 +39,6 @@ const CF_META: &str = "meta";
 const KEY_VOTE: &[u8] = b"vote";
 const KEY_COMMITTED: &[u8] = b"committed";
 const KEY_LAST_PURGED: &[u8] = b"last_purged";
-/// One memtable of the log column family; two at most are resident (the one being
-/// written and one being flushed to a table file).
-pub const LOG_MEMTABLE_BYTES: usize = 16 * 1024 * 1024;
 /// The cluster this log belongs to (`raft/cluster_id.rs`), 16 bytes big-endian.
 const KEY_CLUSTER_ID: &[u8] = b"cluster_id";
 
@@ -121,17 +118,8 @@ impl LogStore {
         // Tickers only (no histograms or timers): cheap, and they count WAL syncs.
         options.enable_statistics();
         options.set_statistics_level(StatsLevel::ExceptHistogramOrTimers);
-        let mut logs = Options::default();
-        // The log's memtable holds entries that snapshots soon purge. RocksDB's default (up
-        // to two of 64 MiB) kept them resident: after loading 1,000,000 queued tasks
-        // (`bench/backlog.sh`), 663-673 bytes per task beyond the payload on each node, and
-        // 602-607 with this, at the same load rate.
-        logs.set_write_buffer_size(LOG_MEMTABLE_BYTES);
-        logs.set_max_write_buffer_number(2);
-        let families = [
-            ColumnFamilyDescriptor::new(CF_LOGS, logs),
-            ColumnFamilyDescriptor::new(CF_META, Options::default()),
-        ];
+        let families =
+            [CF_LOGS, CF_META].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&options, path, families)?;
         // What the WAL holds may not be synced yet (a process killed between a leader's
         // unsynced write and its sync): sync it, so that the durable mark can start at
@@ -322,7 +310,10 @@ impl Inner {
 
     /// Into the WAL without waiting for the fsync (see `save_committed`).
     fn put_meta_unsynced(&self, key: &[u8], value: Vec<u8>) -> Result<(), LogError> {
-        Ok(self.db.put_cf(self.cf(CF_META), key, value)?)
+        Ok(self
+            .db
+            .put_cf(self.cf(CF_META), key, value)
+            .inspect_err(|e| self.disk.note_write_error(e))?)
     }
 
     fn meta_log_id(&self, key: &[u8]) -> Result<Option<LogId>, LogError> {
