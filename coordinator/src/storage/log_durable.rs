@@ -44,11 +44,7 @@ use crate::types::{LogId, NodeId, Vote};
 /// it is appended, because a follower's ack is a promise the leader counts.
 pub fn is_own_leader_append(self_id: Option<NodeId>, vote: Option<&Vote>, first: &LogId) -> bool {
     match (self_id, vote) {
-        (Some(id), Some(vote)) => {
-            vote.is_committed()
-                && vote.leader_id().voted_for() == Some(id)
-                && first.leader_id == *vote.leader_id()
-        }
+        (Some(id), Some(vote)) => leads(id, vote) && first.leader_id == *vote.leader_id(),
         _ => false,
     }
 }
@@ -56,8 +52,12 @@ pub fn is_own_leader_append(self_id: Option<NodeId>, vote: Option<&Vote>, first:
 /// The vote to save instead of `saved` when node `id` starts: a vote that says `id` leads
 /// its term becomes a plain vote for `id` in that term (see `LogStore::run_as` for why).
 pub fn no_longer_leading(id: NodeId, saved: &Vote) -> Option<Vote> {
-    (saved.is_committed() && saved.leader_id().voted_for() == Some(id))
-        .then(|| Vote::new(saved.leader_id().term, id))
+    leads(id, saved).then(|| Vote::new(saved.leader_id().term, id))
+}
+
+/// Whether `vote` says node `id` leads its term (granted by a quorum, for `id`).
+fn leads(id: NodeId, vote: &Vote) -> bool {
+    vote.is_committed() && vote.leader_id().voted_for() == Some(id)
 }
 
 /// The commit point a leader may send: openraft's, unless its own durable log is shorter,
@@ -239,22 +239,16 @@ mod tests {
         LogId::new(CommittedLeaderId::new(term, node), index)
     }
 
-    fn granted(term: u64, node: NodeId) -> Vote {
-        let mut vote = Vote::new(term, node);
-        vote.commit();
-        vote
-    }
-
     #[test]
     fn only_a_leader_s_own_entries_of_its_granted_term_skip_the_wait() {
-        let vote = granted(3, 1);
+        let vote = Vote::new_committed(3, 1);
         assert!(is_own_leader_append(Some(1), Some(&vote), &id(3, 1, 10)));
         // A follower's entries (the vote is for another node).
         assert!(!is_own_leader_append(Some(2), Some(&vote), &id(3, 1, 10)));
         // A former leader's entries, replicated back to it by a newer leader.
         assert!(!is_own_leader_append(
             Some(1),
-            Some(&granted(4, 2)),
+            Some(&Vote::new_committed(4, 2)),
             &id(3, 1, 10)
         ));
         // A candidate's vote is not granted yet; the first entry of a new cluster.
@@ -272,13 +266,13 @@ mod tests {
     #[test]
     fn a_node_that_led_its_term_stands_again_after_a_restart() {
         assert_eq!(
-            no_longer_leading(1, &granted(3, 1)),
+            no_longer_leading(1, &Vote::new_committed(3, 1)),
             Some(Vote::new(3, 1)),
             "led term 3: a plain vote for itself in term 3"
         );
-        assert!(Vote::new(3, 1) < granted(3, 1));
+        assert!(Vote::new(3, 1) < Vote::new_committed(3, 1));
         assert_eq!(
-            no_longer_leading(1, &granted(3, 2)),
+            no_longer_leading(1, &Vote::new_committed(3, 2)),
             None,
             "followed node 2"
         );

@@ -174,10 +174,8 @@ impl LogStore {
             self.inner.self_id.get()
         );
         let inner = &self.inner;
-        let saved = match inner.db.get_cf(inner.cf(CF_META), KEY_VOTE) {
-            Ok(Some(bytes)) => codec::decode_vote(&bytes).map_err(|e| e.to_string())?,
-            Ok(None) => return Ok(()),
-            Err(e) => return Err(e.to_string()),
+        let Some(saved) = inner.stored_vote().map_err(|e| e.to_string())? else {
+            return Ok(());
         };
         if let Some(standing) = log_durable::no_longer_leading(id, &saved) {
             let value = codec::encode_vote(&standing).map_err(|e| e.to_string())?;
@@ -296,6 +294,16 @@ impl Inner {
         self.db
             .write(batch)
             .inspect_err(|e| self.disk.note_write_error(e))
+    }
+
+    /// The vote on disk, which also becomes the one this store judges appends by.
+    fn stored_vote(&self) -> Result<Option<Vote>, LogError> {
+        let vote = match self.db.get_cf(self.cf(CF_META), KEY_VOTE)? {
+            Some(bytes) => Some(codec::decode_vote(&bytes)?),
+            None => None,
+        };
+        *self.vote() = vote;
+        Ok(vote)
     }
 
     fn vote(&self) -> MutexGuard<'_, Option<Vote>> {
@@ -508,18 +516,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
-        self.with_db(
-            |inner| match inner.db.get_cf(inner.cf(CF_META), KEY_VOTE)? {
-                Some(bytes) => {
-                    let vote = codec::decode_vote(&bytes)?;
-                    *inner.vote() = Some(vote);
-                    Ok(Some(vote))
-                }
-                None => Ok(None),
-            },
-        )
-        .await
-        .map_err(|e| StorageIOError::read_vote(&e).into())
+        self.with_db(|inner| inner.stored_vote())
+            .await
+            .map_err(|e| StorageIOError::read_vote(&e).into())
     }
 
     /// Persisted so that after a restart openraft re-applies the committed entries on top
