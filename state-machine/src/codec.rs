@@ -190,6 +190,18 @@ impl Decode for String {
         r.string("string")
     }
 }
+/// Shared text (idempotency keys held by a task and by the index, interned names): the
+/// same bytes as a `String`.
+impl Encode for std::sync::Arc<str> {
+    fn encode(&self, w: &mut Writer) {
+        w.str(self);
+    }
+}
+impl Decode for std::sync::Arc<str> {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(r.string("string")?.into())
+    }
+}
 impl Encode for u64 {
     fn encode(&self, w: &mut Writer) {
         w.u64(*self);

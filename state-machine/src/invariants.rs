@@ -42,8 +42,8 @@ impl StateMachine {
                 task.attempt <= task.max_attempts,
                 "task {id} used more attempts than allowed"
             );
-            assert!(task.events.len() <= limits::TASK_EVENTS_MAX);
-            if let Some(t) = task.last_token {
+            assert!(task.events_len() <= limits::TASK_EVENTS_MAX);
+            if let Some(t) = task.last_token() {
                 assert!(t <= self.last_token, "task {id} holds a token never issued");
             }
             by_queue.entry(&task.queue).or_default().0[task.state as usize] += 1;
@@ -55,7 +55,7 @@ impl StateMachine {
                         "two leases share token {}",
                         lease.token
                     );
-                    assert_eq!(task.last_token, Some(lease.token));
+                    assert_eq!(task.last_token(), Some(lease.token));
                     assert!(task.attempt >= 1);
                 }
                 _ => assert!(
@@ -93,9 +93,9 @@ impl StateMachine {
             assert!(task.created_cluster_ms <= self.cluster_ms);
         }
         for (queue, info) in &self.queues {
-            let expected = by_queue.get(queue.as_str()).copied().unwrap_or_default();
+            let expected = by_queue.get(&**queue).copied().unwrap_or_default();
             assert_eq!(info.counts, expected, "counts of queue {queue}");
-            assert_eq!(info.paused, self.paused.contains(queue));
+            assert_eq!(info.paused, self.paused.contains(&**queue));
             assert!(
                 info.paused || info.counts.total() > 0,
                 "empty unpaused queue {queue} is dropped"

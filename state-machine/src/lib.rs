@@ -17,10 +17,12 @@ mod behaviour;
 mod codec;
 mod command;
 mod commands;
+mod history;
 mod invariants;
 mod lifecycle;
 pub mod limits;
 mod machine;
+mod names;
 mod outcome;
 mod serde_impls;
 mod snapshot;
@@ -36,6 +38,7 @@ pub use behaviour::{
 };
 pub use codec::DecodeError;
 pub use command::{Claim, Command, Entry, LeaseBeat, NewTask, ENTRY_FORMAT_VERSION};
+pub use history::History;
 pub use machine::{
     BroadcastMessage, Config, Counts, ListFilter, ListPage, LogIndex, NextDue, QueueInfo,
     StateMachine,

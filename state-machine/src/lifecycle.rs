@@ -103,7 +103,7 @@ impl StateMachine {
             task.rare.cancel_requested,
             task.attempt,
             task.max_attempts,
-            task.backoff,
+            task.rare.backoff,
         );
         self.emit(
             id,
@@ -153,7 +153,7 @@ impl StateMachine {
             // live one, so every invariant still holds.
             #[cfg(feature = "canary-accept-stale-tokens")]
             Some(lease) if token < lease.token => Ok(()),
-            _ if task.state.is_finished() && task.last_token == Some(token) => {
+            _ if task.state.is_finished() && task.last_token() == Some(token) => {
                 Err(Rejection::TaskFinished {
                     task: id,
                     state: task.state,

@@ -42,6 +42,9 @@ pub const QUEUES_MAX: usize = 10_000;
 /// Priorities accepted: higher runs first.
 pub const PRIORITY_MIN: i32 = -1_000;
 pub const PRIORITY_MAX: i32 = 1_000;
+/// Ready seqs (a task's place in FIFO order) stay below this: the ready index packs one
+/// with the priority into a word (`machine.rs`, `ReadyKey`). A power of two.
+pub const READY_SEQ_MAX: u64 = 1 << 53;
 /// Attempts a task may be given.
 pub const ATTEMPTS_MAX: u32 = 1_000;
 /// Lease length bounds.

@@ -6,9 +6,11 @@
 //! them from scratch to prove it in tests.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use crate::command::{Command, Entry};
 use crate::limits::{self, TOKEN_SLOTS_PER_ENTRY};
+use crate::names::Names;
 use crate::outcome::{CommandResult, Outcome, Rejection, TaskEvent};
 use crate::task::{Event, EventKind, RunAt, Task, TaskId, TaskState, Token};
 use crate::task_store::TaskStore;
@@ -100,23 +102,41 @@ pub(crate) enum Deadline {
 
 /// Order of ready tasks: higher priority first, then FIFO, then id (a tie-break that
 /// never happens since `ready_seq` is unique, kept so the order is total).
+///
+/// Priority and seq share one word, `(PRIORITY_MAX - priority) << READY_SEQ_BITS | seq`,
+/// so a key is 16 bytes where three fields took 24: the ready index holds one key per
+/// queued task. Priorities span 2,001 values (11 bits); seqs stay below
+/// `limits::READY_SEQ_MAX` (2^53: 285 years of a million tasks a second becoming ready).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct ReadyKey {
-    pub(crate) neg_priority: i64,
-    pub(crate) seq: u64,
+    order: u64,
     pub(crate) id: TaskId,
 }
 
+const READY_SEQ_BITS: u32 = limits::READY_SEQ_MAX.trailing_zeros();
+
 impl ReadyKey {
     pub(crate) fn of(task: &Task) -> Self {
+        assert!((limits::PRIORITY_MIN..=limits::PRIORITY_MAX).contains(&task.priority));
+        assert!(task.ready_seq < limits::READY_SEQ_MAX);
+        let rank = u64::from((limits::PRIORITY_MAX - task.priority).unsigned_abs());
         Self {
-            neg_priority: -i64::from(task.priority),
-            seq: task.ready_seq,
+            order: rank << READY_SEQ_BITS | task.ready_seq,
             id: task.id,
         }
     }
+
     pub(crate) fn priority(&self) -> i32 {
-        i32::try_from(-self.neg_priority).expect("priority fits i32")
+        let rank = i32::try_from(self.order >> READY_SEQ_BITS).expect("11 bits");
+        limits::PRIORITY_MAX - rank
+    }
+
+    /// The least key of the next lower priority.
+    fn first_below(&self) -> Self {
+        Self {
+            order: ((self.order >> READY_SEQ_BITS) + 1) << READY_SEQ_BITS,
+            id: TaskId(0),
+        }
     }
 }
 
@@ -159,10 +179,10 @@ pub struct StateMachine {
     pub(crate) broadcasts: VecDeque<BroadcastMessage>,
 
     // ---- indexes, rebuilt from the tasks on restore ----
-    pub(crate) queues: BTreeMap<String, QueueInfo>,
+    pub(crate) queues: BTreeMap<Arc<str>, QueueInfo>,
     pub(crate) groups: BTreeMap<String, Counts>,
     /// Queued tasks by (queue, kind).
-    pub(crate) ready: BTreeMap<(String, String), BTreeSet<ReadyKey>>,
+    pub(crate) ready: BTreeMap<(Arc<str>, Arc<str>), BTreeSet<ReadyKey>>,
     /// Scheduled tasks waiting for a wall time (an absolute `run_at`), by that time.
     pub(crate) scheduled: BTreeSet<(u64, TaskId)>,
     /// Scheduled tasks waiting for a cluster time (a relative delay), by that time.
@@ -173,9 +193,12 @@ pub struct StateMachine {
     pub(crate) deadlines: BTreeSet<(u64, TaskId, Deadline)>,
     /// Finished tasks by the cluster ms they are dropped at.
     pub(crate) retention: BTreeSet<(u64, TaskId)>,
-    pub(crate) idempotency: BTreeMap<String, TaskId>,
+    pub(crate) idempotency: BTreeMap<Arc<str>, TaskId>,
     /// Unfinished tasks by (queue, coalesce key).
     pub(crate) coalesce: BTreeMap<(String, String), TaskId>,
+
+    /// Queue and kind names shared by the tasks (a cache, not state).
+    pub(crate) names: Names,
 
     // ---- scratch for the entry being applied ----
     pub(crate) claims_in_entry: u64,
@@ -213,6 +236,7 @@ impl StateMachine {
             retention: BTreeSet::new(),
             idempotency: BTreeMap::new(),
             coalesce: BTreeMap::new(),
+            names: Names::default(),
             claims_in_entry: 0,
             emitted: Vec::new(),
         }
@@ -345,7 +369,7 @@ impl StateMachine {
     }
     /// Queues that hold tasks or are paused, by name.
     pub fn queues(&self) -> impl Iterator<Item = (&str, &QueueInfo)> {
-        self.queues.iter().map(|(k, v)| (k.as_str(), v))
+        self.queues.iter().map(|(k, v)| (&**k, v))
     }
     pub fn queue(&self, name: &str) -> Option<&QueueInfo> {
         self.queues.get(name)
@@ -357,8 +381,8 @@ impl StateMachine {
         let mut oldest: Option<u64> = None;
         let kinds = self
             .ready
-            .range((queue.to_owned(), String::new())..)
-            .take_while(|((q, _), _)| q == queue);
+            .range((Arc::<str>::from(queue), Arc::<str>::from(""))..)
+            .take_while(|((q, _), _)| &**q == queue);
         for (_, set) in kinds {
             let mut next = set.first();
             while let Some(head) = next {
@@ -366,15 +390,7 @@ impl StateMachine {
                 oldest =
                     Some(oldest.map_or(task.ready_cluster_ms, |o| o.min(task.ready_cluster_ms)));
                 // The first key of the next lower priority.
-                next = set
-                    .range(
-                        ReadyKey {
-                            neg_priority: head.neg_priority + 1,
-                            seq: 0,
-                            id: TaskId(0),
-                        }..,
-                    )
-                    .next();
+                next = set.range(head.first_below()..).next();
             }
         }
         oldest
@@ -423,9 +439,9 @@ impl StateMachine {
                 };
             }
             last_seen = Some(*id);
-            if filter.queue.is_some_and(|q| q != task.queue)
+            if filter.queue.is_some_and(|q| q != &*task.queue)
                 || filter.state.is_some_and(|s| s != task.state)
-                || filter.kind.is_some_and(|k| k != task.kind)
+                || filter.kind.is_some_and(|k| k != &*task.kind)
                 || filter
                     .group
                     .is_some_and(|g| Some(g) != task.rare.group.as_deref())
@@ -453,6 +469,7 @@ impl StateMachine {
 
     pub(crate) fn alloc_ready_seq(&mut self) -> u64 {
         let seq = self.next_ready_seq;
+        assert!(seq < limits::READY_SEQ_MAX, "ready seqs ran out");
         self.next_ready_seq += 1;
         seq
     }
@@ -475,7 +492,7 @@ impl StateMachine {
         }
         self.emitted.push(TaskEvent {
             task: id,
-            queue: task.queue.clone(),
+            queue: task.queue.to_string(),
             group: task.rare.group.clone(),
             state: task.state,
             event,
@@ -521,7 +538,7 @@ impl StateMachine {
         let task = &self.tasks[&id];
         let info = self.queues.entry(task.queue.clone()).or_default();
         info.counts.add(task.state);
-        info.paused = self.paused.contains(&task.queue);
+        info.paused = self.paused.contains(&*task.queue);
         if let Some(group) = &task.rare.group {
             self.groups
                 .entry(group.clone())
@@ -596,7 +613,8 @@ impl StateMachine {
                 });
             }
             self.paused.insert(queue.to_owned());
-            self.queues.entry(queue.to_owned()).or_default().paused = true;
+            let name = self.names.intern(queue);
+            self.queues.entry(name).or_default().paused = true;
         } else {
             self.paused.remove(queue);
             if let Some(info) = self.queues.get_mut(queue) {
@@ -630,7 +648,7 @@ pub struct ListPage<'a> {
 }
 
 enum IndexKey {
-    Ready(String, String, ReadyKey),
+    Ready(Arc<str>, Arc<str>, ReadyKey),
     /// Waiting for a wall time.
     Scheduled(u64),
     /// Waiting for a cluster time.
@@ -691,8 +709,43 @@ fn index_keys(task: &Task, retention_ms: u64) -> Vec<IndexKey> {
             ));
         }
         if let Some(key) = &task.rare.coalesce_key {
-            keys.push(IndexKey::Coalesce(task.queue.clone(), key.clone()));
+            keys.push(IndexKey::Coalesce(task.queue.to_string(), key.clone()));
         }
     }
     keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(priority: i32, seq: u64, id: u64) -> ReadyKey {
+        let mut task = crate::test_support::task(id);
+        task.priority = priority;
+        task.ready_seq = seq;
+        ReadyKey::of(&task)
+    }
+
+    /// The packed key orders exactly as (higher priority, lower seq, lower id) did.
+    #[test]
+    fn a_ready_key_orders_by_priority_then_seq_then_id() {
+        let (lo, hi) = (limits::PRIORITY_MIN, limits::PRIORITY_MAX);
+        let seqs = [0, 1, 2, 1 << 40, limits::READY_SEQ_MAX - 1];
+        let mut keys = Vec::new();
+        for priority in [lo, lo + 1, -1, 0, 1, hi - 1, hi] {
+            for seq in seqs {
+                for id in [1, 2] {
+                    keys.push(((-i64::from(priority), seq, id), key(priority, seq, id)));
+                }
+            }
+        }
+        for (a, ka) in &keys {
+            assert_eq!(ka.priority(), -i32::try_from(a.0).unwrap());
+            for (b, kb) in &keys {
+                assert_eq!(a.cmp(b), ka.cmp(kb), "{a:?} against {b:?}");
+            }
+        }
+        let below = key(5, 7, 3).first_below();
+        assert!(key(4, 0, 1) >= below && key(5, limits::READY_SEQ_MAX - 1, 9) < below);
+    }
 }

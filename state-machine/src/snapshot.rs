@@ -6,10 +6,12 @@
 //! snapshots, and two nodes can compare state by hash.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use crate::codec::{Decode, DecodeError, Encode, Reader, Writer};
+use crate::limits;
 use crate::machine::{BroadcastMessage, Config, StateMachine};
-use crate::task::{Task, TaskId, Token};
+use crate::task::{Task, TaskId, TaskState, Token};
 use crate::task_store::TaskStore;
 
 const SNAPSHOT_MAGIC: &[u8; 8] = b"TSWSNAP\0";
@@ -167,11 +169,15 @@ impl StateMachine {
         sm.cluster_ms = r.u64("cluster ms")?;
         sm.next_task_id = r.u64("next task id")?;
         sm.next_ready_seq = r.u64("next ready seq")?;
+        if sm.next_ready_seq > limits::READY_SEQ_MAX {
+            return Err(DecodeError::Inconsistent("ready seq beyond its limit"));
+        }
         sm.last_token = Token::decode(&mut r)?;
         sm.last_broadcast_seq = r.u64("broadcast seq")?;
         for _ in 0..r.len("paused")? {
             let q = r.string("paused queue")?;
-            sm.queues.entry(q.clone()).or_default().paused = true;
+            let name = sm.names.intern(&q);
+            sm.queues.entry(name).or_default().paused = true;
             sm.paused.insert(q);
         }
         for _ in 0..r.len("broadcasts")? {
@@ -188,10 +194,18 @@ impl StateMachine {
         let count = r.len("tasks")?;
         let mut last_id = TaskId(0);
         for _ in 0..count {
-            let task = Task::decode_version(&mut r, version)?;
+            let mut task = Task::decode_version(&mut r, version)?;
             if task.id.0 == 0 || task.id.0 >= sm.next_task_id {
                 return Err(DecodeError::Inconsistent(
                     "task id outside the allocated range",
+                ));
+            }
+            if !(limits::PRIORITY_MIN..=limits::PRIORITY_MAX).contains(&task.priority) {
+                return Err(DecodeError::Inconsistent("a task priority out of range"));
+            }
+            if task.state == TaskState::Queued && task.ready_seq >= sm.next_ready_seq {
+                return Err(DecodeError::Inconsistent(
+                    "a queued task's ready seq not yet allocated",
                 ));
             }
             if task.id <= last_id {
@@ -200,12 +214,12 @@ impl StateMachine {
                 ));
             }
             last_id = task.id;
-            if task.last_token.is_some_and(|t| t > sm.last_token) {
+            if task.last_token().is_some_and(|t| t > sm.last_token) {
                 return Err(DecodeError::Inconsistent(
                     "a task token above the last token",
                 ));
             }
-            let keys: Vec<&String> = task
+            let keys: Vec<&Arc<str>> = task
                 .idempotency_key
                 .iter()
                 .chain(&task.rare.joined_keys)
@@ -213,7 +227,8 @@ impl StateMachine {
             let mut distinct = keys.clone();
             distinct.sort_unstable();
             distinct.dedup();
-            if distinct.len() != keys.len() || keys.iter().any(|k| sm.idempotency.contains_key(*k))
+            if distinct.len() != keys.len()
+                || keys.iter().any(|k| sm.idempotency.contains_key(&***k))
             {
                 return Err(DecodeError::Inconsistent(
                     "idempotency key held by two tasks",
@@ -221,13 +236,18 @@ impl StateMachine {
             }
             if !task.state.is_finished() {
                 if let Some(k) = &task.rare.coalesce_key {
-                    if sm.coalesce.contains_key(&(task.queue.clone(), k.clone())) {
+                    if sm
+                        .coalesce
+                        .contains_key(&(task.queue.to_string(), k.clone()))
+                    {
                         return Err(DecodeError::Inconsistent(
                             "coalesce key held by two open tasks",
                         ));
                     }
                 }
             }
+            task.queue = sm.names.intern(&task.queue);
+            task.kind = sm.names.intern(&task.kind);
             sm.insert(task);
         }
         r.finish()?;

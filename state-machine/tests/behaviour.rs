@@ -32,7 +32,7 @@ fn reported(s: &mut Sm, reports: usize) -> TaskId {
 }
 
 fn kinds(task: &Task) -> Vec<&'static str> {
-    task.events.iter().map(|e| e.kind.name()).collect()
+    task.events().map(|e| e.kind.name()).collect()
 }
 
 #[test]
@@ -78,7 +78,7 @@ fn at_version_1_repeated_progress_pushes_the_first_lines_out_of_the_history() {
     let mut s = Sm::default();
     let id = reported(&mut s, limits::TASK_EVENTS_MAX + 6);
     let task = s.task(id);
-    assert_eq!(task.events.len(), limits::TASK_EVENTS_MAX);
+    assert_eq!(task.events_len(), limits::TASK_EVENTS_MAX);
     assert!(task.rare.events_dropped > 0);
     assert!(kinds(task).iter().all(|k| *k == "progress"));
 }
@@ -92,7 +92,7 @@ fn at_version_2_a_progress_report_that_changes_nothing_records_nothing() {
     assert_eq!(kinds(task), ["enqueued", "claimed", "progress"]);
     assert_eq!(task.rare.events_dropped, 0);
     // A new value is a new line.
-    let token = task.last_token.unwrap();
+    let token = task.last_token().unwrap();
     for progress in ["2", "2", "3"] {
         report(&mut s, id, token, progress);
     }

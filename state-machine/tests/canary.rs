@@ -54,7 +54,7 @@ fn canary_accepts_a_stale_complete_after_a_reclaim() {
     );
     assert!(t.lease.is_none());
     assert_eq!(
-        t.events.back().unwrap().kind,
+        t.last_event().unwrap().kind,
         EventKind::Succeeded { token: old.token }
     );
     // The live holder's complete now finds the task already succeeded with its token.

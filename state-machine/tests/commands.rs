@@ -18,7 +18,10 @@ fn enqueue_creates_queued_tasks_with_increasing_ids() {
     );
     assert_eq!(b.id, TaskId(2));
     assert_eq!(s.sm.queue("q").unwrap().counts.get(TaskState::Queued), 2);
-    assert_eq!(s.task(a.id).events[0].kind, EventKind::Enqueued);
+    assert_eq!(
+        s.task(a.id).events().next().unwrap().kind,
+        EventKind::Enqueued
+    );
 }
 
 #[test]
@@ -553,7 +556,7 @@ fn heartbeat_extends_the_lease_and_records_progress() {
     assert!(!ack.cancel_requested);
     assert_eq!(s.task(c.id).rare.progress.as_deref(), Some("{\"pct\":50}"));
     assert!(matches!(
-        s.task(c.id).events.back().unwrap().kind,
+        s.task(c.id).last_event().unwrap().kind,
         EventKind::Progress { .. }
     ));
     let ack = s
@@ -646,12 +649,12 @@ fn complete_stores_the_result_and_a_repeat_is_acknowledged_without_change() {
         (t.state, t.rare.result.as_deref()),
         (TaskState::Succeeded, Some("\"ok\""))
     );
-    let events_before = t.events.len();
+    let events_before = t.events_len();
     assert_eq!(
         s.complete(c.id, c.token),
         Ok(Reply::Completed { duplicate: true })
     );
-    assert_eq!(s.task(c.id).events.len(), events_before);
+    assert_eq!(s.task(c.id).events_len(), events_before);
 }
 
 #[test]
@@ -1490,7 +1493,7 @@ fn a_delayed_task_shows_a_wall_time_estimate() {
     let run_at = s.task(id).rare.run_at.unwrap();
     assert_eq!(run_at, RunAt::Cluster(9_000));
     assert_eq!(
-        s.task(id).events.back().unwrap().kind,
+        s.task(id).last_event().unwrap().kind,
         EventKind::Scheduled {
             run_at_wall_ms: s.wall_ms + 2_000
         }
@@ -1506,7 +1509,7 @@ fn events_record_the_life_of_a_task_in_order() {
     s.add("q", "k");
     let c = s.claim_one("q");
     s.fail(c.id, c.token, true).unwrap();
-    let names: Vec<&str> = s.task(c.id).events.iter().map(|e| e.kind.name()).collect();
+    let names: Vec<&str> = s.task(c.id).events().map(|e| e.kind.name()).collect();
     assert_eq!(
         names,
         vec!["enqueued", "claimed", "attempt_failed", "scheduled"]

@@ -157,7 +157,7 @@ fn events_per_task() {
         s.heartbeat_with(beat).unwrap();
     }
     let t = s.task(c.id);
-    assert_eq!(t.events.len(), limits::TASK_EVENTS_MAX);
+    assert_eq!(t.events_len(), limits::TASK_EVENTS_MAX);
     assert_eq!(
         t.rare.events_dropped, 7,
         "enqueued, claimed and the first 5 progress events"

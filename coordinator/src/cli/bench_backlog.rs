@@ -46,6 +46,7 @@ fn print_latency(name: &str, h: &Mutex<Histogram<u64>>) {
 #[derive(Debug, Default, Clone, Copy)]
 struct NodeFigures {
     rss_bytes: u64,
+    log_memtable_bytes: u64,
     applied_index: u64,
     snapshot_builds: u64,
     snapshot_view_ms: u64,
@@ -61,6 +62,7 @@ async fn node_figures(http: &reqwest::Client, addr: &str) -> anyhow::Result<Node
     let read = |name: &str| metric(&text, name);
     Ok(NodeFigures {
         rss_bytes: read("process_resident_memory_bytes"),
+        log_memtable_bytes: read("taskswarm_log_memtable_bytes"),
         applied_index: read("taskswarm_raft_applied_index"),
         snapshot_builds: read("taskswarm_snapshot_builds_total"),
         snapshot_view_ms: read("taskswarm_snapshot_last_view_ms"),
@@ -209,10 +211,12 @@ pub async fn run(
     for (((id, _), b), a) in members.iter().zip(&before).zip(&loaded) {
         let per_task = a.rss_bytes.saturating_sub(b.rss_bytes) as f64 / count as f64;
         println!(
-            "  node {id}: RSS {:.0} -> {:.0} MiB: {per_task:.0} bytes per queued task, {:.0} beyond its payload",
+            "  node {id}: RSS {:.0} -> {:.0} MiB: {per_task:.0} bytes per queued task, {:.0} beyond its payload (RocksDB memtables {:.0} -> {:.0} MiB)",
             b.rss_bytes as f64 / 1_048_576.0,
             a.rss_bytes as f64 / 1_048_576.0,
-            per_task - payload_bytes as f64
+            per_task - payload_bytes as f64,
+            b.log_memtable_bytes as f64 / 1_048_576.0,
+            a.log_memtable_bytes as f64 / 1_048_576.0,
         );
     }
     print_snapshots(&members, &loaded);

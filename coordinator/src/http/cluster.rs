@@ -281,6 +281,11 @@ pub async fn metrics(State(app): State<super::AppState>) -> impl IntoResponse {
             "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {bytes}"
         );
     }
+    let _ = writeln!(
+        out,
+        "# TYPE taskswarm_log_memtable_bytes gauge\ntaskswarm_log_memtable_bytes {}",
+        node.log_memtable_bytes()
+    );
     app.metrics.render(&mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

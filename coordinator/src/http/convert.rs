@@ -63,8 +63,8 @@ pub fn task_error(e: &sm::TaskError) -> api::TaskErrorView {
 pub fn task(clock: &ClockRef, t: &sm::Task) -> api::TaskView {
     api::TaskView {
         id: t.id.0,
-        queue: t.queue.clone(),
-        kind: t.kind.clone(),
+        queue: t.queue.to_string(),
+        kind: t.kind.to_string(),
         payload: json_value(&t.payload),
         priority: t.priority,
         state: state(t.state),
@@ -81,7 +81,7 @@ pub fn task(clock: &ClockRef, t: &sm::Task) -> api::TaskView {
         error: t.rare.error.as_deref().map(task_error),
         progress: t.rare.progress.as_deref().map(json_value),
         group: t.rare.group.clone(),
-        idempotency_key: t.idempotency_key.clone(),
+        idempotency_key: t.idempotency_key.as_deref().map(str::to_owned),
         coalesce_key: t.rare.coalesce_key.clone(),
         joined: t.rare.joined,
         created_at_ms: t.created_wall_ms,

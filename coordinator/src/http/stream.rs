@@ -82,8 +82,7 @@ pub async fn task_events(
                     let task = sm.task(id)?;
                     let first_seq = task.rare.events_dropped + 1;
                     let batch: Vec<Event> = task
-                        .events
-                        .iter()
+                        .events()
                         .enumerate()
                         .map(|(i, e)| (first_seq + i as u64, e))
                         .filter(|(seq, _)| *seq > sent)
@@ -93,7 +92,7 @@ pub async fn task_events(
                                 &task.queue,
                                 task.rare.group.as_deref(),
                                 None,
-                                e,
+                                &e,
                             );
                             Event::default()
                                 .id(seq.to_string())
@@ -102,7 +101,7 @@ pub async fn task_events(
                                 .expect("serializable")
                         })
                         .collect();
-                    sent = sent.max(task.rare.events_dropped + task.events.len() as u64);
+                    sent = sent.max(task.rare.events_dropped + task.events_len() as u64);
                     (batch, task.state.is_finished())
                 };
                 if !batch.is_empty() || finished {

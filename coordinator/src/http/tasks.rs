@@ -96,9 +96,8 @@ pub async fn events(
         .task(id)
         .ok_or_else(|| ApiError::NotFound(format!("task {id} not found")))?;
     let events = task
-        .events
-        .iter()
-        .map(|e| convert::event(id, &task.queue, task.rare.group.as_deref(), None, e))
+        .events()
+        .map(|e| convert::event(id, &task.queue, task.rare.group.as_deref(), None, &e))
         .collect();
     Ok(Json(api::EventsResponse {
         events,

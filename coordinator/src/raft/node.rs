@@ -21,7 +21,7 @@ use super::group_commit::{BatchStats, Batcher, Proposal, PROPOSAL_QUEUE_MAX};
 use super::network::Network;
 use super::{ticker, ProposeError};
 use crate::storage::disk_space::DiskSpace;
-use crate::storage::{self, ApplyHooks, SharedMachine};
+use crate::storage::{self, ApplyHooks, LogStore, SharedMachine};
 use crate::types::{NodeId, Raft};
 
 /// Purge the log behind a snapshot in steps of this many entries (openraft's default 256
@@ -179,6 +179,8 @@ pub struct Node {
     behaviour_reports: Arc<BehaviourReports>,
     /// The data disk's free space; writes are refused while it is short.
     disk: Arc<DiskSpace>,
+    /// The Raft log's store, for its memory figures.
+    log_store: LogStore,
 }
 
 impl std::fmt::Debug for Node {
@@ -324,6 +326,7 @@ impl Node {
             stats: stats.clone(),
         };
         tokio::spawn(batcher.run(rx));
+        let log_store_for_metrics = log_store.clone();
         let elector = Arc::new(Elector::new(
             cfg.id,
             raft.clone(),
@@ -354,6 +357,7 @@ impl Node {
             behaviour_max: cfg.behaviour_version_max,
             behaviour_reports,
             disk,
+            log_store: log_store_for_metrics,
         });
         tokio::spawn(sample_disk_space(Arc::downgrade(&node)));
         tokio::spawn(exit_if_raft_dies(Arc::downgrade(&node)));
@@ -694,6 +698,11 @@ impl Node {
     /// The data disk's free space, for metrics.
     pub fn disk_space(&self) -> &DiskSpace {
         &self.disk
+    }
+
+    /// Bytes of the Raft log's RocksDB memtables, for metrics.
+    pub fn log_memtable_bytes(&self) -> u64 {
+        self.log_store.memtable_bytes()
     }
 
     pub async fn shutdown(&self) {

@@ -246,6 +246,24 @@ impl LogStore {
         self.inner.options.get_ticker_count(Ticker::WalFileSynced)
     }
 
+    /// Bytes of RocksDB memtables (both column families), for metrics. The log's written
+    /// entries stay in them until a flush, purged or not: up to two 64 MiB memtables, a
+    /// visible share of a node's memory next to its tasks.
+    pub fn memtable_bytes(&self) -> u64 {
+        [CF_LOGS, CF_META]
+            .into_iter()
+            .filter_map(|name| {
+                let cf = self.inner.cf(name);
+                let property = "rocksdb.cur-size-all-mem-tables";
+                self.inner
+                    .db
+                    .property_int_value_cf(cf, property)
+                    .ok()
+                    .flatten()
+            })
+            .sum()
+    }
+
     /// The id of the last entry in the log (or of the last purged one when the log behind a
     /// snapshot is empty): what this node offers and compares in a pre-vote.
     pub async fn last_log_id(&self) -> Result<Option<LogId>, String> {

@@ -4,6 +4,8 @@
 //! allowed, the highest priority first, FIFO within a priority. Each claimed task gets a
 //! fresh fencing token and a lease measured in cluster time.
 
+use std::sync::Arc;
+
 use crate::command::Claim;
 use crate::limits;
 use crate::machine::{ReadyKey, StateMachine};
@@ -40,7 +42,7 @@ impl StateMachine {
     }
 
     /// The ready sets a claim may take from: (queue, kind) keys, paused queues left out.
-    fn candidate_sets(&self, claim: &Claim) -> Vec<(String, String)> {
+    fn candidate_sets(&self, claim: &Claim) -> Vec<(Arc<str>, Arc<str>)> {
         let mut sets = Vec::new();
         for queue in &claim.queues {
             if self.paused.contains(queue) {
@@ -49,18 +51,18 @@ impl StateMachine {
             match &claim.kinds {
                 Some(kinds) => {
                     for kind in kinds {
-                        let key = (queue.clone(), kind.clone());
+                        let key = (Arc::from(queue.as_str()), Arc::from(kind.as_str()));
                         if self.ready.contains_key(&key) {
                             sets.push(key);
                         }
                     }
                 }
                 None => {
-                    let from = (queue.clone(), String::new());
+                    let from = (Arc::from(queue.as_str()), Arc::from(""));
                     sets.extend(
                         self.ready
                             .range(from..)
-                            .take_while(|(k, _)| &k.0 == queue)
+                            .take_while(|(k, _)| *k.0 == **queue)
                             .map(|(k, _)| k.clone()),
                     );
                 }
@@ -72,7 +74,11 @@ impl StateMachine {
     }
 
     /// The best head among the candidate sets, if any qualifies.
-    fn best_ready(&self, sets: &[(String, String)], min_priority: Option<i32>) -> Option<ReadyKey> {
+    fn best_ready(
+        &self,
+        sets: &[(Arc<str>, Arc<str>)],
+        min_priority: Option<i32>,
+    ) -> Option<ReadyKey> {
         sets.iter()
             .filter_map(|key| self.ready.get(key).and_then(|set| set.first()).copied())
             .filter(|head| min_priority.is_none_or(|min| head.priority() >= min))
@@ -94,7 +100,7 @@ impl StateMachine {
             t.state = TaskState::Running;
             t.attempt += 1;
             t.ready_seq = 0;
-            t.last_token = Some(token);
+            t.set_last_token(token);
             t.lease = Some(Box::new(Lease {
                 worker: worker.to_owned(),
                 token,
@@ -106,8 +112,8 @@ impl StateMachine {
         let t = &self.tasks[&id];
         let claimed = ClaimedTask {
             id,
-            queue: t.queue.clone(),
-            kind: t.kind.clone(),
+            queue: t.queue.to_string(),
+            kind: t.kind.to_string(),
             payload: t.payload.to_string(),
             priority: t.priority,
             attempt: t.attempt,

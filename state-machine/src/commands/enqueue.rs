@@ -5,10 +5,11 @@
 //! enqueue join an unfinished task of the same queue and key (it shares that task's
 //! result): HOLDSIMILARWORK from proletariat.
 
-use std::collections::VecDeque;
+use std::sync::Arc;
 
 use crate::behaviour::gate;
 use crate::command::NewTask;
+use crate::history::History;
 use crate::limits;
 use crate::machine::{HistoryLine, StateMachine};
 use crate::outcome::{CommandResult, Enqueued, Rejection, Reply};
@@ -29,10 +30,10 @@ impl StateMachine {
     fn enqueue_one(&mut self, new: &NewTask) -> Result<Enqueued, Rejection> {
         validate_new_task(new)?;
         if let Some(key) = &new.idempotency_key {
-            if let Some(&id) = self.idempotency.get(key) {
+            if let Some(&id) = self.idempotency.get(key.as_str()) {
                 let task = &self.tasks[&id];
                 // A repeat of an enqueue that joined through a coalesce key answers as it did.
-                let coalesced = task.idempotency_key.as_ref() != Some(key);
+                let coalesced = task.idempotency_key.as_deref() != Some(key.as_str());
                 return Ok(Enqueued {
                     id,
                     created: false,
@@ -43,9 +44,10 @@ impl StateMachine {
         }
         if let Some(key) = &new.coalesce_key {
             if let Some(&id) = self.coalesce.get(&(new.queue.clone(), key.clone())) {
-                let remember = new
+                let remember: Option<Arc<str>> = new
                     .idempotency_key
-                    .clone()
+                    .as_deref()
+                    .map(Arc::from)
                     .filter(|_| self.tasks[&id].rare.joined_keys.len() < limits::JOIN_KEYS_MAX);
                 if let Some(k) = &remember {
                     let previous = self.idempotency.insert(k.clone(), id);
@@ -90,8 +92,8 @@ impl StateMachine {
         let ready_seq = if scheduled { 0 } else { self.alloc_ready_seq() };
         let task = Task {
             id,
-            queue: new.queue.clone(),
-            kind: new.kind.clone(),
+            queue: self.names.intern(&new.queue),
+            kind: self.names.intern(&new.kind),
             payload: new.payload.as_str().into(),
             priority: new.priority,
             state: if scheduled {
@@ -101,21 +103,17 @@ impl StateMachine {
             },
             attempt: 0,
             max_attempts: new.max_attempts.unwrap_or(limits::DEFAULT_MAX_ATTEMPTS),
-            backoff: new.backoff.unwrap_or(Backoff {
-                initial_ms: limits::DEFAULT_BACKOFF_INITIAL_MS,
-                multiplier_permille: limits::DEFAULT_BACKOFF_MULTIPLIER_PERMILLE,
-                max_ms: limits::DEFAULT_BACKOFF_MAX_MS,
-            }),
             lease_ms: new.lease_ms.unwrap_or(limits::DEFAULT_LEASE_MS),
-            idempotency_key: new.idempotency_key.clone(),
+            idempotency_key: new.idempotency_key.as_deref().map(Arc::from),
             created_wall_ms: self.wall_ms,
             created_cluster_ms: self.cluster_ms,
             ready_cluster_ms: self.cluster_ms,
             ready_seq,
             lease: None,
-            last_token: None,
-            events: VecDeque::new(),
+            last_token_or_zero: 0,
+            history: History::default(),
             rare: Rare::new(TaskRare {
+                backoff: new.backoff.unwrap_or(Backoff::DEFAULT),
                 timeouts: new.timeouts,
                 group: new.group.clone(),
                 coalesce_key: new.coalesce_key.clone(),

@@ -21,7 +21,7 @@ impl StateMachine {
             // may not share one, so the requeued task gives its key up.
             if self
                 .coalesce
-                .contains_key(&(task.queue.clone(), key.clone()))
+                .contains_key(&(task.queue.to_string(), key.clone()))
             {
                 self.update(id, |t| t.rare.change(|r| r.coalesce_key = None));
             }

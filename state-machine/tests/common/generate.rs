@@ -277,7 +277,7 @@ pub fn resolve(g: &Gen, sm: &StateMachine) -> Command {
     let token = |task: u64, pick: TokenPick| -> Token {
         let current = sm
             .task(TaskId(task))
-            .and_then(|t| t.last_token)
+            .and_then(|t| t.last_token())
             .unwrap_or(Token(0));
         match pick {
             TokenPick::Current => current,
