@@ -37,7 +37,8 @@ echo "  a leader was ready $(( (ready - started) / 1000000 )) ms after the start
 for port in 27101 27102 27103; do
   ms=$(curl -sf "http://127.0.0.1:$port/metrics" | awk '$1 == "taskswarm_snapshot_restore_ms" { print $2 }')
   rss=$(curl -sf "http://127.0.0.1:$port/metrics" | awk '$1 == "process_resident_memory_bytes" { printf "%.0f", $2 / 1048576 }')
-  echo "  node on $port: restored its snapshot in ${ms:-?} ms, RSS ${rss:-?} MiB"
+  mt=$(curl -sf "http://127.0.0.1:$port/metrics" | awk '$1 == "taskswarm_log_memtable_bytes" { printf "%.0f", $2 / 1048576 }')
+  echo "  node on $port: restored its snapshot in ${ms:-?} ms, RSS ${rss:-?} MiB (RocksDB memtables ${mt:-?} MiB)"
 done
 
 "$TASKSWARM_BIN" --servers "$SERVER" bench --backlog-drain --workers 8 --claim-max 16 --queue backlog

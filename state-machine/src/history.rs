@@ -14,6 +14,7 @@
 
 use std::borrow::Cow;
 
+use crate::codec::{Encode, Writer};
 use crate::limits::TASK_EVENTS_MAX;
 use crate::task::{Event, EventKind};
 
@@ -69,6 +70,18 @@ impl History {
         implied
             .into_iter()
             .chain(self.stored.iter().map(Cow::Borrowed))
+    }
+
+    /// Writes the events as a `Vec<Event>` would be: the bytes of the old `VecDeque`.
+    pub(crate) fn encode(&self, created_wall_ms: u64, w: &mut Writer) {
+        w.len(self.len());
+        if self.enqueued_implied {
+            w.u64(created_wall_ms);
+            EventKind::Enqueued.encode(w);
+        }
+        for event in &self.stored {
+            event.encode(w);
+        }
     }
 
     /// The newest event.

@@ -752,10 +752,7 @@ impl Encode for Task {
         rare.error.encode(w);
         rare.finished_wall_ms.encode(w);
         rare.finished_cluster_ms.encode(w);
-        w.len(self.history.len());
-        for event in self.events() {
-            event.encode(w);
-        }
+        self.history.encode(self.created_wall_ms, w);
         w.u64(rare.events_dropped);
     }
 }

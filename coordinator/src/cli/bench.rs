@@ -263,7 +263,25 @@ pub fn run_id() -> String {
 }
 
 /// The leader's address, as `server` knows it.
+/// How long a benchmark waits for `server` to name a leader: a cluster that just started
+/// may still be electing one (after a restart, a node that led does not resume its term).
+const LEADER_WAIT_MS: u64 = 30_000;
+
+/// The leader's address, as `server` sees it; waits up to `LEADER_WAIT_MS` for one.
 pub async fn leader_addr(http: &reqwest::Client, server: &str) -> anyhow::Result<String> {
+    let started = std::time::Instant::now();
+    loop {
+        match leader_addr_now(http, server).await {
+            Ok(addr) => return Ok(addr),
+            Err(e) if started.elapsed() >= Duration::from_millis(LEADER_WAIT_MS) => {
+                return Err(e.context(format!("no leader after {LEADER_WAIT_MS} ms")))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+async fn leader_addr_now(http: &reqwest::Client, server: &str) -> anyhow::Result<String> {
     let status: Value = http
         .get(format!("{server}/v1/cluster"))
         .send()
