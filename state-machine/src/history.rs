@@ -27,14 +27,19 @@ pub struct History {
     stored: Box<[Event]>,
 }
 
+/// Whether `event` is the `enqueued` of a task created at `created_wall_ms`: the one
+/// event a history implies when it comes first.
+fn is_creation_enqueued(event: &Event, created_wall_ms: u64) -> bool {
+    event.kind == EventKind::Enqueued && event.wall_ms == created_wall_ms
+}
+
 impl History {
     /// Whether `event`, arriving as the first event of a task created at
     /// `created_wall_ms`, can be implied instead of stored.
     fn implies(&self, event: &Event, created_wall_ms: u64) -> bool {
         !self.enqueued_implied
             && self.stored.is_empty()
-            && event.kind == EventKind::Enqueued
-            && event.wall_ms == created_wall_ms
+            && is_creation_enqueued(event, created_wall_ms)
     }
 
     /// The history holding `events` (as decoded from a snapshot) for a task created at
@@ -86,7 +91,10 @@ impl History {
 
     /// The newest event.
     pub fn last(&self, created_wall_ms: u64) -> Option<Cow<'_, Event>> {
-        self.iter(created_wall_ms).last()
+        match self.stored.last() {
+            Some(event) => Some(Cow::Borrowed(event)),
+            None => self.iter(created_wall_ms).next(),
+        }
     }
 
     /// Appends `event`. At `TASK_EVENTS_MAX` the oldest goes first; returns whether one
@@ -113,7 +121,7 @@ impl History {
         if !self.enqueued_implied
             && stored
                 .first()
-                .is_some_and(|e| e.kind == EventKind::Enqueued && e.wall_ms == created_wall_ms)
+                .is_some_and(|e| is_creation_enqueued(e, created_wall_ms))
         {
             stored.remove(0);
             self.enqueued_implied = true;
