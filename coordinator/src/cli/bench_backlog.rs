@@ -17,7 +17,7 @@ use anyhow::{bail, Context};
 use hdrhistogram::Histogram;
 use serde_json::json;
 use taskswarm_api as api;
-use taskswarm_worker::Client;
+use taskswarm_worker::{Client, ClientError};
 
 use super::bench::{fetch_metrics, histogram, leader_addr, metric, record, BenchArgs};
 
@@ -27,6 +27,10 @@ pub const BACKLOG_TASKS_MAX: u64 = 10_000_000;
 const LOAD_BATCH: u64 = 1_024;
 /// Batch enqueues in flight while loading.
 const LOAD_CONCURRENCY: usize = 4;
+/// The drain's lease: a task of a claim whose outcome was unknown comes back after it.
+const DRAIN_LEASE_MS: u64 = 10_000;
+/// How long a drain worker that found the queue empty waits before it looks again.
+const DRAIN_RECHECK: Duration = Duration::from_millis(200);
 /// Longest wait for every node to apply what was loaded.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -262,29 +266,41 @@ pub async fn drain_only(
     Ok(())
 }
 
-/// Queued tasks in `queue` now.
-async fn queued(client: &Client, queue: &str) -> anyhow::Result<u64> {
+/// Tasks in `queue` now in each of `states`, summed.
+async fn count_in(client: &Client, queue: &str, states: &[api::TaskState]) -> anyhow::Result<u64> {
     let queues = client.queues().await?;
     Ok(queues
         .queues
         .iter()
         .find(|q| q.name == queue)
-        .and_then(|q| q.counts.get(&api::TaskState::Queued).copied())
+        .map(|q| states.iter().filter_map(|s| q.counts.get(s)).sum())
         .unwrap_or(0))
+}
+
+/// Queued tasks in `queue` now.
+async fn queued(client: &Client, queue: &str) -> anyhow::Result<u64> {
+    count_in(client, queue, &[api::TaskState::Queued]).await
 }
 
 /// Claims and completes `count` tasks with `--workers` workers, each claiming up to
 /// `--claim-max` and completing them in one batched request.
+///
+/// A claim or a completion whose outcome is unknown (a timed-out write) is counted and the
+/// worker goes on: a lease it may have got expires after [`DRAIN_LEASE_MS`] and the task
+/// comes back. A worker that finds the queue empty stops only once nothing in it is
+/// running either, since such tasks may still come back.
 async fn drain(client: &Client, args: &BenchArgs, count: u64) -> anyhow::Result<()> {
     let done = Arc::new(AtomicU64::new(0));
+    let unknown = Arc::new(AtomicU64::new(0));
     let claim_latency = Arc::new(histogram());
     let complete_latency = Arc::new(histogram());
     let started = Instant::now();
     let mut workers = Vec::new();
     for w in 0..args.workers.max(1) {
-        let (client, done, claim_latency, complete_latency, queue, max) = (
+        let (client, done, unknown, claim_latency, complete_latency, queue, max) = (
             client.clone(),
             done.clone(),
+            unknown.clone(),
             claim_latency.clone(),
             complete_latency.clone(),
             args.queue.clone(),
@@ -293,20 +309,31 @@ async fn drain(client: &Client, args: &BenchArgs, count: u64) -> anyhow::Result<
         workers.push(tokio::spawn(async move {
             let req = api::ClaimRequest {
                 worker: format!("backlog-{w}"),
-                queues: vec![queue],
+                queues: vec![queue.clone()],
                 kinds: None,
                 max,
-                lease_ms: Some(60_000),
+                lease_ms: Some(DRAIN_LEASE_MS),
                 wait_ms: 0,
                 min_priority: None,
             };
             while done.load(Ordering::Relaxed) < count {
                 let t = Instant::now();
-                let tasks = client.claim(&req).await?;
+                let tasks = match client.claim(&req).await {
+                    Err(ClientError::Indeterminate(_)) => {
+                        unknown.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    other => other?,
+                };
                 record(&claim_latency, t);
                 if tasks.is_empty() {
-                    // Someone else holds the last ones; they will finish them.
-                    return anyhow::Ok(());
+                    let left = [api::TaskState::Queued, api::TaskState::Running];
+                    if count_in(&client, &queue, &left).await? == 0 {
+                        return anyhow::Ok(());
+                    }
+                    // Held by another worker, or by a lease of an unknown claim.
+                    tokio::time::sleep(DRAIN_RECHECK).await;
+                    continue;
                 }
                 let items = tasks
                     .iter()
@@ -317,7 +344,13 @@ async fn drain(client: &Client, args: &BenchArgs, count: u64) -> anyhow::Result<
                     })
                     .collect();
                 let t = Instant::now();
-                let results = client.complete_batch(items).await?;
+                let results = match client.complete_batch(items).await {
+                    Err(ClientError::Indeterminate(_)) => {
+                        unknown.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    other => other?,
+                };
                 record(&complete_latency, t);
                 if let Some(refused) = results
                     .iter()
@@ -341,6 +374,12 @@ async fn drain(client: &Client, args: &BenchArgs, count: u64) -> anyhow::Result<
         args.workers.max(1),
         args.claim_max.max(1)
     );
+    let unknown = unknown.load(Ordering::Relaxed);
+    if unknown > 0 {
+        println!(
+            "  outcome unknown          {unknown:>10} claims or batch completes (timed out; their tasks came back after the lease)"
+        );
+    }
     print_latency("claim latency", &claim_latency);
     print_latency("batch complete latency", &complete_latency);
     Ok(())
