@@ -1,7 +1,13 @@
 //! The openraft type configuration: our log entries carry a batch of state-machine
 //! commands (`taskswarm_state_machine::Entry`), and applying one yields an `Outcome`.
+//!
+//! The entry is shared (`Arc`): openraft clones an entry each time it reads one back (to
+//! send it to each follower, to apply it), and a batch of tasks with their payloads was
+//! copied whole each time. Serde writes an `Arc<T>` as the `T`, so the log's and the
+//! wire's bytes are what they were.
 
 use std::io::Cursor;
+use std::sync::Arc;
 
 use taskswarm_state_machine::{Entry, Outcome};
 
@@ -10,7 +16,7 @@ pub type NodeId = u64;
 
 openraft::declare_raft_types!(
     pub TypeConfig:
-        D = Entry,
+        D = Arc<Entry>,
         R = Outcome,
         NodeId = NodeId,
         Node = openraft::BasicNode,

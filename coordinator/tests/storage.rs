@@ -63,7 +63,7 @@ fn normal(term: u64, index: u64, commands: Vec<Command>) -> RaftEntry {
     };
     RaftEntry {
         log_id: log_id(term, index),
-        payload: EntryPayload::Normal(entry),
+        payload: EntryPayload::Normal(Arc::new(entry)),
     }
 }
 
@@ -767,7 +767,7 @@ fn sample_entry() -> RaftEntry {
     };
     RaftEntry {
         log_id: LogId::new(CommittedLeaderId::new(3, 2), 17),
-        payload: EntryPayload::Normal(entry),
+        payload: EntryPayload::Normal(Arc::new(entry)),
     }
 }
 

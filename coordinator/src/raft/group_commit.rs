@@ -87,7 +87,7 @@ impl Batcher {
             self.stats
                 .commands
                 .fetch_add(replies.len() as u64, Ordering::Relaxed);
-            let pending = match self.raft.client_write_ff(entry).await {
+            let pending = match self.raft.client_write_ff(Arc::new(entry)).await {
                 Ok(pending) => pending,
                 Err(fatal) => {
                     answer_all(replies, || {

@@ -154,11 +154,11 @@ mod tests {
         }];
         RaftEntry {
             log_id: log_id(2, 7),
-            payload: EntryPayload::Normal(Entry {
+            payload: EntryPayload::Normal(std::sync::Arc::new(Entry {
                 wall_ms: 5,
                 cluster_ms: 6,
                 commands: vec![Command::Enqueue { tasks }],
-            }),
+            })),
         }
     }
 
