@@ -12,6 +12,9 @@ const COMMANDS_PER_ENTRY: usize = 1_000;
 /// The issue's workload: 256-byte JSON payloads.
 const PAYLOAD_BYTES: usize = 256;
 
+/// A prefix shaped like the Rust client's (`c` and 16 hex digits).
+const KEY_PREFIX: &str = "c5eed0000c0ffee00";
+
 fn payload(i: usize) -> String {
     let head = format!("{{\"n\":{i},\"pad\":\"");
     let pad = PAYLOAD_BYTES - head.len() - 2;
@@ -24,6 +27,8 @@ fn task(i: usize) -> NewTask {
         kind: "work".into(),
         payload: payload(i),
         priority: (i % 3) as i32,
+        // The Rust client gives every enqueue a key: its per-client prefix and a counter.
+        idempotency_key: Some(format!("{KEY_PREFIX}-{i}")),
         ..Default::default()
     }
 }
