@@ -29,6 +29,8 @@ const LOAD_BATCH: u64 = 1_024;
 const LOAD_CONCURRENCY: usize = 4;
 /// The drain's lease: a task of a claim whose outcome was unknown comes back after it.
 const DRAIN_LEASE_MS: u64 = 10_000;
+/// Unknown outcomes in a row after which a drain worker gives up.
+const DRAIN_UNKNOWN_IN_A_ROW_MAX: u32 = 10;
 /// How long a drain worker that found the queue empty waits before it looks again.
 const DRAIN_RECHECK: Duration = Duration::from_millis(200);
 /// Longest wait for every node to apply what was loaded.
@@ -266,6 +268,16 @@ pub async fn drain_only(
     Ok(())
 }
 
+/// Counts an unknown outcome; too many in a row end the drain.
+fn note_unknown(total: &AtomicU64, in_a_row: &mut u32) -> anyhow::Result<()> {
+    total.fetch_add(1, Ordering::Relaxed);
+    *in_a_row += 1;
+    if *in_a_row >= DRAIN_UNKNOWN_IN_A_ROW_MAX {
+        bail!("{in_a_row} claims or completions in a row had an unknown outcome");
+    }
+    Ok(())
+}
+
 /// Tasks in `queue` now in each of `states`, summed.
 async fn count_in(client: &Client, queue: &str, states: &[api::TaskState]) -> anyhow::Result<u64> {
     let queues = client.queues().await?;
@@ -285,10 +297,18 @@ async fn queued(client: &Client, queue: &str) -> anyhow::Result<u64> {
 /// Claims and completes `count` tasks with `--workers` workers, each claiming up to
 /// `--claim-max` and completing them in one batched request.
 ///
-/// A claim or a completion whose outcome is unknown (a timed-out write) is counted and the
-/// worker goes on: a lease it may have got expires after [`DRAIN_LEASE_MS`] and the task
-/// comes back. A worker that finds the queue empty stops only once nothing in it is
-/// running either, since such tasks may still come back.
+/// A claim or a completion whose outcome is unknown (a timed-out write) is counted, and
+/// the worker goes on:
+/// - an unknown claim is not retried: a lease it may have got expires after
+///   [`DRAIN_LEASE_MS`] and the task comes back (scheduled for its retry backoff, then
+///   queued);
+/// - an unknown completion is retried with the same tokens: one that had taken effect
+///   answers `task_finished` and counts as done; `lease_lost` means the lease ran out
+///   meanwhile and the task came back.
+///
+/// A worker that finds the queue empty stops only once nothing in it is running or
+/// scheduled either, since such tasks may still come back. [`DRAIN_UNKNOWN_IN_A_ROW_MAX`]
+/// unknown outcomes in a row (a cluster without quorum) end the drain with an error.
 async fn drain(client: &Client, args: &BenchArgs, count: u64) -> anyhow::Result<()> {
     let done = Arc::new(AtomicU64::new(0));
     let unknown = Arc::new(AtomicU64::new(0));
@@ -316,18 +336,25 @@ async fn drain(client: &Client, args: &BenchArgs, count: u64) -> anyhow::Result<
                 wait_ms: 0,
                 min_priority: None,
             };
+            let mut unknown_in_a_row = 0u32;
             while done.load(Ordering::Relaxed) < count {
                 let t = Instant::now();
-                let tasks = match client.claim(&req).await {
+                let claimed = client.claim(&req).await;
+                record(&claim_latency, t);
+                let tasks = match claimed {
                     Err(ClientError::Indeterminate(_)) => {
-                        unknown.fetch_add(1, Ordering::Relaxed);
+                        note_unknown(&unknown, &mut unknown_in_a_row)?;
                         continue;
                     }
                     other => other?,
                 };
-                record(&claim_latency, t);
+                unknown_in_a_row = 0;
                 if tasks.is_empty() {
-                    let left = [api::TaskState::Queued, api::TaskState::Running];
+                    let left = [
+                        api::TaskState::Queued,
+                        api::TaskState::Running,
+                        api::TaskState::Scheduled,
+                    ];
                     if count_in(&client, &queue, &left).await? == 0 {
                         return anyhow::Ok(());
                     }
@@ -335,7 +362,7 @@ async fn drain(client: &Client, args: &BenchArgs, count: u64) -> anyhow::Result<
                     tokio::time::sleep(DRAIN_RECHECK).await;
                     continue;
                 }
-                let items = tasks
+                let items: Vec<api::CompleteItem> = tasks
                     .iter()
                     .map(|c| api::CompleteItem {
                         task: c.id,
@@ -343,22 +370,34 @@ async fn drain(client: &Client, args: &BenchArgs, count: u64) -> anyhow::Result<
                         result: json!({"ok": true}),
                     })
                     .collect();
-                let t = Instant::now();
-                let results = match client.complete_batch(items).await {
-                    Err(ClientError::Indeterminate(_)) => {
-                        unknown.fetch_add(1, Ordering::Relaxed);
-                        continue;
+                let mut retried = false;
+                let results = loop {
+                    let t = Instant::now();
+                    let answered = client.complete_batch(items.clone()).await;
+                    record(&complete_latency, t);
+                    match answered {
+                        Err(ClientError::Indeterminate(_)) => {
+                            note_unknown(&unknown, &mut unknown_in_a_row)?;
+                            retried = true;
+                        }
+                        other => break other?,
                     }
-                    other => other?,
                 };
-                record(&complete_latency, t);
-                if let Some(refused) = results
-                    .iter()
-                    .find(|r| !matches!(r, api::ItemResult::Ok(_)))
-                {
-                    bail!("a completion was refused: {refused:?}");
+                unknown_in_a_row = 0;
+                let mut completed = 0;
+                for result in &results {
+                    let kind = match result {
+                        api::ItemResult::Ok(_) => None,
+                        api::ItemResult::Err(body) => body.error.kind(),
+                    };
+                    match (result, kind) {
+                        (api::ItemResult::Ok(_), _) => completed += 1,
+                        (_, Some(api::ErrorCode::TaskFinished)) if retried => completed += 1,
+                        (_, Some(api::ErrorCode::LeaseLost)) if retried => {}
+                        (refused, _) => bail!("a completion was refused: {refused:?}"),
+                    }
                 }
-                done.fetch_add(tasks.len() as u64, Ordering::Relaxed);
+                done.fetch_add(completed, Ordering::Relaxed);
             }
             Ok(())
         }));
@@ -377,7 +416,7 @@ async fn drain(client: &Client, args: &BenchArgs, count: u64) -> anyhow::Result<
     let unknown = unknown.load(Ordering::Relaxed);
     if unknown > 0 {
         println!(
-            "  outcome unknown          {unknown:>10} claims or batch completes (timed out; their tasks came back after the lease)"
+            "  outcome unknown          {unknown:>10} claims or batch completes (timed out: claims were left to expire, completions retried)"
         );
     }
     print_latency("claim latency", &claim_latency);
