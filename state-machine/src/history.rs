@@ -27,10 +27,17 @@ pub struct History {
     stored: Box<[Event]>,
 }
 
-/// Whether `event` is the `enqueued` of a task created at `created_wall_ms`: the one
-/// event a history implies when it comes first.
+/// The `enqueued` event of a task created at `created_wall_ms`: the one event a history
+/// implies when it comes first.
+fn creation_enqueued(created_wall_ms: u64) -> Event {
+    Event {
+        wall_ms: created_wall_ms,
+        kind: EventKind::Enqueued,
+    }
+}
+
 fn is_creation_enqueued(event: &Event, created_wall_ms: u64) -> bool {
-    event.kind == EventKind::Enqueued && event.wall_ms == created_wall_ms
+    *event == creation_enqueued(created_wall_ms)
 }
 
 impl History {
@@ -68,10 +75,9 @@ impl History {
 
     /// The events, oldest first, the implied `enqueued` rebuilt from the creation time.
     pub fn iter(&self, created_wall_ms: u64) -> impl Iterator<Item = Cow<'_, Event>> + '_ {
-        let implied = self.enqueued_implied.then_some(Cow::Owned(Event {
-            wall_ms: created_wall_ms,
-            kind: EventKind::Enqueued,
-        }));
+        let implied = self
+            .enqueued_implied
+            .then(|| Cow::Owned(creation_enqueued(created_wall_ms)));
         implied
             .into_iter()
             .chain(self.stored.iter().map(Cow::Borrowed))
@@ -81,8 +87,7 @@ impl History {
     pub(crate) fn encode(&self, created_wall_ms: u64, w: &mut Writer) {
         w.len(self.len());
         if self.enqueued_implied {
-            w.u64(created_wall_ms);
-            EventKind::Enqueued.encode(w);
+            creation_enqueued(created_wall_ms).encode(w);
         }
         for event in &self.stored {
             event.encode(w);

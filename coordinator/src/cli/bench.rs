@@ -262,7 +262,6 @@ pub fn run_id() -> String {
     format!("bench-{ms}-{}", std::process::id())
 }
 
-/// The leader's address, as `server` knows it.
 /// How long a benchmark waits for `server` to name a leader: a cluster that just started
 /// may still be electing one (after a restart, a node that led does not resume its term).
 const LEADER_WAIT_MS: u64 = 30_000;
@@ -281,6 +280,7 @@ pub async fn leader_addr(http: &reqwest::Client, server: &str) -> anyhow::Result
     }
 }
 
+/// The leader's address, as `server` knows it now.
 async fn leader_addr_now(http: &reqwest::Client, server: &str) -> anyhow::Result<String> {
     let status: Value = http
         .get(format!("{server}/v1/cluster"))

@@ -387,14 +387,16 @@ async fn drain(client: &Client, args: &BenchArgs, count: u64) -> anyhow::Result<
                 let mut completed = 0;
                 for result in &results {
                     let kind = match result {
-                        api::ItemResult::Ok(_) => None,
+                        api::ItemResult::Ok(_) => {
+                            completed += 1;
+                            continue;
+                        }
                         api::ItemResult::Err(body) => body.error.kind(),
                     };
-                    match (result, kind) {
-                        (api::ItemResult::Ok(_), _) => completed += 1,
-                        (_, Some(api::ErrorCode::TaskFinished)) if retried => completed += 1,
-                        (_, Some(api::ErrorCode::LeaseLost)) if retried => {}
-                        (refused, _) => bail!("a completion was refused: {refused:?}"),
+                    match kind {
+                        Some(api::ErrorCode::TaskFinished) if retried => completed += 1,
+                        Some(api::ErrorCode::LeaseLost) if retried => {}
+                        _ => bail!("a completion was refused: {result:?}"),
                     }
                 }
                 done.fetch_add(completed, Ordering::Relaxed);
