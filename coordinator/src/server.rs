@@ -40,11 +40,12 @@ pub async fn serve(
             cause,
         })?;
     let secret = cfg.cluster_secret.clone();
+    let append_stream = cfg.append_stream;
     let node = Node::start(cfg).await?;
     let forwarder =
         Forwarder::new(node.id()).map_err(|e| ServeError::Serve(std::io::Error::other(e)))?;
     let app = crate::http::router(node.clone(), api_token, forwarder, forward_to_leader)
-        .merge(rpc_server::router(&node, &secret));
+        .merge(rpc_server::router(&node, &secret, append_stream));
     tracing::info!(%listen, forward_to_leader, "serving");
     let (signalled_tx, signalled) = tokio::sync::oneshot::channel::<()>();
     let stopping = node.clone();

@@ -47,6 +47,11 @@ pub struct NodeArgs {
     /// Propose every command as its own Raft entry (for comparison benchmarks).
     #[arg(long, env = "TASKSWARM_NO_GROUP_COMMIT")]
     pub no_group_commit: bool,
+    /// Send and serve AppendEntries as plain HTTP POSTs only, without the stream a leader
+    /// opens to each follower by an HTTP upgrade on this port. For a network path between
+    /// nodes that does not pass upgrades (some proxies and service meshes).
+    #[arg(long, env = "TASKSWARM_NO_APPEND_STREAM")]
+    pub no_append_stream: bool,
     /// Snapshot and purge the log after this many entries.
     #[arg(long, env = "TASKSWARM_SNAPSHOT_EVERY", default_value_t = 10_000)]
     pub snapshot_every: u64,
@@ -190,6 +195,7 @@ impl NodeArgs {
             election_timeout_max_ms: self.election_max_ms,
             write_timeout_ms: self.write_timeout_ms,
             group_commit: !self.no_group_commit,
+            append_stream: !self.no_append_stream,
             snapshot_every_entries: self.snapshot_every,
             snapshot_keep_logs: self.snapshot_keep_logs,
             state: taskswarm_state_machine::Config {

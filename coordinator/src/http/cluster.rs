@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -243,6 +244,17 @@ pub async fn metrics(State(app): State<super::AppState>) -> impl IntoResponse {
         out,
         "# TYPE taskswarm_entries_proposed_total counter\ntaskswarm_entries_proposed_total {}",
         s.entries_proposed
+    );
+    let appends = node.appends_received();
+    let _ = writeln!(
+        out,
+        "# TYPE taskswarm_raft_appends_streamed_total counter\ntaskswarm_raft_appends_streamed_total {}",
+        appends.streamed.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE taskswarm_raft_appends_posted_total counter\ntaskswarm_raft_appends_posted_total {}",
+        appends.posted.load(Ordering::Relaxed)
     );
     let disk = node.disk_space();
     if let Some(free) = disk.free_bytes() {

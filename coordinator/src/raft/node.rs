@@ -11,6 +11,7 @@ use openraft::{BasicNode, ServerState};
 use taskswarm_state_machine::{Command, CommandResult, StateMachine, TaskEvent};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use super::append_stream::AppendsReceived;
 use super::behaviour::{self, BehaviourReports};
 use super::catch_up;
 use super::clock::{wall_ms, ClusterClock};
@@ -52,6 +53,9 @@ pub struct NodeConfig {
     pub election_timeout_max_ms: u64,
     pub write_timeout_ms: u64,
     pub group_commit: bool,
+    /// AppendEntries travel on one stream per follower (`append_stream.rs`), and this
+    /// node serves it; without, POSTs only.
+    pub append_stream: bool,
     /// Build a snapshot (and purge the log behind it) after this many entries.
     pub snapshot_every_entries: u64,
     /// Log entries kept behind the last snapshot, so a briefly lagging follower catches
@@ -181,6 +185,8 @@ pub struct Node {
     disk: Arc<DiskSpace>,
     /// The Raft log's store, for its memory figures.
     log_store: LogStore,
+    /// AppendEntries this node answered, by how they came (`append_stream.rs`).
+    appends_received: Arc<AppendsReceived>,
 }
 
 impl std::fmt::Debug for Node {
@@ -256,6 +262,7 @@ impl Node {
         let behaviour_reports = Arc::new(BehaviourReports::default());
         log_store.run_as(cfg.id).map_err(StartError::Raft)?;
         let network = Network::new(
+            cfg.append_stream,
             cfg.cluster_secret.clone(),
             identity.clone(),
             behaviour_reports.clone(),
@@ -358,6 +365,7 @@ impl Node {
             behaviour_reports,
             disk,
             log_store: log_store_for_metrics,
+            appends_received: Arc::default(),
         });
         tokio::spawn(sample_disk_space(Arc::downgrade(&node)));
         tokio::spawn(exit_if_raft_dies(Arc::downgrade(&node)));
@@ -372,6 +380,11 @@ impl Node {
     /// The highest behaviour version this node accepts.
     pub fn behaviour_max(&self) -> u32 {
         self.behaviour_max
+    }
+
+    /// AppendEntries this node answered, on a stream and as POSTs.
+    pub fn appends_received(&self) -> Arc<AppendsReceived> {
+        self.appends_received.clone()
     }
 
     /// For the Raft RPC server only.

@@ -27,9 +27,15 @@ pub enum WireError {
 }
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![RPC_FORMAT_VERSION];
-    bincode::serialize_into(&mut out, value).expect("serializing into a Vec cannot fail");
+    let mut out = Vec::new();
+    encode_into(&mut out, value);
     out
+}
+
+/// Appends the encoding to `out` (after a frame's head, `append_stream.rs`).
+pub fn encode_into<T: Serialize>(out: &mut Vec<u8>, value: &T) {
+    out.push(RPC_FORMAT_VERSION);
+    bincode::serialize_into(out, value).expect("serializing into a Vec cannot fail");
 }
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {

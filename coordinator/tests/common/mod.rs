@@ -42,12 +42,39 @@ pub struct Cluster {
     pub http: reqwest::Client,
 }
 
+/// Ports the harness hands out, below the kernel's ephemeral range: a port from that
+/// range (what binding port 0 gives) can be taken by any outgoing connection between the
+/// check and the node's own bind, and a node then fails with "Address already in use".
+/// Below the range, only an explicit bind can take it.
+const HARNESS_PORTS: std::ops::Range<u16> = 20_000..32_000;
+/// Ports each test process starts apart from the others (by its pid), so that test
+/// binaries running at once rarely try the same ones.
+const HARNESS_PORTS_PER_PROCESS: u32 = 500;
+
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Where the kernel's range starts lower, stop below it (unless nothing would be left).
+    let ephemeral_first = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(HARNESS_PORTS.end);
+    let end = HARNESS_PORTS.end.min(ephemeral_first);
+    let ports = if end > HARNESS_PORTS.start + 1_000 {
+        HARNESS_PORTS.start..end
+    } else {
+        HARNESS_PORTS
+    };
+    let span = u32::from(ports.end - ports.start);
+    let base = std::process::id() % (span / HARNESS_PORTS_PER_PROCESS) * HARNESS_PORTS_PER_PROCESS;
+    for _ in 0..span {
+        let offset = (base + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let port = ports.start + offset as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {ports:?}");
 }
 
 impl Cluster {
