@@ -2,8 +2,10 @@
 # A large backlog on a 3-node loopback cluster: memory per queued task, snapshots while it
 # loads and drains, and the restart (restore) time of that state.
 #   bench/backlog.sh [TASKS]      default 1,000,000 tasks of 256 B payload
-# Steps: start `taskswarm dev` in a scratch dir (snapshot every SNAPSHOT_EVERY entries,
-# default 200, so snapshots of the full state happen during the run); load TASKS with
+# Steps: start `taskswarm dev` in a scratch dir (snapshots at least SNAPSHOT_EVERY entries
+# apart, default 200, once the log since the last one reaches its size: the node's
+# default `--snapshot-log-percent 100`, so snapshots of the growing state happen while it
+# loads, and few while it drains); load TASKS with
 # `taskswarm bench --backlog TASKS --backlog-keep` (RSS per queued task on every node);
 # stop the cluster (SIGTERM) and start it again on the same data, timing until a leader
 # is ready and every node has restored (restore_ms from each node's metrics); then drain

@@ -52,9 +52,14 @@ pub struct NodeArgs {
     /// nodes that does not pass upgrades (some proxies and service meshes).
     #[arg(long, env = "TASKSWARM_NO_APPEND_STREAM")]
     pub no_append_stream: bool,
-    /// Snapshot and purge the log after this many entries.
+    /// Snapshot and purge the log after at least this many entries...
     #[arg(long, env = "TASKSWARM_SNAPSHOT_EVERY", default_value_t = 10_000)]
     pub snapshot_every: u64,
+    /// ...once the log written since the last snapshot is at least this percentage of
+    /// that snapshot's size, so that a large state is not re-encoded every few seconds
+    /// (0: every --snapshot-every entries regardless).
+    #[arg(long, env = "TASKSWARM_SNAPSHOT_LOG_PERCENT", default_value_t = 100)]
+    pub snapshot_log_percent: u64,
     /// Log entries kept behind a snapshot for lagging followers.
     #[arg(long, env = "TASKSWARM_SNAPSHOT_KEEP_LOGS", default_value_t = 1_000)]
     pub snapshot_keep_logs: u64,
@@ -197,6 +202,7 @@ impl NodeArgs {
             group_commit: !self.no_group_commit,
             append_stream: !self.no_append_stream,
             snapshot_every_entries: self.snapshot_every,
+            snapshot_log_percent: self.snapshot_log_percent,
             snapshot_keep_logs: self.snapshot_keep_logs,
             state: taskswarm_state_machine::Config {
                 retention_ms: self.retention_ms,

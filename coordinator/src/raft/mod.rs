@@ -13,6 +13,7 @@ pub mod network;
 mod node;
 pub mod pre_vote;
 pub mod rpc_server;
+pub mod snapshot_cadence;
 mod ticker;
 pub mod wire;
 

@@ -20,7 +20,7 @@ use super::elector::{ElectionTiming, Elector};
 use super::formation;
 use super::group_commit::{BatchStats, Batcher, Proposal, PROPOSAL_QUEUE_MAX};
 use super::network::Network;
-use super::{ticker, ProposeError};
+use super::{snapshot_cadence, ticker, ProposeError};
 use crate::storage::disk_space::DiskSpace;
 use crate::storage::{self, ApplyHooks, LogStore, SharedMachine};
 use crate::types::{NodeId, Raft};
@@ -56,8 +56,11 @@ pub struct NodeConfig {
     /// AppendEntries travel on one stream per follower (`append_stream.rs`), and this
     /// node serves it; without, POSTs only.
     pub append_stream: bool,
-    /// Build a snapshot (and purge the log behind it) after this many entries.
+    /// Build a snapshot (and purge the log behind it) after at least this many entries,
+    /// once the log since the last one reaches `snapshot_log_percent` of its size
+    /// (`snapshot_cadence.rs`).
     pub snapshot_every_entries: u64,
+    pub snapshot_log_percent: u64,
     /// Log entries kept behind the last snapshot, so a briefly lagging follower catches
     /// up from the log instead of a full snapshot.
     pub snapshot_keep_logs: u64,
@@ -245,7 +248,8 @@ impl Node {
             // Entries carry up to ENTRY_BYTES_MAX each: few per RPC, and the network
             // halves the count when a batch does not fit in a heartbeat interval.
             max_payload_entries: MAX_PAYLOAD_ENTRIES,
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(cfg.snapshot_every_entries),
+            // Our own rule triggers builds (`snapshot_cadence.rs`).
+            snapshot_policy: openraft::SnapshotPolicy::Never,
             max_in_snapshot_log_to_keep: cfg.snapshot_keep_logs,
             purge_batch_size: PURGE_BATCH_ENTRIES,
             install_snapshot_timeout: 10_000,
@@ -370,6 +374,13 @@ impl Node {
         tokio::spawn(sample_disk_space(Arc::downgrade(&node)));
         tokio::spawn(exit_if_raft_dies(Arc::downgrade(&node)));
         tokio::spawn(ticker::run(Arc::downgrade(&node)));
+        tokio::spawn(snapshot_cadence::run(
+            Arc::downgrade(&node),
+            snapshot_cadence::Rule {
+                entries_min: cfg.snapshot_every_entries,
+                log_percent: cfg.snapshot_log_percent,
+            },
+        ));
         Ok(node)
     }
 
@@ -380,6 +391,18 @@ impl Node {
     /// The highest behaviour version this node accepts.
     pub fn behaviour_max(&self) -> u32 {
         self.behaviour_max
+    }
+
+    /// Log bytes appended since this process started (`snapshot_cadence.rs`).
+    pub(crate) fn log_appended_bytes(&self) -> u64 {
+        self.log_store.appended_bytes()
+    }
+
+    /// Asks openraft for a snapshot build now (ignored while one is being built).
+    pub(crate) async fn trigger_snapshot(&self) {
+        if let Err(e) = self.raft.trigger().snapshot().await {
+            tracing::warn!(error = %e, "snapshot trigger refused");
+        }
     }
 
     /// AppendEntries this node answered, on a stream and as POSTs.

@@ -17,6 +17,7 @@ use std::fmt;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
@@ -78,6 +79,9 @@ struct Inner {
     self_id: OnceLock<NodeId>,
     /// The vote last saved or read: whether an append is a leader's own.
     vote: Mutex<Option<Vote>>,
+    /// Bytes of log records appended since this process started, for the snapshot
+    /// cadence (`raft/snapshot_cadence.rs`).
+    appended_bytes: AtomicU64,
 }
 
 impl Drop for Inner {
@@ -142,6 +146,7 @@ impl LogStore {
                 durable,
                 self_id: OnceLock::new(),
                 vote: Mutex::new(None),
+                appended_bytes: AtomicU64::new(0),
             }
         });
         // An entry that does not decode leaves the mark at the purge point; `verify`, which
@@ -242,6 +247,11 @@ impl LogStore {
     /// `save_vote`, `truncate` and `purge` syncs exactly once (`save_committed` never); a
     /// leader's own appends are synced by the flusher, several to one sync when they come
     /// close together: a number for metrics, and the way tests check that writes are synced.
+    /// Bytes of log records appended since this process started.
+    pub fn appended_bytes(&self) -> u64 {
+        self.inner.appended_bytes.load(Ordering::Relaxed)
+    }
+
     pub fn wal_syncs(&self) -> u64 {
         self.inner.options.get_ticker_count(Ticker::WalFileSynced)
     }
@@ -604,6 +614,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             return Ok(());
         };
         let (first, last) = (first.0.log_id, last.0.log_id);
+        let bytes: usize = kept.iter().map(|(_, len)| len).sum();
+        self.inner
+            .appended_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
         let own = log_durable::is_own_leader_append(
             self.inner.self_id.get().copied(),
             self.inner.vote().as_ref(),
