@@ -17,11 +17,13 @@ export CARGO_TARGET_DIR="${BENCH_TARGET_DIR:-/var/tmp/taskswarm-bench-target}"
 # Install only the peers this run needs (smoke: NATS), so CI does not fetch Erlang.
 systems=""
 smoke=""
+out_given=""
 prev=""
 for arg in "$@"; do
   case "$arg" in
     --systems=*) systems="${arg#--systems=}" ;;
     --smoke) smoke=1 ;;
+    --out|--out=*) out_given=1 ;;
   esac
   [ "$prev" = "--systems" ] && systems="$arg"
   prev="$arg"
@@ -30,4 +32,7 @@ if [ -z "$systems" ] && [ -n "$smoke" ]; then systems="taskswarm,nats"; fi
 # shellcheck disable=SC2086 # one system per word
 peers/install.sh ${systems//,/ }
 cargo build --release ${BENCH_JOBS:+-j "$BENCH_JOBS"}
-exec "$CARGO_TARGET_DIR/release/loadgen" compare --peers-dir peers --out out "$@"
+# bench/out unless the caller names another directory (loadgen takes --out once).
+out=(--out out)
+if [ -n "$out_given" ]; then out=(); fi
+exec "$CARGO_TARGET_DIR/release/loadgen" compare --peers-dir peers "${out[@]}" "$@"

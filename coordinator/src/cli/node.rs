@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Args;
+use taskswarm_coordinator::raft::snapshot_cadence::LOG_PERCENT_MAX as SNAPSHOT_LOG_PERCENT_MAX;
 use taskswarm_coordinator::raft::{NodeConfig, NodeId};
 
 #[derive(Debug, Clone, Args)]
@@ -52,13 +53,16 @@ pub struct NodeArgs {
     /// nodes that does not pass upgrades (some proxies and service meshes).
     #[arg(long, env = "TASKSWARM_NO_APPEND_STREAM")]
     pub no_append_stream: bool,
-    /// Snapshot and purge the log after at least this many entries...
+    /// Snapshot and purge the log after at least this many entries (see
+    /// --snapshot-log-percent).
     #[arg(long, env = "TASKSWARM_SNAPSHOT_EVERY", default_value_t = 10_000)]
     pub snapshot_every: u64,
-    /// ...once the log written since the last snapshot is at least this percentage of
-    /// that snapshot's size, so that a large state is not re-encoded every few seconds
-    /// (0: every --snapshot-every entries regardless).
-    #[arg(long, env = "TASKSWARM_SNAPSHOT_LOG_PERCENT", default_value_t = 100)]
+    /// Snapshot only once the log written since the last snapshot is at least this
+    /// percentage of that snapshot's size, so that a large state is not re-encoded every
+    /// few seconds. The log (on disk, and replayed at a restart) then grows up to this
+    /// share of the state. 0: every --snapshot-every entries regardless.
+    #[arg(long, env = "TASKSWARM_SNAPSHOT_LOG_PERCENT", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(0..=SNAPSHOT_LOG_PERCENT_MAX))]
     pub snapshot_log_percent: u64,
     /// Log entries kept behind a snapshot for lagging followers.
     #[arg(long, env = "TASKSWARM_SNAPSHOT_KEEP_LOGS", default_value_t = 1_000)]

@@ -60,6 +60,7 @@ pub struct NodeConfig {
     /// once the log since the last one reaches `snapshot_log_percent` of its size
     /// (`snapshot_cadence.rs`).
     pub snapshot_every_entries: u64,
+    /// Percent of the last snapshot's size the log must reach first; 0: entries only.
     pub snapshot_log_percent: u64,
     /// Log entries kept behind the last snapshot, so a briefly lagging follower catches
     /// up from the log instead of a full snapshot.

@@ -6,9 +6,11 @@
 //! grow with the state: with 200,000 retained tasks one build was 17 % of the cluster's
 //! CPU under the batched benchmark (bench/README.md). Tying the cadence to the log's
 //! growth keeps the cost proportional to the writes (as Redis rewrites its AOF once it
-//! doubled): with the default 100 %, the snapshot work is at most as many bytes as the
-//! log, and a restart replays at most one snapshot's size of log. A small state is
-//! snapshotted every `--snapshot-every` entries as before.
+//! doubled): with the default 100 %, each build encodes about as many bytes as the log
+//! written since the previous one (up to twice that while the state grows), and a restart
+//! replays up to one snapshot's size of log. A small state is snapshotted every
+//! `--snapshot-every` entries as before. The size compared is that of this node's last
+//! build (an installed snapshot restarts the count but keeps that size).
 //!
 //! The decision is `Cadence::check`, a pure function of what the loop observes; `run`
 //! only observes and triggers openraft (whose own policy is off).
@@ -20,9 +22,12 @@ use super::Node;
 
 /// How often the loop looks.
 pub const CHECK_INTERVAL_MS: u64 = 250;
-/// A trigger that produced no new snapshot in this long is repeated (a failed build).
-/// openraft ignores a trigger while it builds, so a slow build is not started twice.
+/// A trigger that produced no new snapshot in this long is sent again, in case openraft
+/// dropped it (it ignores a trigger while it builds, so a slow build is not started
+/// twice; a failed build stops its core, and the node exits).
 pub const RETRIGGER_MS: u64 = 10_000;
+/// The largest `--snapshot-log-percent`: the log may reach 100 times the state.
+pub const LOG_PERCENT_MAX: u64 = 10_000;
 
 /// The rule's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,8 +45,8 @@ pub struct Seen {
     pub applied_index: u64,
     /// 0 while there is none.
     pub snapshot_index: u64,
-    /// Bytes of the last snapshot this process built; 0 until its first build (a
-    /// restarted node snapshots once after `entries_min`, then follows the rule).
+    /// Bytes of the last snapshot this process built, or before its first build of the
+    /// one it restored at start; 0 if neither (it snapshots after `entries_min`).
     pub snapshot_bytes: u64,
     /// Log bytes appended since this process started.
     pub log_bytes: u64,
@@ -56,6 +61,9 @@ pub struct Cadence {
     since_index: u64,
     log_bytes_then: u64,
     triggered_at_ms: Option<u64>,
+    /// The log's size when the pending build was triggered: the snapshot's index is
+    /// fixed then, so what is written while it encodes counts toward the next one.
+    log_bytes_at_trigger: Option<u64>,
 }
 
 impl Cadence {
@@ -65,6 +73,7 @@ impl Cadence {
             since_index: first.snapshot_index,
             log_bytes_then: first.log_bytes,
             triggered_at_ms: None,
+            log_bytes_at_trigger: None,
         }
     }
 
@@ -73,7 +82,10 @@ impl Cadence {
         if seen.snapshot_index != self.since_index {
             // A new snapshot: built here, or installed from the leader.
             self.since_index = seen.snapshot_index;
-            self.log_bytes_then = seen.log_bytes;
+            self.log_bytes_then = self
+                .log_bytes_at_trigger
+                .take()
+                .map_or(seen.log_bytes, |at| at.min(seen.log_bytes));
             self.triggered_at_ms = None;
         }
         if let Some(at) = self.triggered_at_ms {
@@ -92,6 +104,7 @@ impl Cadence {
                 >= u128::from(seen.snapshot_bytes) * u128::from(self.rule.log_percent);
         if due {
             self.triggered_at_ms = Some(seen.now_ms);
+            self.log_bytes_at_trigger = Some(seen.log_bytes);
         }
         due
     }
@@ -106,7 +119,14 @@ pub async fn run(node: Weak<Node>, rule: Rule) {
         Seen {
             applied_index: status.applied_index,
             snapshot_index: status.snapshot_index,
-            snapshot_bytes: node.snapshot_report().last.bytes,
+            snapshot_bytes: {
+                let report = node.snapshot_report();
+                if report.builds > 0 {
+                    report.last.bytes
+                } else {
+                    report.restored_bytes
+                }
+            },
             log_bytes: node.log_appended_bytes(),
             now_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }
@@ -204,6 +224,37 @@ mod tests {
         assert!(!c.check(seen(170, 160, 5_000, 0, 1_000 + RETRIGGER_MS + 10)));
         assert!(!c.check(seen(260, 160, 5_000, 4_999, 1_000 + RETRIGGER_MS + 20)));
         assert!(c.check(seen(260, 160, 5_000, 5_000, 1_000 + RETRIGGER_MS + 30)));
+    }
+
+    #[test]
+    fn log_written_while_a_build_runs_counts_toward_the_next() {
+        let mut c = Cadence::new(RULE, seen(0, 0, 0, 0, 0));
+        assert!(c.check(seen(100, 0, 0, 10_000, 10)));
+        // The build lands seconds later; 30 kB were written meanwhile.
+        assert!(!c.check(seen(200, 100, 50_000, 40_000, 5_000)));
+        // 50 kB since the trigger, though only 20 kB since the build landed.
+        assert!(c.check(seen(300, 100, 50_000, 60_000, 5_010)));
+    }
+
+    #[test]
+    fn with_no_size_to_compare_it_builds_after_the_minimum_then_follows_the_rule() {
+        // Started at a snapshot of unknown size (none built or restored here) with 50,000
+        // entries to replay.
+        let mut c = Cadence::new(RULE, seen(1_000, 1_000, 0, 0, 0));
+        assert!(c.check(seen(51_000, 1_000, 0, 9_000_000, 250)));
+        assert!(!c.check(seen(51_500, 51_000, 20_000_000, 9_500_000, 9_000)));
+        assert!(c.check(seen(60_000, 51_000, 20_000_000, 29_000_000, 20_000)));
+    }
+
+    #[test]
+    fn extreme_values_do_not_overflow() {
+        let rule = Rule {
+            entries_min: u64::MAX,
+            log_percent: LOG_PERCENT_MAX,
+        };
+        let mut c = Cadence::new(rule, seen(0, 0, u64::MAX, 0, 0));
+        assert!(!c.check(seen(u64::MAX - 1, 0, u64::MAX, u64::MAX, u64::MAX)));
+        assert!(c.check(seen(u64::MAX, 0, 1, u64::MAX, u64::MAX)));
     }
 
     #[test]

@@ -247,13 +247,13 @@ impl LogStore {
     /// `save_vote`, `truncate` and `purge` syncs exactly once (`save_committed` never); a
     /// leader's own appends are synced by the flusher, several to one sync when they come
     /// close together: a number for metrics, and the way tests check that writes are synced.
+    pub fn wal_syncs(&self) -> u64 {
+        self.inner.options.get_ticker_count(Ticker::WalFileSynced)
+    }
+
     /// Bytes of log records appended since this process started.
     pub fn appended_bytes(&self) -> u64 {
         self.inner.appended_bytes.load(Ordering::Relaxed)
-    }
-
-    pub fn wal_syncs(&self) -> u64 {
-        self.inner.options.get_ticker_count(Ticker::WalFileSynced)
     }
 
     /// Bytes of RocksDB memtables (both column families), for metrics. The log's written

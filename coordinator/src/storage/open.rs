@@ -135,7 +135,7 @@ pub fn open(
                 });
             }
             let restore_ms = started.elapsed().as_millis() as u64;
-            stats.record_restore(restore_ms);
+            stats.record_restore(restore_ms, state.len() as u64);
             tracing::info!(
                 snapshot = %meta,
                 tasks = machine.task_count(),

@@ -13,6 +13,7 @@ pub struct SnapshotStats {
     last_bytes: AtomicU64,
     last_tasks: AtomicU64,
     restore_ms: AtomicU64,
+    restored_bytes: AtomicU64,
 }
 
 /// One build's figures.
@@ -35,6 +36,9 @@ pub struct SnapshotReport {
     pub last: BuildFigures,
     /// Decoding and re-indexing the snapshot at start; zero when the node started empty.
     pub restore_ms: u64,
+    /// The state's bytes in the snapshot restored at start; zero when the node started
+    /// empty.
+    pub restored_bytes: u64,
 }
 
 impl SnapshotStats {
@@ -47,8 +51,9 @@ impl SnapshotStats {
         self.builds.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn record_restore(&self, ms: u64) {
+    pub fn record_restore(&self, ms: u64, bytes: u64) {
         self.restore_ms.store(ms, Ordering::Relaxed);
+        self.restored_bytes.store(bytes, Ordering::Relaxed);
     }
 
     pub fn report(&self) -> SnapshotReport {
@@ -62,6 +67,7 @@ impl SnapshotStats {
                 tasks: self.last_tasks.load(Ordering::Relaxed),
             },
             restore_ms: self.restore_ms.load(Ordering::Relaxed),
+            restored_bytes: self.restored_bytes.load(Ordering::Relaxed),
         }
     }
 }
