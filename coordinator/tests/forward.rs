@@ -18,14 +18,25 @@ async fn a_follower_forwards_writes_and_long_polls_to_the_leader() {
     let leader = c.wait_leader().await;
     let follower = c.follower(leader);
 
-    // A write through the follower is the leader's answer.
-    let (status, body, headers) = c
-        .post(
-            follower,
-            "/v1/tasks",
-            json!({"queue": "fw", "kind": "k", "payload": {"n": 1}, "idempotency_key": "fw-1"}),
-        )
-        .await;
+    // A write through the follower is the leader's answer. Right after an election a
+    // follower may answer `503 no_leader` for up to one elector tick (its judgement of
+    // the leader's freshness predates the first append): retryable by contract, and
+    // the idempotency key makes the retry safe.
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    let (status, body, headers) = loop {
+        let answer = c
+            .post(
+                follower,
+                "/v1/tasks",
+                json!({"queue": "fw", "kind": "k", "payload": {"n": 1}, "idempotency_key": "fw-1"}),
+            )
+            .await;
+        let no_leader = answer.0 == 503 && answer.1["error"]["code"] == "no_leader";
+        if !no_leader || tokio::time::Instant::now() >= deadline {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(status, 201, "created: {body}");
     assert_eq!(
         headers.get(FORWARDED_TO).and_then(|v| v.to_str().ok()),
